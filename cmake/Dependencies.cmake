@@ -1,0 +1,39 @@
+# Finds everything RingKV builds against. CUDA, cuBLAS and NCCL are optional:
+# without nvcc the whole product builds and runs on the CPU backend.
+find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+find_package(MPI REQUIRED COMPONENTS CXX)
+find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS program_options)
+if(RINGKV_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+
+set(RINGKV_HAVE_CUDA OFF)
+if(RINGKV_WITH_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no C++20 dialect flag for nvcc
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    find_package(CUDAToolkit REQUIRED)
+    find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+    find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+    if(NOT NCCL_INCLUDE_DIR OR NOT NCCL_LIBRARY)
+      message(FATAL_ERROR "nvcc was found but NCCL was not: install NCCL or configure with -DRINGKV_WITH_CUDA=OFF")
+    endif()
+    set(RINGKV_HAVE_CUDA ON)
+  endif()
+endif()
+message(STATUS "RingKV: CUDA backend ${RINGKV_HAVE_CUDA}, sanitizers ${RINGKV_SANITIZE}")
+
+# Sanitizers apply to host C++ only; nvcc-compiled objects link into sanitized binaries unchanged.
+if(RINGKV_SANITIZE)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>
+                      $<$<COMPILE_LANGUAGE:CXX>:-fno-sanitize-recover=undefined>)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,96 @@
+#include "comm/communicator.hpp"
+
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/error.hpp"
+
+// Checks an MPI call; errors come back as codes (MPI_ERRORS_RETURN) and become ringkv::Error.
+#define RINGKV_CHECK_MPI(call, what)                                                                 \
+  do {                                                                                               \
+    const int ringkv_mpi_status = (call);                                                            \
+    if (ringkv_mpi_status != MPI_SUCCESS) ::ringkv::mpi_failed(#call, what, ringkv_mpi_status, __FILE__, __LINE__); \
+  } while (0)
+
+namespace ringkv {
+
+namespace {
+[[noreturn]] void mpi_failed(const char* call, const char* what, int status, const char* file, int line) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(status, text, &length);
+  int rank = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  fail("[rank " + std::to_string(rank) + "] " + what + ": " + call + " failed: " + std::string(text, length), file, line);
+}
+
+void finalize_mpi() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+}  // namespace
+
+Communicator::Communicator() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      throw Error("MPI_Init_thread failed: cannot start the MPI runtime");
+    std::atexit(finalize_mpi);
+  }
+  RINGKV_CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set MPI error handler");
+  RINGKV_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "query rank");
+  RINGKV_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size_), "query size");
+}
+
+Communicator& Communicator::world() {
+  static Communicator instance;
+  return instance;
+}
+
+void Communicator::barrier(const char* what) { RINGKV_CHECK_MPI(MPI_Barrier(MPI_COMM_WORLD), what); }
+
+std::vector<std::vector<uint8_t>> Communicator::all_gather_bytes(std::span<const uint8_t> mine, const char* what) {
+  const int my_size = static_cast<int>(mine.size());
+  RINGKV_REQUIRE(mine.size() <= static_cast<size_t>(INT32_MAX), std::string(what) + ": payload over 2 GiB");
+  std::vector<int> sizes(size_), offsets(size_);
+  RINGKV_CHECK_MPI(MPI_Allgather(&my_size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), what);
+  long long total = 0;
+  for (int r = 0; r < size_; ++r) offsets[r] = static_cast<int>(total), total += sizes[r];
+  RINGKV_REQUIRE(total <= INT32_MAX, std::string(what) + ": gathered payload over 2 GiB");
+  std::vector<uint8_t> all(static_cast<size_t>(total));
+  RINGKV_CHECK_MPI(MPI_Allgatherv(mine.data(), my_size, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE,
+                                  MPI_COMM_WORLD),
+                   what);
+  std::vector<std::vector<uint8_t>> out(size_);
+  for (int r = 0; r < size_; ++r) out[r].assign(all.begin() + offsets[r], all.begin() + offsets[r] + sizes[r]);
+  return out;
+}
+
+void Communicator::broadcast_bytes(std::vector<uint8_t>& bytes, int root, const char* what) {
+  unsigned long long n = bytes.size();
+  RINGKV_CHECK_MPI(MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, MPI_COMM_WORLD), what);
+  RINGKV_REQUIRE(n <= static_cast<unsigned long long>(INT32_MAX), std::string(what) + ": payload over 2 GiB");
+  bytes.resize(n);
+  RINGKV_CHECK_MPI(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, MPI_COMM_WORLD), what);
+}
+
+int abort_all(const std::string& message) {
+  int initialized = 0, finalized = 0, rank = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+  }
+  std::fprintf(stderr, "ringkv: [rank %d] error: %s\n", rank, message.c_str());
+  std::fflush(stderr);
+  if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+  return 1;
+}
+
+}  // namespace ringkv

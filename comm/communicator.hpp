@@ -1,0 +1,34 @@
+#pragma once
+// The ranks of a RingKV job. This is the MPI backend on host buffers, which every distributed code
+// path uses on CPU; programs run the same with `mpirun -np P`, with -np 1, and without mpirun.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ringkv {
+
+class Communicator {
+ public:
+  // The job's communicator; initializes MPI on first use and finalizes it at exit.
+  static Communicator& world();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  void barrier(const char* what);
+  // Every rank's bytes (sizes may differ), indexed by rank, on every rank.
+  std::vector<std::vector<uint8_t>> all_gather_bytes(std::span<const uint8_t> mine, const char* what);
+  void broadcast_bytes(std::vector<uint8_t>& bytes, int root, const char* what);
+
+ private:
+  Communicator();
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+// Prints "[rank r] error: message" and takes every rank of the job down (MPI_Abort), so that no
+// rank waits forever in a collective for one that failed. Returns the exit code when running alone.
+int abort_all(const std::string& message);
+
+}  // namespace ringkv

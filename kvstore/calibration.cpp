@@ -1,0 +1,123 @@
+// Calibration file format (little-endian):
+//   "RKVCALIB" | u32 version | string description | u32 table count |
+//   per table: string name, u32 rank, rank x i64 dims, product(dims) x f32 |
+//   u64 checksum64 of everything before it.
+// Strings are a u32 length followed by the bytes.
+#include "kvstore/calibration.hpp"
+
+#include <cstring>
+
+#include "kernels/error.hpp"
+#include "kvstore/binary_io.hpp"
+
+namespace ringkv {
+
+namespace {
+constexpr char kMagic[8] = {'R', 'K', 'V', 'C', 'A', 'L', 'I', 'B'};
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+size_t element_count(const std::vector<int64_t>& shape) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  return n;
+}
+}  // namespace
+
+std::string table_name(const CodecSpec& spec, int layer, int head, Role role, const std::string& table) {
+  return spec.text() + "/L" + std::to_string(layer) + "/H" + std::to_string(head) + "/" + role_name(role) + "/" + table;
+}
+
+void Calibration::put(const std::string& name, Tensor tensor) {
+  for (int64_t d : tensor.shape) RINGKV_REQUIRE(d >= 0, "calibration table " + name + " has a negative dimension");
+  RINGKV_REQUIRE(tensor.data.size() == element_count(tensor.shape),
+                 "calibration table " + name + " of shape " + shape_text(tensor.shape) + " holds " +
+                     std::to_string(tensor.data.size()) + " values");
+  tables_[name] = std::move(tensor);
+}
+
+bool Calibration::has(const std::string& name) const { return tables_.count(name) > 0; }
+
+const Tensor& Calibration::get(const std::string& name, const std::vector<int64_t>& expected_shape) const {
+  const auto it = tables_.find(name);
+  RINGKV_REQUIRE(it != tables_.end(), "calibration has no table '" + name + "': run `ringkv calibrate` with this codec spec");
+  RINGKV_REQUIRE(it->second.shape == expected_shape, "calibration table '" + name + "' has shape " +
+                                                         shape_text(it->second.shape) + ", the codec needs " +
+                                                         shape_text(expected_shape) + " (calibrated for another model?)");
+  return it->second;
+}
+
+uint64_t Calibration::fingerprint() const {
+  uint64_t h = checksum64(nullptr, 0);
+  for (const auto& [name, t] : tables_) {
+    h = checksum64(name.data(), name.size(), h);
+    h = checksum64(t.shape.data(), t.shape.size() * sizeof(int64_t), h);
+    h = checksum64(t.data.data(), t.data.size() * sizeof(float), h);
+  }
+  return h;
+}
+
+void Calibration::save(const std::string& path) const {
+  BinaryWriter w;
+  w.append(kMagic, sizeof kMagic);
+  w.put<uint32_t>(kFormatVersion);
+  w.put_string(description);
+  w.put<uint32_t>(static_cast<uint32_t>(tables_.size()));
+  for (const auto& [name, t] : tables_) {
+    w.put_string(name);
+    w.put<uint32_t>(static_cast<uint32_t>(t.shape.size()));
+    for (int64_t d : t.shape) w.put<int64_t>(d);
+    w.append(t.data.data(), t.data.size() * sizeof(float));
+  }
+  const uint64_t sum = checksum64(w.bytes().data(), w.bytes().size());
+  w.put(sum);
+  write_file_atomically(path, w.bytes());
+}
+
+Calibration Calibration::load(const std::string& path) {
+  const std::vector<uint8_t> file = read_file(path);
+  RINGKV_REQUIRE(file.size() >= sizeof kMagic && std::memcmp(file.data(), kMagic, sizeof kMagic) == 0,
+                 path + " is not a RingKV calibration file");
+  BinaryReader r(file.data(), file.size(), "calibration file " + path);
+  r.take(sizeof kMagic);
+  const uint32_t version = r.get<uint32_t>();
+  RINGKV_REQUIRE(version == kFormatVersion, "calibration file " + path + " has version " + std::to_string(version) +
+                                                ", this build reads version " + std::to_string(kFormatVersion));
+  RINGKV_REQUIRE(file.size() >= r.offset() + 8, "calibration file " + path + " is truncated");
+  uint64_t stored;
+  std::memcpy(&stored, file.data() + file.size() - 8, 8);
+  RINGKV_REQUIRE(checksum64(file.data(), file.size() - 8) == stored,
+                 "calibration file " + path + " is corrupt or truncated: checksum mismatch");
+  BinaryReader body(file.data(), file.size() - 8, "calibration file " + path);
+  body.take(sizeof kMagic + 4);
+  Calibration cal;
+  cal.description = body.get_string();
+  const uint32_t count = body.get<uint32_t>();
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string name = body.get_string();
+    const uint32_t rank = body.get<uint32_t>();
+    RINGKV_REQUIRE(rank <= 8, "calibration file " + path + ": table " + name + " has implausible rank " + std::to_string(rank));
+    Tensor t;
+    size_t n = 1;
+    for (uint32_t k = 0; k < rank; ++k) {
+      const int64_t d = body.get<int64_t>();
+      RINGKV_REQUIRE(d >= 0 && static_cast<uint64_t>(d) <= body.remaining() / sizeof(float),
+                     "calibration file " + path + ": table " + name + " has an implausible dimension");
+      t.shape.push_back(d);
+      n *= static_cast<size_t>(d);
+      RINGKV_REQUIRE(n <= body.remaining() / sizeof(float), "calibration file " + path + ": table " + name + " is truncated");
+    }
+    t.data.resize(n);
+    std::memcpy(t.data.data(), body.take(n * sizeof(float)), n * sizeof(float));
+    cal.put(name, std::move(t));
+  }
+  RINGKV_REQUIRE(body.remaining() == 0, "calibration file " + path + " has " + std::to_string(body.remaining()) +
+                                            " unexpected trailing bytes");
+  return cal;
+}
+
+}  // namespace ringkv

@@ -1,0 +1,69 @@
+#include "kvstore/codec_int.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "kernels/bit_packing.hpp"
+#include "kvstore/quantize.hpp"
+
+namespace ringkv {
+
+// Page layout: [param_count x (fp16 lo, fp16 step)] [packed codes, row-major tokens x head_dim].
+
+IntCodec::IntCodec(const CodecSpec& spec, Role role, const CodecContext& context)
+    : PageCodec(spec, role, context), bits_(spec.get_int("bits", 4, 1, 8)), group_(spec.get_int("group", 128, 1, 4096)) {}
+
+size_t IntCodec::param_count(int tokens) const {
+  const size_t d = head_dim();
+  if (role() == Role::Key) return ((static_cast<size_t>(tokens) + group_ - 1) / group_) * d;
+  return static_cast<size_t>(tokens) * ((d + group_ - 1) / group_);
+}
+
+size_t IntCodec::param_index(int t, int c) const {
+  if (role() == Role::Key) return static_cast<size_t>(t / group_) * head_dim() + c;
+  const size_t groups_per_row = (static_cast<size_t>(head_dim()) + group_ - 1) / group_;
+  return static_cast<size_t>(t) * groups_per_row + c / group_;
+}
+
+size_t IntCodec::encoded_bytes(int tokens, int) const {
+  return param_count(tokens) * 4 + packed_bytes(static_cast<size_t>(tokens) * head_dim(), bits_);
+}
+
+void IntCodec::encode(const float* rows, int tokens, int, uint8_t* out) const {
+  const int d = head_dim();
+  const int levels = 1 << bits_;
+  const size_t n_params = param_count(tokens);
+  std::vector<float> lo(n_params, std::numeric_limits<float>::infinity());
+  std::vector<float> hi(n_params, -std::numeric_limits<float>::infinity());
+  for (int t = 0; t < tokens; ++t)
+    for (int c = 0; c < d; ++c) {
+      const size_t p = param_index(t, c);
+      const float x = rows[static_cast<size_t>(t) * d + c];
+      lo[p] = std::min(lo[p], x);
+      hi[p] = std::max(hi[p], x);
+    }
+  std::vector<UniformGrid> grids(n_params);
+  for (size_t p = 0; p < n_params; ++p) {
+    grids[p] = UniformGrid::fit(lo[p], hi[p], levels);
+    write_fp16(out + 4 * p, grids[p].lo);
+    write_fp16(out + 4 * p + 2, grids[p].step);
+  }
+  BitWriter codes(out + 4 * n_params);
+  for (int t = 0; t < tokens; ++t)
+    for (int c = 0; c < d; ++c) codes.put(grids[param_index(t, c)].code(rows[static_cast<size_t>(t) * d + c], levels), bits_);
+  codes.flush();
+}
+
+void IntCodec::decode_rows(const PageView& page, int row_begin, int row_end, float* out) const {
+  const int d = head_dim();
+  const uint8_t* codes = page.bytes + 4 * param_count(page.tokens);
+  for (int t = row_begin; t < row_end; ++t)
+    for (int c = 0; c < d; ++c) {
+      const size_t p = param_index(t, c);
+      const float lo = read_fp16(page.bytes + 4 * p), step = read_fp16(page.bytes + 4 * p + 2);
+      const uint32_t code = read_code(codes, static_cast<size_t>(t) * d + c, bits_);
+      out[static_cast<size_t>(t - row_begin) * d + c] = lo + step * static_cast<float>(code);
+    }
+}
+
+}  // namespace ringkv

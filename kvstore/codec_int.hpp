@@ -1,0 +1,26 @@
+#pragma once
+// Uniform asymmetric integer quantization, the KIVI-style baseline: keys per channel (a scale and
+// minimum per channel for each group of `group` tokens), values per token (per group of `group`
+// channels). Spec: "int:bits=2,group=128". Scales and minima are stored as fp16.
+#include "kvstore/codec.hpp"
+
+namespace ringkv {
+
+class IntCodec final : public PageCodec {
+ public:
+  IntCodec(const CodecSpec& spec, Role role, const CodecContext& context);
+  CodecKind kind() const override { return CodecKind::Int; }
+  size_t encoded_bytes(int tokens, int first_position) const override;
+  void encode(const float* rows, int tokens, int first_position, uint8_t* out) const override;
+  void decode_rows(const PageView& page, int row_begin, int row_end, float* out) const override;
+
+ private:
+  // Number of (scale, minimum) pairs for a page of `tokens` rows, and which pair element (t, c) uses.
+  size_t param_count(int tokens) const;
+  size_t param_index(int t, int c) const;
+
+  int bits_;
+  int group_;
+};
+
+}  // namespace ringkv

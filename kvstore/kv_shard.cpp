@@ -1,0 +1,178 @@
+#include "kvstore/kv_shard.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/error.hpp"
+#include "kvstore/kv_shard_stream.hpp"
+#include "kvstore/memory_budget.hpp"
+#include "kvstore/partial_attention.hpp"
+
+namespace ringkv {
+
+namespace {
+constexpr size_t kSlotsPerSlab = 64;
+
+CodecSpec tail_spec(bool pre_rope) { return CodecSpec::parse(pre_rope ? "bf16:prerope=1" : "bf16"); }
+
+// Slot size that holds any page of the codec: a full page, with or without sink rows.
+size_t slot_bytes(const PageCodec& codec) {
+  const int p = codec.page_size();
+  return std::max(codec.encoded_bytes(p, 0), codec.encoded_bytes(p, 1 << 30));
+}
+}  // namespace
+
+double StorageStats::bits_per_element(int head_dim) const {
+  return tokens == 0 ? 0.0 : static_cast<double>(total()) * 8.0 / (2.0 * static_cast<double>(tokens) * head_dim);
+}
+
+KVShard::KVShard(ShardConfig config, const Calibration* calibration)
+    : config_(std::move(config)), calibration_(calibration) {
+  RINGKV_REQUIRE(config_.layers > 0 && config_.kv_heads > 0, "shard needs at least one layer and one KV head");
+  RINGKV_REQUIRE(config_.rope.head_dim == config_.head_dim,
+                 "shard RoPE table is for head_dim " + std::to_string(config_.rope.head_dim) + ", not " +
+                     std::to_string(config_.head_dim));
+  budget_ = std::make_unique<MemoryBudget>(config_.memory_budget_bytes);
+  for (int l = 0; l < config_.layers; ++l)
+    for (int h = 0; h < config_.kv_heads; ++h) {
+      CodecContext ctx{config_.head_dim, config_.page_size, l, h, calibration_};
+      auto s = std::make_unique<Stream>();
+      s->key_codec = make_codec(config_.spec.key, Role::Key, ctx);
+      s->value_codec = make_codec(config_.spec.value, Role::Value, ctx);
+      s->tail_key_codec = make_codec(tail_spec(s->key_codec->stores_pre_rope_keys()), Role::Key, ctx);
+      s->tail_value_codec = make_codec(tail_spec(false), Role::Value, ctx);
+      const size_t tail_bytes = static_cast<size_t>(config_.page_size) * config_.head_dim * 2;
+      budget_->charge(2 * tail_bytes + s->key_codec->codebook_bytes() + s->value_codec->codebook_bytes(),
+                      "the tail and codebooks of layer " + std::to_string(l) + " head " + std::to_string(h));
+      s->tail_keys.resize(tail_bytes);
+      s->tail_values.resize(tail_bytes);
+      streams_.push_back(std::move(s));
+    }
+  key_pool_ = std::make_unique<PagePool>(slot_bytes(*streams_[0]->key_codec), kSlotsPerSlab, *budget_, "key");
+  value_pool_ = std::make_unique<PagePool>(slot_bytes(*streams_[0]->value_codec), kSlotsPerSlab, *budget_, "value");
+}
+
+KVShard::~KVShard() = default;
+KVShard::KVShard(KVShard&&) noexcept = default;
+KVShard& KVShard::operator=(KVShard&&) noexcept = default;
+
+KVShard::Stream& KVShard::stream(int layer, int head) {
+  RINGKV_REQUIRE(layer >= 0 && layer < config_.layers && head >= 0 && head < config_.kv_heads,
+                 "layer " + std::to_string(layer) + " head " + std::to_string(head) + " is outside the shard");
+  return *streams_[static_cast<size_t>(layer) * config_.kv_heads + head];
+}
+const KVShard::Stream& KVShard::stream(int layer, int head) const { return const_cast<KVShard*>(this)->stream(layer, head); }
+
+void KVShard::append(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position) {
+  Stream& s = stream(layer, head);
+  const int d = config_.head_dim;
+  std::vector<float> key(d);
+  for (int i = 0; i < n; ++i) {
+    const int position = first_position + i;
+    if (s.tail_tokens > 0 && position != s.tail_first_position + s.tail_tokens) seal(s);
+    if (s.tail_tokens == 0) s.tail_first_position = position;
+    std::copy(keys_pre_rope + static_cast<size_t>(i) * d, keys_pre_rope + static_cast<size_t>(i + 1) * d, key.begin());
+    if (!s.key_codec->stores_pre_rope_keys()) apply_rope(key.data(), position, config_.rope);
+    const size_t row_bytes = static_cast<size_t>(d) * 2;
+    s.tail_key_codec->encode(key.data(), 1, position, s.tail_keys.data() + s.tail_tokens * row_bytes);
+    s.tail_value_codec->encode(values + static_cast<size_t>(i) * d, 1, position, s.tail_values.data() + s.tail_tokens * row_bytes);
+    if (++s.tail_tokens == config_.page_size) seal(s);
+  }
+}
+
+void KVShard::seal(Stream& s) {
+  if (s.tail_tokens == 0) return;
+  const PageView tk{s.tail_keys.data(), s.tail_tokens, s.tail_first_position};
+  const PageView tv{s.tail_values.data(), s.tail_tokens, s.tail_first_position};
+  const std::vector<float> keys = s.tail_key_codec->decode_page(tk), values = s.tail_value_codec->decode_page(tv);
+  SealedPage page{};
+  page.key = {s.tail_first_position, static_cast<uint16_t>(s.tail_tokens), static_cast<uint8_t>(s.key_codec->kind()),
+              static_cast<uint8_t>(Role::Key)};
+  page.value = {s.tail_first_position, static_cast<uint16_t>(s.tail_tokens), static_cast<uint8_t>(s.value_codec->kind()),
+                static_cast<uint8_t>(Role::Value)};
+  page.key_slot = key_pool_->allocate();
+  try {
+    page.value_slot = value_pool_->allocate();
+  } catch (...) {
+    key_pool_->free(page.key_slot);
+    throw;
+  }
+  s.key_codec->encode(keys.data(), s.tail_tokens, s.tail_first_position, key_pool_->data(page.key_slot));
+  s.value_codec->encode(values.data(), s.tail_tokens, s.tail_first_position, value_pool_->data(page.value_slot));
+  s.pages.push_back(page);
+  s.sealed_tokens += s.tail_tokens;
+  s.tail_tokens = 0;
+}
+
+AttentionState KVShard::attend(int layer, int head, const float* queries, int n_queries, float scale) const {
+  const Stream& s = stream(layer, head);
+  std::vector<PageView> keys, values;
+  keys.reserve(s.pages.size());
+  values.reserve(s.pages.size());
+  for (const SealedPage& p : s.pages) {
+    keys.push_back({key_pool_->data(p.key_slot), p.key.tokens, p.key.first_position});
+    values.push_back({value_pool_->data(p.value_slot), p.value.tokens, p.value.first_position});
+  }
+  AttentionState state = partial_attention({s.key_codec.get(), s.value_codec.get(), keys, values}, queries, n_queries,
+                                           config_.rope, scale);
+  if (s.tail_tokens > 0) {
+    const PageView tk{s.tail_keys.data(), s.tail_tokens, s.tail_first_position};
+    const PageView tv{s.tail_values.data(), s.tail_tokens, s.tail_first_position};
+    merge_state(state, partial_attention({s.tail_key_codec.get(), s.tail_value_codec.get(), {&tk, 1}, {&tv, 1}}, queries,
+                                         n_queries, config_.rope, scale));
+  }
+  return state;
+}
+
+void KVShard::decode_all(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values,
+                         std::vector<int>& positions) const {
+  const Stream& s = stream(layer, head);
+  keys_post_rope.clear();
+  values.clear();
+  positions.clear();
+  auto add = [&](const PageCodec& kc, const PageCodec& vc, const PageView& k, const PageView& v) {
+    std::vector<float> kr = kc.decode_page(k), vr = vc.decode_page(v);
+    if (kc.stores_pre_rope_keys()) apply_rope_rows(kr.data(), k.tokens, k.first_position, config_.rope);
+    keys_post_rope.insert(keys_post_rope.end(), kr.begin(), kr.end());
+    values.insert(values.end(), vr.begin(), vr.end());
+    for (int i = 0; i < k.tokens; ++i) positions.push_back(k.first_position + i);
+  };
+  for (const SealedPage& p : s.pages)
+    add(*s.key_codec, *s.value_codec, {key_pool_->data(p.key_slot), p.key.tokens, p.key.first_position},
+        {value_pool_->data(p.value_slot), p.value.tokens, p.value.first_position});
+  if (s.tail_tokens > 0)
+    add(*s.tail_key_codec, *s.tail_value_codec, {s.tail_keys.data(), s.tail_tokens, s.tail_first_position},
+        {s.tail_values.data(), s.tail_tokens, s.tail_first_position});
+}
+
+size_t KVShard::tokens(int layer, int head) const {
+  const Stream& s = stream(layer, head);
+  return s.sealed_tokens + s.tail_tokens;
+}
+
+StorageStats KVShard::stats() const {
+  StorageStats st;
+  for (const auto& s : streams_) {
+    st.tokens += s->sealed_tokens + s->tail_tokens;
+    for (const SealedPage& p : s->pages)
+      st.sealed_payload += s->key_codec->encoded_bytes(p.key.tokens, p.key.first_position) +
+                           s->value_codec->encoded_bytes(p.value.tokens, p.value.first_position);
+    st.page_headers += s->pages.size() * 2 * sizeof(SealedPageHeader);
+    st.tail += static_cast<size_t>(s->tail_tokens) * config_.head_dim * 2 * 2;
+    st.codebooks += s->key_codec->codebook_bytes() + s->value_codec->codebook_bytes();
+  }
+  return st;
+}
+
+size_t KVShard::bytes_needed(size_t tokens) const {
+  const size_t streams = streams_.size();
+  const size_t pages = streams * (tokens / static_cast<size_t>(config_.page_size));
+  const size_t slabs = (pages + kSlotsPerSlab - 1) / kSlotsPerSlab;
+  size_t fixed = 0;
+  for (const auto& s : streams_)
+    fixed += s->tail_keys.size() + s->tail_values.size() + s->key_codec->codebook_bytes() + s->value_codec->codebook_bytes();
+  return fixed + slabs * (key_pool_->slab_bytes() + value_pool_->slab_bytes());
+}
+
+}  // namespace ringkv

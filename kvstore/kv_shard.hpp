@@ -1,0 +1,85 @@
+#pragma once
+// A rank's shard of the compressed KV cache: for each (layer, KV head), sealed compressed pages
+// plus an uncompressed bf16 tail that seals into a page when it holds page_size tokens. All
+// storage is charged to one MemoryBudget, which refuses what does not fit before allocating.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/attention_state.hpp"
+#include "kernels/rope.hpp"
+#include "kvstore/codec.hpp"
+#include "kvstore/memory_budget.hpp"
+
+namespace ringkv {
+
+struct ShardConfig {
+  int layers = 1;
+  int kv_heads = 1;
+  int head_dim = 128;
+  int page_size = 128;
+  KVSpec spec = KVSpec::parse("bf16");
+  RopeTable rope;                          // used to rotate keys (post-RoPE codecs, pre-RoPE attention)
+  size_t memory_budget_bytes = SIZE_MAX;   // all pages, tails and codec tables of this shard
+};
+
+// Bytes held by the shard, by what they hold; bits_per_element() divides by the stored elements.
+struct StorageStats {
+  size_t tokens = 0;            // summed over layers and heads
+  size_t sealed_payload = 0;    // encoded page bytes (codes, scales, outliers, sinks)
+  size_t page_headers = 0;      // per-page headers
+  size_t tail = 0;              // uncompressed tail bytes
+  size_t codebooks = 0;         // learned tables of the codecs
+  size_t total() const { return sealed_payload + page_headers + tail + codebooks; }
+  // Bits per stored K or V element: total * 8 / (2 * tokens * head_dim).
+  double bits_per_element(int head_dim) const;
+};
+
+class KVShard {
+ public:
+  // `calibration` must outlive the shard when the spec's codecs need learned tables.
+  KVShard(ShardConfig config, const Calibration* calibration);
+  ~KVShard();
+  KVShard(KVShard&&) noexcept;
+  KVShard& operator=(KVShard&&) noexcept;
+
+  const ShardConfig& config() const { return config_; }
+
+  // Appends n tokens of one layer and head. keys are pre-RoPE, values as produced; both [n][head_dim];
+  // row i is at absolute position first_position + i. A position that does not follow the tail's
+  // last one seals the tail early (a shard may hold several disjoint ranges of the sequence).
+  void append(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position);
+
+  // Partial attention of post-RoPE queries ([n_queries][head_dim], for example the query heads of a
+  // GQA group) over everything this shard holds for (layer, head); scores are scale * q.k.
+  AttentionState attend(int layer, int head, const float* queries, int n_queries, float scale) const;
+
+  // Decoded keys (post-RoPE) and values of (layer, head) in stored order, for tests and prefill.
+  void decode_all(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values,
+                  std::vector<int>& positions) const;
+
+  size_t tokens(int layer, int head) const;
+  StorageStats stats() const;
+  // Bytes the shard would need to hold `tokens` tokens per (layer, head), for refusing early.
+  size_t bytes_needed(size_t tokens) const;
+
+  // Snapshots: see snapshot.cpp for the format. load refuses files written for another config,
+  // codec spec or calibration.
+  void save_snapshot(const std::string& path) const;
+  static KVShard load_snapshot(const std::string& path, ShardConfig config, const Calibration* calibration);
+
+ private:
+  struct Stream;  // one (layer, head): pages and tail
+  Stream& stream(int layer, int head);
+  const Stream& stream(int layer, int head) const;
+  void seal(Stream& s);
+
+  ShardConfig config_;
+  const Calibration* calibration_;
+  std::unique_ptr<MemoryBudget> budget_;
+  std::vector<std::unique_ptr<Stream>> streams_;
+  std::unique_ptr<PagePool> key_pool_, value_pool_;  // declared after budget_: released before it
+};
+
+}  // namespace ringkv

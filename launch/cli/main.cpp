@@ -1,0 +1,43 @@
+// ringkv: the RingKV command line.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.hpp"
+#include "kernels/error.hpp"
+#include "launch/cli/commands.hpp"
+
+namespace {
+const char* kUsage = R"(ringkv: long-context LLM inference over a compressed, sequence-parallel KV cache
+
+usage: [mpirun -np P] ringkv COMMAND [options]
+
+commands:
+  analyze     bits per element, reconstruction and attention error of KV codecs on a KV dump
+  calibrate   learn codec tables (NUQ levels, CQ centroids, RVQ codebooks) from a KV dump
+  synth-kv    write a synthetic KV dump with the structure of real keys and values
+
+`ringkv COMMAND --help` lists a command's options.
+)";
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "analyze") return ringkv::cli::run_analyze(args);
+    if (command == "calibrate") return ringkv::cli::run_calibrate(args);
+    if (command == "synth-kv") return ringkv::cli::run_synth_kv(args);
+    std::fprintf(stderr, "ringkv: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    // One failing rank takes the job down rather than leaving the others waiting in a collective.
+    return ringkv::abort_all(e.what());
+  }
+}
