@@ -36,7 +36,9 @@ inline double squared_distance(const float* a, const float* b, int dim) {
   return s;
 }
 
-// k-means++ seeding (D^2 sampling, weighted) on a deterministic sample of the points.
+// Greedy k-means++ seeding on a deterministic sample of the points: each step draws a few
+// candidates by weighted D^2 sampling and keeps the one that lowers the potential most (plain
+// k-means++ too often seeds two centroids in one cluster).
 std::vector<float> seed_centroids(const float* data, size_t n, int dim, const std::vector<float>& w, int k,
                                   const KMeansOptions& options) {
   std::mt19937_64 rng(options.seed);
@@ -47,30 +49,33 @@ std::vector<float> seed_centroids(const float* data, size_t n, int dim, const st
     sample.resize(options.max_seed_samples);
     std::sort(sample.begin(), sample.end());
   }
-  const size_t s = sample.size();
+  const long long s = static_cast<long long>(sample.size());
+  const int candidates = 2 + static_cast<int>(std::log(static_cast<double>(k)));
   std::vector<float> centroids;
   centroids.reserve(static_cast<size_t>(k) * dim);
-  std::vector<double> d2(s, std::numeric_limits<double>::infinity());
+  std::vector<double> d2(s, std::numeric_limits<double>::infinity()), mass(s), trial(s), best_trial(s);
+  for (long long i = 0; i < s; ++i) mass[i] = w[sample[i]];
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  auto pick = [&](const std::vector<double>& mass) {
-    const double total = std::accumulate(mass.begin(), mass.end(), 0.0);
-    if (!(total > 0)) return sample[rng() % s];
-    double r = uniform(rng) * total;
-    for (size_t i = 0; i < s; ++i)
-      if ((r -= mass[i]) <= 0) return sample[i];
-    return sample[s - 1];
-  };
-  std::vector<double> mass(s);
-  for (size_t i = 0; i < s; ++i) mass[i] = w[sample[i]];
   for (int j = 0; j < k; ++j) {
-    const size_t chosen = pick(mass);
-    const float* c = data + chosen * dim;
-    centroids.insert(centroids.end(), c, c + dim);
+    const double total = std::accumulate(mass.begin(), mass.end(), 0.0);
+    double best_potential = std::numeric_limits<double>::infinity();
+    size_t best = sample[0];
+    for (int c = 0; c < (j == 0 ? 1 : candidates); ++c) {
+      size_t pick = sample[rng() % s];
+      if (total > 0) {
+        double r = uniform(rng) * total;
+        for (long long i = 0; i < s && r > 0; ++i) r -= mass[i], pick = sample[i];
+      }
+      const float* x = data + pick * dim;
 #pragma omp parallel for schedule(static)
-    for (long long i = 0; i < static_cast<long long>(s); ++i) {
-      d2[i] = std::min(d2[i], squared_distance(data + sample[i] * dim, c, dim));
-      mass[i] = w[sample[i]] * d2[i];
+      for (long long i = 0; i < s; ++i) trial[i] = std::min(d2[i], squared_distance(data + sample[i] * dim, x, dim));
+      double potential = 0;  // summed in order: the same for any thread count
+      for (long long i = 0; i < s; ++i) potential += w[sample[i]] * trial[i];
+      if (potential < best_potential) best_potential = potential, best = pick, best_trial.swap(trial);
     }
+    centroids.insert(centroids.end(), data + best * dim, data + (best + 1) * dim);
+    d2.swap(best_trial);
+    for (long long i = 0; i < s; ++i) mass[i] = w[sample[i]] * d2[i];
   }
   return centroids;
 }

@@ -1,0 +1,90 @@
+// The codec analysis behind `ringkv analyze`, the entropy estimate and the communicator.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "comm/communicator.hpp"
+#include "kvstore/entropy.hpp"
+#include "kvstore/synthetic_kv.hpp"
+#include "launch/analysis/codec_analysis.hpp"
+
+namespace ringkv {
+namespace {
+
+TEST(Entropy, IndependentChannelsAddUpAndCopiesDoNot) {
+  const size_t n = 200000;
+  std::mt19937_64 rng(1);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> independent(n * 4), copies(n * 4);
+  for (size_t t = 0; t < n; ++t)
+    for (int c = 0; c < 4; ++c) {
+      independent[t * 4 + c] = u(rng);
+      copies[t * 4 + c] = c % 2 ? copies[t * 4 + c - 1] : u(rng);  // channel 1 copies 0, 3 copies 2
+    }
+  const std::vector<int> sizes{1, 2};
+  const auto a = coupled_entropy(independent.data(), n, 4, sizes, 16);
+  EXPECT_NEAR(a[0].joint_bits, 4.0, 0.01);  // 16 equally likely bins
+  EXPECT_NEAR(a[1].joint_bits, a[1].marginal_sum_bits, 0.01);
+  const auto b = coupled_entropy(copies.data(), n, 4, sizes, 16);
+  EXPECT_NEAR(b[1].joint_bits, 0.5 * b[1].marginal_sum_bits, 0.01);
+}
+
+TEST(Entropy, SyntheticKeysAreCoupled) {
+  SyntheticKVOptions o;
+  o.layers = 1, o.kv_heads = 1, o.tokens = 4000;
+  const KVDump d = make_synthetic_kv(o);
+  const std::vector<int> sizes{4, 8};
+  for (const auto& e : coupled_entropy(d.keys.data(), d.tokens, d.head_dim, sizes, 16))
+    EXPECT_LT(e.joint_bits, 0.95 * e.marginal_sum_bits) << "group " << e.group_size;
+}
+
+TEST(Communicator, GathersAndBroadcastsOnOneRank) {
+  Communicator& comm = Communicator::world();
+  EXPECT_GE(comm.size(), 1);
+  EXPECT_EQ(comm.rank(), 0);
+  const std::vector<uint8_t> mine{1, 2, 3};
+  const auto all = comm.all_gather_bytes(mine, "test gather");
+  ASSERT_EQ(all.size(), static_cast<size_t>(comm.size()));
+  EXPECT_EQ(all[0], mine);
+  std::vector<uint8_t> b{9, 8};
+  comm.broadcast_bytes(b, 0, "test broadcast");
+  EXPECT_EQ(b, (std::vector<uint8_t>{9, 8}));
+  comm.barrier("test barrier");
+}
+
+TEST(Analysis, ErrorsOrderByBitsAndAccountingIsExact) {
+  SyntheticKVOptions o;
+  o.layers = 1, o.kv_heads = 2, o.head_dim = 64, o.tokens = 700;
+  const KVDump eval = make_synthetic_kv(o);
+  o.seed = 2;
+  const KVDump cal = make_synthetic_kv(o);
+  AnalysisOptions a;
+  a.page_size = 64;
+  a.specs = {"bf16", "int:bits=4", "int:bits=2", "kvquant:bits=2,outliers=0.02,sink=1,weights=attention"};
+  const auto r = analyze_codecs(eval, cal, a, Communicator::world());
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_LT(r[0].attention_error, r[1].attention_error);
+  EXPECT_LT(r[1].attention_error, r[2].attention_error);
+  EXPECT_GT(r[0].topk_agreement, 0.95);
+  // bf16: 10 sealed pages of 64 tokens (2 x 64 x 64 x 2 bytes + 2 headers of 8) and a 60-token tail.
+  const double bytes = 10 * (2.0 * 64 * 64 * 2 + 16) + 60 * 64 * 4;
+  EXPECT_DOUBLE_EQ(r[0].bits_per_element, bytes * 8 / (2.0 * 700 * 64));
+  EXPECT_NEAR(r[2].projected_bits, 2.0 + 8 * (64 * 4 + 64 * 4 + 16) / (2.0 * 64 * 64), 1e-9);
+}
+
+TEST(Analysis, AttentionSensitivityFavoursAttendedTokens) {
+  SyntheticKVOptions o;
+  o.layers = 1, o.kv_heads = 1, o.tokens = 500;
+  const KVDump d = make_synthetic_kv(o);
+  const std::vector<float> w = attention_received(d, 0, 0);
+  ASSERT_EQ(w.size(), 500u);
+  double mean = 0;
+  float top = 0, bottom = 1e9f;
+  for (float x : w) mean += x / 500, top = std::max(top, x), bottom = std::min(bottom, x);
+  EXPECT_NEAR(mean, 1.0, 0.5);  // mean 1 before the floor lifts the least attended tokens
+  EXPECT_GE(bottom, 0.1f);
+  EXPECT_GT(top, 10.0f);  // attention is peaked
+}
+
+}  // namespace
+}  // namespace ringkv

@@ -1,0 +1,145 @@
+// The product's files: calibration files and KV dumps round-trip exactly and refuse damage clearly.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "kernels/error.hpp"
+#include "kvstore/binary_io.hpp"
+#include "kvstore/calibration.hpp"
+#include "kvstore/kv_dump.hpp"
+#include "kvstore/synthetic_kv.hpp"
+
+namespace ringkv {
+namespace {
+
+class Files : public ::testing::Test {
+ protected:
+  std::string path = ::testing::TempDir() + "/ringkv_files_test.bin";
+  void TearDown() override { std::remove(path.c_str()); }
+
+  // Writes `bytes`, runs `load`, and expects an Error whose message contains `words`.
+  template <class Load>
+  void expect_refused(const std::vector<uint8_t>& bytes, Load load, const std::string& words) {
+    write_file_atomically(path, bytes);
+    try {
+      load(path);
+      FAIL() << "accepted a damaged file (expected: " << words << ")";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  }
+};
+
+Calibration sample_calibration() {
+  Calibration cal;
+  cal.description = "test";
+  cal.put(table_name(CodecSpec::parse("cq:channels=2,bits=2"), 0, 1, Role::Key, "centroids"), Tensor{{2, 4, 2}, std::vector<float>(16, 1.5f)});
+  cal.put("levels", Tensor{{4}, {-1.0f, -0.25f, 0.25f, 1.0f}});
+  return cal;
+}
+
+TEST_F(Files, CalibrationRoundTripsExactly) {
+  const Calibration cal = sample_calibration();
+  cal.save(path);
+  const Calibration back = Calibration::load(path);
+  EXPECT_EQ(back.description, "test");
+  EXPECT_EQ(back.fingerprint(), cal.fingerprint());
+  EXPECT_EQ(back.get("levels", {4}).data, cal.get("levels", {4}).data);
+  EXPECT_EQ(table_name(CodecSpec::parse("cq:bits=2,channels=2"), 0, 1, Role::Key, "centroids"),
+            "cq:bits=2,channels=2/L0/H1/K/centroids");
+}
+
+TEST_F(Files, CalibrationRefusesDamage) {
+  sample_calibration().save(path);
+  const std::vector<uint8_t> good = read_file(path);
+  auto load = [](const std::string& p) { Calibration::load(p); };
+  expect_refused({good.begin(), good.begin() + 4}, load, "not a RingKV calibration file");
+  for (size_t cut : {size_t{12}, size_t{30}, good.size() / 2, good.size() - 1})
+    expect_refused({good.begin(), good.begin() + cut}, load, "calibration file");
+  std::vector<uint8_t> flipped = good;
+  flipped[good.size() - 20] ^= 1;
+  expect_refused(flipped, load, "checksum mismatch");
+  std::vector<uint8_t> version = good;
+  version[8] = 7;
+  expect_refused(version, load, "version 7");
+  const Calibration cal = sample_calibration();
+  try {
+    cal.get("missing", {4});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ringkv calibrate"), std::string::npos);
+  }
+  EXPECT_THROW(cal.get("levels", {8}), Error);
+  EXPECT_THROW(read_file(path + ".does-not-exist"), Error);
+}
+
+KVDump small_dump() {
+  SyntheticKVOptions o;
+  o.layers = 2, o.kv_heads = 1, o.head_dim = 32, o.tokens = 100, o.n_queries = 3;
+  return make_synthetic_kv(o);
+}
+
+TEST_F(Files, KVDumpRoundTripsExactly) {
+  const KVDump d = small_dump();
+  write_kv_dump(path, d);
+  const KVDump back = read_kv_dump(path);
+  EXPECT_EQ(back.keys, d.keys);
+  EXPECT_EQ(back.values, d.values);
+  EXPECT_EQ(back.queries, d.queries);
+  EXPECT_EQ(back.tokens, 100);
+  EXPECT_EQ(back.rope_theta, d.rope_theta);
+  EXPECT_EQ(back.keys_at(1, 0)[5], d.keys[100 * 32 + 5]);
+}
+
+TEST_F(Files, KVDumpRefusesDamageBeforeAllocating) {
+  write_kv_dump(path, small_dump());
+  const std::vector<uint8_t> good = read_file(path);
+  auto load = [](const std::string& p) { read_kv_dump(p); };
+  expect_refused({good.begin(), good.begin() + 3}, load, "not a RingKV KV dump");
+  for (size_t cut : {size_t{20}, size_t{50}, good.size() / 2, good.size() - 1})
+    expect_refused({good.begin(), good.begin() + cut}, load, "KV dump");
+  std::vector<uint8_t> flipped = good;
+  flipped[good.size() / 2] ^= 4;
+  expect_refused(flipped, load, "checksum mismatch");
+  std::vector<uint8_t> huge = good;
+  const int32_t tokens = 2000000000;
+  std::memcpy(huge.data() + 24, &tokens, 4);  // the tokens field
+  expect_refused(huge, load, "does not match");
+}
+
+TEST(SyntheticKV, HasTheStructureOfRealKeysAndValues) {
+  SyntheticKVOptions o;
+  o.layers = 1, o.kv_heads = 1, o.tokens = 3000;
+  const KVDump d = make_synthetic_kv(o);
+  const KVDump again = make_synthetic_kv(o);
+  EXPECT_EQ(d.keys, again.keys);  // deterministic
+  const int dim = d.head_dim;
+  // Outlier channels: the largest per-channel spread is far above the median one.
+  std::vector<double> spread(dim);
+  for (int c = 0; c < dim; ++c) {
+    double m = 0, m2 = 0;
+    for (int t = 0; t < d.tokens; ++t) m += d.keys[t * dim + c], m2 += d.keys[t * dim + c] * d.keys[t * dim + c];
+    spread[c] = std::sqrt(m2 / d.tokens);
+  }
+  std::vector<double> sorted = spread;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_GT(sorted.back() / sorted[dim / 2], 4.0);
+  // The attention-sink token has a large key norm.
+  auto norm = [&](int t) {
+    double s = 0;
+    for (int c = 0; c < dim; ++c) s += d.keys[t * dim + c] * d.keys[t * dim + c];
+    return std::sqrt(s);
+  };
+  double mean_norm = 0;
+  for (int t = 1; t < d.tokens; ++t) mean_norm += norm(t) / (d.tokens - 1);
+  EXPECT_GT(norm(0), 3.0 * mean_norm);
+  // Another seed gives another token sequence.
+  o.seed = 2;
+  const KVDump other = make_synthetic_kv(o);
+  EXPECT_NE(other.keys, d.keys);
+}
+
+}  // namespace
+}  // namespace ringkv
