@@ -25,7 +25,7 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   RINGKV_REQUIRE(f, "cannot create " + tmp + ": " + std::strerror(errno));
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
+  const bool ok = (bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size()) && std::fflush(f) == 0 &&
                   ::fsync(fileno(f)) == 0;
   const int err = errno;
   std::fclose(f);

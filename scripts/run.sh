@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh build -DCMAKE_BUILD_TYPE=Release -DRINGKV_BUILD_TESTS=OFF
 flags=(--oversubscribe)
 [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
-exec mpirun "${flags[@]}" -np 2 build/launch/ringkv analyze --csv build/analyze.csv "$@"
+# Ranks may share cores: idle OpenMP threads sleep instead of spinning.
+exec mpirun "${flags[@]}" -x OMP_WAIT_POLICY=PASSIVE -np 2 build/launch/ringkv analyze --csv build/analyze.csv "$@"

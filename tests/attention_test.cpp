@@ -22,9 +22,9 @@ TEST_P(PagedAttention, EqualsAttentionOverDecodedPages) {
   const RopeTable rope = RopeTable::plain(head_dim, 10000.0);
   Calibration cal;
   CodecContext ctx{head_dim, page, 0, 0, &cal};
-  const std::vector<float> train = test::structured_rows(2000, head_dim, 1);
-  const std::vector<int> train_pos = test::iota_positions(2000);
-  const CalibrationSamples samples{train.data(), train_pos.data(), nullptr, 2000};
+  const std::vector<float> train = test::structured_rows(1200, head_dim, 1);
+  const std::vector<int> train_pos = test::iota_positions(1200);
+  const CalibrationSamples samples{train.data(), train_pos.data(), nullptr, 1200};
   learn_codec_tables(spec.key, Role::Key, ctx, rope, samples, cal);
   learn_codec_tables(spec.value, Role::Value, ctx, rope, samples, cal);
   auto kc = make_codec(spec.key, Role::Key, ctx);

@@ -18,6 +18,8 @@ struct CodecCase {
   double max_value_error;  // and values
 };
 
+void PrintTo(const CodecCase& c, std::ostream* os) { *os << c.spec; }
+
 class CodecRoundTrip : public ::testing::TestWithParam<std::tuple<CodecCase, int>> {};
 
 TEST_P(CodecRoundTrip, DecodesWithinBoundAndSubRangesAgree) {
@@ -27,7 +29,7 @@ TEST_P(CodecRoundTrip, DecodesWithinBoundAndSubRangesAgree) {
   const RopeTable rope = RopeTable::plain(head_dim, 10000.0);
   Calibration cal;
   CodecContext ctx{head_dim, page, 0, 0, &cal};
-  test::calibrate(spec, ctx, rope, test::structured_rows(3000, head_dim, 7), cal);
+  test::calibrate(spec, ctx, rope, test::structured_rows(1200, head_dim, 7), cal);
   for (Role role : {Role::Key, Role::Value}) {
     auto codec = make_codec(spec, role, ctx);
     for (int first : {0, 4321}) {

@@ -26,8 +26,8 @@ ShardConfig config_for(const std::string& spec, int head_dim = 64, int page = 32
 
 Calibration calibration_for(const ShardConfig& c) {
   Calibration cal;
-  const std::vector<float> rows = test::structured_rows(1500, c.head_dim, 21);
-  const std::vector<int> pos = test::iota_positions(1500);
+  const std::vector<float> rows = test::structured_rows(1000, c.head_dim, 21);
+  const std::vector<int> pos = test::iota_positions(1000);
   for (int l = 0; l < c.layers; ++l)
     for (int h = 0; h < c.kv_heads; ++h) {
       CodecContext ctx{c.head_dim, c.page_size, l, h, &cal};

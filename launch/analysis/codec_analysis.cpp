@@ -19,22 +19,30 @@ struct CodecSums {
   double key_error = 0, value_error = 0, attention_error = 0, topk = 0, streams = 0, calibration_seconds = 0;
 };
 constexpr size_t kSumFields = sizeof(CodecSums) / sizeof(double);
+static_assert(sizeof(CodecSums) == kSumFields * sizeof(double));
 
-std::vector<CodecSums> all_reduce_sums(const std::vector<CodecSums>& mine, Communicator& comm, const char* what) {
-  const auto* bytes = reinterpret_cast<const uint8_t*>(mine.data());
-  const auto gathered = comm.all_gather_bytes({bytes, mine.size() * sizeof(CodecSums)}, what);
-  std::vector<CodecSums> total(mine.size());
+// Element-wise sum over ranks of per-stream results. Each stream is filled by one rank and is zero
+// on the others, so the sum is exact and the result does not depend on the number of ranks.
+template <class T>
+std::vector<T> gather_streams(const std::vector<T>& mine, Communicator& comm, const char* what) {
+  static_assert(sizeof(T) % sizeof(double) == 0);
+  const auto gathered = comm.all_gather_bytes({reinterpret_cast<const uint8_t*>(mine.data()), mine.size() * sizeof(T)}, what);
+  std::vector<T> total(mine.size());
+  auto* t = reinterpret_cast<double*>(total.data());
+  const size_t fields = mine.size() * sizeof(T) / sizeof(double);
   for (const auto& rank_bytes : gathered) {
-    RINGKV_REQUIRE(rank_bytes.size() == mine.size() * sizeof(CodecSums), std::string(what) + ": ranks disagree on the work");
-    std::vector<CodecSums> theirs(mine.size());
+    RINGKV_REQUIRE(rank_bytes.size() == mine.size() * sizeof(T), std::string(what) + ": ranks disagree on the work");
+    std::vector<double> theirs(fields);
     std::memcpy(theirs.data(), rank_bytes.data(), rank_bytes.size());
-    for (size_t i = 0; i < total.size(); ++i) {
-      auto* t = reinterpret_cast<double*>(&total[i]);
-      const auto* o = reinterpret_cast<const double*>(&theirs[i]);
-      for (size_t f = 0; f < kSumFields; ++f) t[f] += o[f];
-    }
+    for (size_t f = 0; f < fields; ++f) t[f] += theirs[f];
   }
   return total;
+}
+
+void add_sums(CodecSums& into, const CodecSums& one) {
+  auto* t = reinterpret_cast<double*>(&into);
+  const auto* o = reinterpret_cast<const double*>(&one);
+  for (size_t f = 0; f < kSumFields; ++f) t[f] += o[f];
 }
 
 std::vector<float> rotated(const float* rows, size_t n, int head_dim, const RopeTable& rope) {
@@ -187,20 +195,20 @@ std::vector<CodecReport> analyze_codecs(const KVDump& eval, const KVDump& cal_du
                  "the calibration dump has another shape than the dump analyzed");
   std::vector<KVSpec> specs;
   for (const std::string& s : options.specs) specs.push_back(KVSpec::parse(s));
-  std::vector<CodecSums> mine(specs.size());
   const int streams = eval.layers * eval.kv_heads;
+  std::vector<CodecSums> mine(specs.size() * streams);  // [spec][stream]
   for (int i = comm.rank(); i < streams; i += comm.size()) {
     const int layer = i / eval.kv_heads, head = i % eval.kv_heads;
     std::vector<float> sensitivity;
     for (size_t s = 0; s < specs.size(); ++s) {
       if (wants_attention_weights(specs[s]) && sensitivity.empty()) sensitivity = attention_received(cal_dump, layer, head);
-      const CodecSums one = analyze_stream(eval, cal_dump, layer, head, specs[s], options, sensitivity);
-      auto* t = reinterpret_cast<double*>(&mine[s]);
-      const auto* o = reinterpret_cast<const double*>(&one);
-      for (size_t f = 0; f < kSumFields; ++f) t[f] += o[f];
+      mine[s * streams + i] = analyze_stream(eval, cal_dump, layer, head, specs[s], options, sensitivity);
     }
   }
-  const std::vector<CodecSums> total = all_reduce_sums(mine, comm, "analyze: gather codec results");
+  const std::vector<CodecSums> per_stream = gather_streams(mine, comm, "analyze: gather codec results");
+  std::vector<CodecSums> total(specs.size());
+  for (size_t s = 0; s < specs.size(); ++s)
+    for (int i = 0; i < streams; ++i) add_sums(total[s], per_stream[s * streams + i]);
   std::vector<CodecReport> reports;
   for (size_t s = 0; s < specs.size(); ++s) {
     const CodecSums& t = total[s];
@@ -222,8 +230,9 @@ std::vector<EntropyReport> analyze_entropy(const KVDump& dump, Communicator& com
   const std::vector<int> sizes{1, 2, 4, 8};
   const int d = dump.head_dim, streams = dump.layers * dump.kv_heads;
   const RopeTable rope = RopeTable::plain(d, dump.rope_theta);
-  // [role][size] x (joint, marginal sum, groups, samples, streams)
-  std::vector<double> mine(2 * sizes.size() * 5, 0.0);
+  // Per stream, role and size: (joint, marginal sum, groups, samples, count).
+  const size_t slots = 2 * sizes.size() * 5;
+  std::vector<double> mine(static_cast<size_t>(streams) * slots, 0.0);
   for (int i = comm.rank(); i < streams; i += comm.size()) {
     const int layer = i / dump.kv_heads, head = i % dump.kv_heads;
     const std::vector<float> keys = rotated(dump.keys_at(layer, head), dump.tokens, d, rope);
@@ -231,23 +240,19 @@ std::vector<EntropyReport> analyze_entropy(const KVDump& dump, Communicator& com
       const float* rows = role == 0 ? keys.data() : dump.values_at(layer, head);
       const std::vector<GroupEntropy> e = coupled_entropy(rows, dump.tokens, d, sizes, 16);
       for (size_t s = 0; s < sizes.size(); ++s) {
-        double* slot = &mine[(role * sizes.size() + s) * 5];
-        slot[0] += e[s].joint_bits;
-        slot[1] += e[s].marginal_sum_bits;
-        slot[2] += e[s].groups;
-        slot[3] += static_cast<double>(e[s].samples);
-        slot[4] += 1;
+        double* slot = &mine[i * slots + (role * sizes.size() + s) * 5];
+        slot[0] = e[s].joint_bits;
+        slot[1] = e[s].marginal_sum_bits;
+        slot[2] = e[s].groups;
+        slot[3] = static_cast<double>(e[s].samples);
+        slot[4] = 1;
       }
     }
   }
-  const auto gathered = comm.all_gather_bytes({reinterpret_cast<const uint8_t*>(mine.data()), mine.size() * sizeof(double)},
-                                              "analyze: gather entropy results");
-  std::vector<double> total(mine.size(), 0.0);
-  for (const auto& bytes : gathered) {
-    std::vector<double> theirs(mine.size());
-    std::memcpy(theirs.data(), bytes.data(), std::min(bytes.size(), theirs.size() * sizeof(double)));
-    for (size_t i = 0; i < total.size(); ++i) total[i] += theirs[i];
-  }
+  const std::vector<double> per_stream = gather_streams(mine, comm, "analyze: gather entropy results");
+  std::vector<double> total(slots, 0.0);
+  for (int i = 0; i < streams; ++i)
+    for (size_t k = 0; k < slots; ++k) total[k] += per_stream[i * slots + k];
   std::vector<EntropyReport> reports;
   for (int role = 0; role < 2; ++role)
     for (size_t s = 0; s < sizes.size(); ++s) {

@@ -5,7 +5,8 @@ ringkv=$1
 mpirun=${2:-mpirun}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-flags=(--oversubscribe)
+export OMP_WAIT_POLICY=PASSIVE
+flags=(--oversubscribe -x OMP_WAIT_POLICY)
 [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
 args=(analyze --tokens 700 --layers 2 --kv-heads 2 --head-dim 64 --page-size 64
       --kv int:bits=2 --kv "kvquant:bits=3,outliers=0.01,sink=1" --kv cq:channels=4,bits=6
