@@ -23,8 +23,10 @@ class BinaryWriter {
     append(s.data(), s.size());
   }
   void append(const void* data, size_t bytes) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    buffer_.insert(buffer_.end(), p, p + bytes);
+    if (bytes == 0) return;
+    const size_t at = buffer_.size();
+    buffer_.resize(at + bytes);
+    std::memcpy(buffer_.data() + at, data, bytes);
   }
   const std::vector<uint8_t>& bytes() const { return buffer_; }
   std::vector<uint8_t>& bytes() { return buffer_; }
