@@ -3,7 +3,12 @@
 find_package(Threads REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(MPI REQUIRED COMPONENTS CXX)
-find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS program_options)
+# CLI11 (header-only) parses the command line: it is on Debian and on the GPU machines, whose Boost
+# has headers but no compiled libraries.
+find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp)
+if(NOT CLI11_INCLUDE_DIR)
+  message(FATAL_ERROR "CLI11 not found: install libcli11-dev")
+endif()
 if(RINGKV_BUILD_TESTS)
   find_package(GTest QUIET)
   if(NOT GTest_FOUND AND EXISTS /usr/src/googletest/CMakeLists.txt)

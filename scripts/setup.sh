@@ -6,11 +6,10 @@ cd "$(dirname "$0")/.."
 build=${1:?usage: scripts/setup.sh BUILD_DIR [cmake args...]}
 shift
 
-packages=(cmake ninja-build g++ libopenmpi-dev openmpi-bin libgtest-dev
-          libboost-program-options1.81-dev libboost-json1.81-dev)
+packages=(cmake ninja-build g++ libopenmpi-dev openmpi-bin libgtest-dev libcli11-dev)
 have_tools() {
   command -v cmake >/dev/null && command -v mpirun >/dev/null && command -v ninja >/dev/null &&
-    { [ -d /usr/include/boost/program_options ] || [ -d /usr/local/include/boost/program_options ]; } &&
+    { [ -f /usr/include/CLI/CLI.hpp ] || [ -f /usr/local/include/CLI/CLI.hpp ]; } &&
     { [ -d /usr/include/gtest ] || [ -d /usr/local/include/gtest ]; }
 }
 if ! have_tools; then
@@ -20,7 +19,7 @@ if ! have_tools; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
   else
-    echo "setup: missing build tools (CMake, Ninja, OpenMPI, Boost.Program_options, GoogleTest) and no apt-get" >&2
+    echo "setup: missing build tools (CMake, Ninja, OpenMPI, CLI11, GoogleTest) and no apt-get" >&2
     exit 1
   fi
 fi

@@ -34,28 +34,28 @@ std::vector<std::string> default_analysis_specs() {
 }
 
 int run_analyze(const std::vector<std::string>& args) {
-  po::options_description options("analyze options");
   std::string dump_path, calib_path, csv_path;
   std::vector<std::string> specs;
   AnalysisOptions analysis;
   SyntheticKVOptions synthetic;
-  options.add_options()
-      ("kv-dump", po::value(&dump_path), "KV dump to analyze (default: generated data)")
-      ("calib-dump", po::value(&calib_path), "KV dump to learn codec tables from (default: a second generated dump; "
-                                             "with --kv-dump and no --calib-dump, the analyzed dump itself)")
-      ("kv", po::value(&specs)->composing(), "codec spec, repeatable; KEYSPEC|VALUESPEC for different roles "
-                                             "(default: every codec at about 4, 3, 2 and 1 bits)")
-      ("page-size", po::value(&analysis.page_size)->default_value(128), "tokens per sealed page")
-      ("top-k", po::value(&analysis.top_k)->default_value(32), "keys compared by the top-k agreement")
-      ("projected-tokens", po::value(&analysis.projected_tokens)->default_value(1 << 20),
-       "context length of the projected bits per element")
-      ("csv", po::value(&csv_path), "also write the codec table as CSV to this file")
-      ("tokens", po::value(&synthetic.tokens)->default_value(synthetic.tokens), "generated data: tokens")
-      ("layers", po::value(&synthetic.layers)->default_value(synthetic.layers), "generated data: layers")
-      ("kv-heads", po::value(&synthetic.kv_heads)->default_value(synthetic.kv_heads), "generated data: KV heads")
-      ("head-dim", po::value(&synthetic.head_dim)->default_value(synthetic.head_dim), "generated data: head_dim");
-  po::variables_map vm;
-  if (!parse_options("analyze", "[--kv-dump FILE] [--kv SPEC]... [--csv FILE]", options, args, vm)) return 0;
+  CLI::App app{"Bits per element, reconstruction and attention error of KV codecs on a KV dump", "ringkv analyze"};
+  app.add_option("--kv-dump", dump_path, "KV dump to analyze (default: generated data)");
+  app.add_option("--calib-dump", calib_path,
+                 "KV dump to learn codec tables from (default: a second generated sequence; with --kv-dump, the "
+                 "analyzed dump itself)");
+  app.add_option("--kv", specs,
+                 "codec spec, repeatable; KEYSPEC|VALUESPEC for different roles (default: every codec at about 4, 3, "
+                 "2 and 1 bits)");
+  app.add_option("--page-size", analysis.page_size, "tokens per sealed page")->capture_default_str();
+  app.add_option("--top-k", analysis.top_k, "keys compared by the top-k agreement")->capture_default_str();
+  app.add_option("--projected-tokens", analysis.projected_tokens, "context length of the projected bits per element")
+      ->capture_default_str();
+  app.add_option("--csv", csv_path, "also write the codec table as CSV to this file");
+  app.add_option("--tokens", synthetic.tokens, "generated data: tokens")->capture_default_str();
+  app.add_option("--layers", synthetic.layers, "generated data: layers")->capture_default_str();
+  app.add_option("--kv-heads", synthetic.kv_heads, "generated data: KV heads")->capture_default_str();
+  app.add_option("--head-dim", synthetic.head_dim, "generated data: head_dim")->capture_default_str();
+  if (!parse_options(app, args)) return 0;
   Communicator& comm = Communicator::world();
   analysis.specs = specs.empty() ? default_analysis_specs() : specs;
 

@@ -14,17 +14,15 @@
 namespace ringkv::cli {
 
 int run_calibrate(const std::vector<std::string>& args) {
-  po::options_description options("calibrate options");
   std::string dump_path, out;
   std::vector<std::string> specs;
   int page_size = 128;
-  options.add_options()
-      ("kv-dump", po::value(&dump_path)->required(), "KV dump to learn from (ringkv synth-kv writes one)")
-      ("kv", po::value(&specs)->composing()->required(), "codec spec to learn tables for, repeatable")
-      ("page-size", po::value(&page_size)->default_value(128), "tokens per sealed page (KVQuant normalizes per page)")
-      ("output,o", po::value(&out)->required(), "calibration file to write");
-  po::variables_map vm;
-  if (!parse_options("calibrate", "--kv-dump FILE --kv SPEC [--kv SPEC]... -o FILE", options, args, vm)) return 0;
+  CLI::App app{"Learn codec tables (NUQ levels, CQ centroids, RVQ codebooks) from a KV dump", "ringkv calibrate"};
+  app.add_option("--kv-dump", dump_path, "KV dump to learn from (ringkv synth-kv writes one)")->required();
+  app.add_option("--kv", specs, "codec spec to learn tables for, repeatable")->required();
+  app.add_option("--page-size", page_size, "tokens per sealed page (KVQuant normalizes per page)")->capture_default_str();
+  app.add_option("-o,--output", out, "calibration file to write")->required();
+  if (!parse_options(app, args)) return 0;
   if (Communicator::world().rank() != 0) return 0;
 
   const auto start = std::chrono::steady_clock::now();

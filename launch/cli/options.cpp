@@ -6,18 +6,15 @@
 
 namespace ringkv::cli {
 
-bool parse_options(const std::string& command, const std::string& synopsis, po::options_description& options,
-                   const std::vector<std::string>& args, po::variables_map& vm) {
-  options.add_options()("help,h", "show this help");
+bool parse_options(CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 consumes from the back
   try {
-    po::store(po::command_line_parser(args).options(options).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw Error("ringkv " + command + ": " + e.what() + " (see ringkv " + command + " --help)");
-  }
-  if (vm.count("help")) {
-    std::cout << "usage: ringkv " << command << " " << synopsis << "\n\n" << options << "\n";
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
     return false;
+  } catch (const CLI::ParseError& e) {
+    throw Error(app.get_name() + ": " + e.what() + " (see " + app.get_name() + " --help)");
   }
   return true;
 }

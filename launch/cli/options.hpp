@@ -1,16 +1,13 @@
 #pragma once
-// Option parsing shared by the subcommands: Boost.Program_options with --help and clear errors.
-#include <boost/program_options.hpp>
+// Option parsing shared by the subcommands (CLI11): --help, and errors that name the option.
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
 
 namespace ringkv::cli {
 
-namespace po = boost::program_options;
-
-// Parses args into `vm`; returns false (after printing usage) when --help was asked for.
-// Unknown options and bad values throw with the option named.
-bool parse_options(const std::string& command, const std::string& synopsis, po::options_description& options,
-                   const std::vector<std::string>& args, po::variables_map& vm);
+// Parses args into the options declared on `app`; returns false (after printing the help) when
+// --help was asked for. Unknown options and bad values throw ringkv::Error naming them.
+bool parse_options(CLI::App& app, const std::vector<std::string>& args);
 
 }  // namespace ringkv::cli

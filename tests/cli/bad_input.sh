@@ -27,7 +27,7 @@ expect_error "no such file" "$ringkv" analyze --kv-dump "$dir/missing.dump" --kv
 expect_error "unknown parameter 'bit'" "$ringkv" analyze --kv-dump "$dir/kv.dump" --kv int:bit=2
 expect_error "unknown codec" "$ringkv" analyze --kv-dump "$dir/kv.dump" --kv zip
 expect_error "does not divide" "$ringkv" analyze --kv-dump "$dir/kv.dump" --kv cq:channels=3,bits=4
-expect_error "unrecognised option" "$ringkv" analyze --bogus
+expect_error "not expected" "$ringkv" analyze --bogus
 expect_error "unknown command" "$ringkv" frobnicate
 "$ringkv" calibrate --kv-dump "$dir/kv.dump" --kv cq:channels=4,bits=4 -o "$dir/cal.bin" >/dev/null || exit 1
 expect_error "truncated" "$ringkv" calibrate --kv-dump "$dir/truncated.dump" --kv int:bits=2 -o "$dir/x.bin"
