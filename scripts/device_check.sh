@@ -8,7 +8,7 @@ export OMP_WAIT_POLICY=PASSIVE OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_C
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 grep "RingKV:" "$out/configure.log"
-cmake --build build-gpu -j "$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -30; exit 1; }
+cmake --build build-gpu -j "$(nproc)" -- -k 0 > "$out/build.log" 2>&1 || { grep -E "error|FAILED" "$out/build.log" | head -30; exit 1; }
 (cd build-gpu && ctest -j 8 --output-on-failure > "$out/ctest.log" 2>&1); status=$?
 grep -E "tests passed|Skipped|Failed" "$out/ctest.log" | tail -8
 for tool in memcheck racecheck; do
