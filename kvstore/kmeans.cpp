@@ -16,6 +16,10 @@ namespace {
 // sums are combined in block order, which keeps results bit-identical for any number of threads.
 size_t block_size(size_t n) { return std::max<size_t>(4096, (n + 63) / 64); }
 
+// Below this many multiply-adds a loop runs on one thread: waking the team costs more than it saves
+// (codecs run thousands of small k-means and encodes).
+constexpr double kParallelWork = 1 << 16;
+
 // Nearest of k centroids by squared distance, |c|^2 - 2 x.c (|x|^2 is common to all).
 inline uint32_t nearest(const float* x, int dim, const float* centroids, const float* norms, int k) {
   float best = std::numeric_limits<float>::infinity();
@@ -67,7 +71,7 @@ std::vector<float> seed_centroids(const float* data, size_t n, int dim, const st
         for (long long i = 0; i < s && r > 0; ++i) r -= mass[i], pick = sample[i];
       }
       const float* x = data + pick * dim;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<double>(s) * dim > kParallelWork)
       for (long long i = 0; i < s; ++i) trial[i] = std::min(d2[i], squared_distance(data + sample[i] * dim, x, dim));
       double potential = 0;  // summed in order: the same for any thread count
       for (long long i = 0; i < s; ++i) potential += w[sample[i]] * trial[i];
@@ -90,7 +94,7 @@ void assign_nearest(const float* data, size_t n, int dim, const float* centroids
     std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return centroids[a] < centroids[b]; });
     std::vector<float> mid(clusters - 1);
     for (int j = 0; j + 1 < clusters; ++j) mid[j] = 0.5f * (centroids[order[j]] + centroids[order[j + 1]]);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<double>(n) * 8 > kParallelWork)
     for (long long i = 0; i < static_cast<long long>(n); ++i)
       out[i] = order[std::lower_bound(mid.begin(), mid.end(), data[i]) - mid.begin()];
     return;
@@ -100,7 +104,7 @@ void assign_nearest(const float* data, size_t n, int dim, const float* centroids
     const float* c = centroids + static_cast<size_t>(j) * dim;
     norms[j] = std::inner_product(c, c + dim, c, 0.0f);
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<double>(n) * clusters * dim > kParallelWork)
   for (long long i = 0; i < static_cast<long long>(n); ++i)
     out[i] = nearest(data + static_cast<size_t>(i) * dim, dim, centroids, norms.data(), clusters);
 }
@@ -131,7 +135,7 @@ KMeansResult weighted_kmeans(const float* data, size_t n, int dim, const float* 
     assignment.swap(next);
     result.iterations_run = iter + 1;
     if (!changed) break;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (blocks > 1)
     for (long long b = 0; b < static_cast<long long>(blocks); ++b) {
       double* sums = &block_sums[b * k * dim];
       double* ws = &block_weights[b * k];
@@ -169,7 +173,7 @@ KMeansResult weighted_kmeans(const float* data, size_t n, int dim, const float* 
   }
   // Inertia of the final centroids.
   assign_nearest(data, n, dim, result.centroids.data(), k, assignment.data());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (blocks > 1)
   for (long long b = 0; b < static_cast<long long>(blocks); ++b) {
     double s = 0;
     for (size_t i = static_cast<size_t>(b) * bs; i < std::min(n, static_cast<size_t>(b + 1) * bs); ++i)
