@@ -2,6 +2,7 @@
 // Packs codes of 1..16 bits LSB-first into a byte stream: code i occupies bits [i*b, (i+1)*b).
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace ringkv {
 
@@ -41,6 +42,55 @@ inline uint32_t read_code(const uint8_t* packed, size_t index, int bits) {
   uint32_t word = 0;
   for (int i = 0; i < need; ++i) word |= static_cast<uint32_t>(packed[byte + i]) << (8 * i);
   return (word >> shift) & ((1u << bits) - 1u);
+}
+
+// Eight codes of B bits fill exactly B bytes: unpack them from one little-endian word.
+template <int B>
+inline void unpack_octets(const uint8_t* p, int octets, uint16_t* out) {
+  constexpr uint64_t mask = (uint64_t{1} << B) - 1;
+  for (int o = 0; o < octets; ++o, p += B, out += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, p, B);
+    for (int j = 0; j < 8; ++j) out[j] = static_cast<uint16_t>((word >> (j * B)) & mask);
+  }
+}
+
+// Unpacks `count` consecutive codes starting at code `first`: whole octets of codes through a
+// word-wide fast path where the start is byte aligned, the rest streaming. Reads no byte past the
+// last code.
+inline void unpack_codes(const uint8_t* packed, size_t first, int count, int bits, uint16_t* out) {
+  if (count <= 0) return;
+  if (first % 8 == 0 && bits <= 8 && count >= 8) {
+    const uint8_t* p = packed + first / 8 * bits;
+    const int octets = count / 8;
+    switch (bits) {
+      case 1: unpack_octets<1>(p, octets, out); break;
+      case 2: unpack_octets<2>(p, octets, out); break;
+      case 3: unpack_octets<3>(p, octets, out); break;
+      case 4: unpack_octets<4>(p, octets, out); break;
+      case 5: unpack_octets<5>(p, octets, out); break;
+      case 6: unpack_octets<6>(p, octets, out); break;
+      case 7: unpack_octets<7>(p, octets, out); break;
+      default: unpack_octets<8>(p, octets, out); break;
+    }
+    first += static_cast<size_t>(octets) * 8, out += octets * 8, count -= octets * 8;
+    if (count == 0) return;
+  }
+  const uint32_t mask = (1u << bits) - 1u;
+  const size_t bit = first * static_cast<size_t>(bits);
+  const uint8_t* p = packed + (bit >> 3);
+  const int shift = static_cast<int>(bit & 7);
+  uint64_t acc = static_cast<uint64_t>(*p++) >> shift;
+  int have = 8 - shift;
+  for (int i = 0; i < count; ++i) {
+    while (have < bits) {
+      acc |= static_cast<uint64_t>(*p++) << have;
+      have += 8;
+    }
+    out[i] = static_cast<uint16_t>(acc & mask);
+    acc >>= bits;
+    have -= bits;
+  }
 }
 
 }  // namespace ringkv

@@ -34,7 +34,25 @@ void apply_rope(float* vec, int position, const RopeTable& rope) { rotate(vec, p
 void apply_inverse_rope(float* vec, int position, const RopeTable& rope) { rotate(vec, -static_cast<double>(position), rope); }
 
 void apply_rope_rows(float* rows, int n_rows, int first_position, const RopeTable& rope) {
-  for (int r = 0; r < n_rows; ++r) rotate(rows + static_cast<size_t>(r) * rope.head_dim, first_position + r, rope);
+  // Consecutive positions: start from the exact angle, then step by one rotation per row (angle
+  // addition in double), instead of a sine and cosine per channel pair and row.
+  const int half = rope.head_dim / 2;
+  const size_t stride = static_cast<size_t>(rope.head_dim);
+  for (int i = 0; i < half; ++i) {
+    const double f = rope.inv_freq[i];
+    const double step_c = std::cos(f), step_s = std::sin(f);
+    double c = std::cos(first_position * f), s = std::sin(first_position * f);
+    for (int r = 0; r < n_rows; ++r) {
+      float* v = rows + r * stride;
+      const float fc = static_cast<float>(c), fs = static_cast<float>(s);
+      const float a = v[i], b = v[i + half];
+      v[i] = a * fc - b * fs;
+      v[i + half] = b * fc + a * fs;
+      const double next_c = c * step_c - s * step_s;
+      s = s * step_c + c * step_s;
+      c = next_c;
+    }
+  }
 }
 
 }  // namespace ringkv

@@ -57,13 +57,23 @@ void IntCodec::encode(const float* rows, int tokens, int, uint8_t* out) const {
 void IntCodec::decode_rows(const PageView& page, int row_begin, int row_end, float* out) const {
   const int d = head_dim();
   const uint8_t* codes = page.bytes + 4 * param_count(page.tokens);
-  for (int t = row_begin; t < row_end; ++t)
-    for (int c = 0; c < d; ++c) {
-      const size_t p = param_index(t, c);
-      const float lo = read_fp16(page.bytes + 4 * p), step = read_fp16(page.bytes + 4 * p + 2);
-      const uint32_t code = read_code(codes, static_cast<size_t>(t) * d + c, bits_);
-      out[static_cast<size_t>(t - row_begin) * d + c] = lo + step * static_cast<float>(code);
+  std::vector<uint16_t> row_codes(d);
+  std::vector<float> lo(d), step(d);  // per channel, for the current row's parameters
+  size_t loaded = SIZE_MAX;           // key token group (keys) or row (values) whose parameters are loaded
+  for (int t = row_begin; t < row_end; ++t) {
+    const size_t params_of_row = role() == Role::Key ? static_cast<size_t>(t / group_) : static_cast<size_t>(t);
+    if (params_of_row != loaded) {
+      for (int c = 0; c < d; ++c) {
+        const size_t p = param_index(t, c);
+        lo[c] = read_fp16(page.bytes + 4 * p);
+        step[c] = read_fp16(page.bytes + 4 * p + 2);
+      }
+      loaded = params_of_row;
     }
+    unpack_codes(codes, static_cast<size_t>(t) * d, d, bits_, row_codes.data());
+    float* row = out + static_cast<size_t>(t - row_begin) * d;
+    for (int c = 0; c < d; ++c) row[c] = lo[c] + step[c] * static_cast<float>(row_codes[c]);
+  }
 }
 
 }  // namespace ringkv

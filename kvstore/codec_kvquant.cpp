@@ -182,6 +182,11 @@ void KVQuantCodec::decode_rows(const PageView& page, int row_begin, int row_end,
   const Layout l = layout(page.tokens, page.first_position);
   const int d = head_dim();
   const uint8_t* b = page.bytes;
+  std::vector<uint16_t> codes(d);
+  // Keys share one range per channel over the page: read them once per call.
+  std::vector<float> lo, hi;
+  if (role() == Role::Key && l.dense > 0)
+    for (int c = 0; c < d; ++c) lo.push_back(read_fp16(b + l.ranges_at + 4 * c)), hi.push_back(read_fp16(b + l.ranges_at + 4 * c + 2));
   for (int t = row_begin; t < row_end; ++t) {
     float* row = out + static_cast<size_t>(t - row_begin) * d;
     if (t < l.n_sink) {
@@ -189,10 +194,12 @@ void KVQuantCodec::decode_rows(const PageView& page, int row_begin, int row_end,
       continue;
     }
     const int dt = t - l.n_sink;
-    for (int c = 0; c < d; ++c) {
-      const int v = role() == Role::Key ? c : dt;
-      const float lo = read_fp16(b + l.ranges_at + 4 * v), hi = read_fp16(b + l.ranges_at + 4 * v + 2);
-      row[c] = denormalize(levels_[read_code(b + l.codes_at, static_cast<size_t>(dt) * d + c, params_.bits)], lo, hi);
+    unpack_codes(b + l.codes_at, static_cast<size_t>(dt) * d, d, params_.bits, codes.data());
+    if (role() == Role::Key) {
+      for (int c = 0; c < d; ++c) row[c] = denormalize(levels_[codes[c]], lo[c], hi[c]);
+    } else {
+      const float rlo = read_fp16(b + l.ranges_at + 4 * dt), rhi = read_fp16(b + l.ranges_at + 4 * dt + 2);
+      for (int c = 0; c < d; ++c) row[c] = denormalize(levels_[codes[c]], rlo, rhi);
     }
   }
   // Sparse outliers replace their dense codes. Keys: each channel lists token indices; values: each

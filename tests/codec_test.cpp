@@ -217,6 +217,13 @@ TEST(BitPacking, RoundTripsEveryWidth) {
     for (uint32_t c : codes) w.put(c, bits);
     w.flush();
     for (size_t i = 0; i < codes.size(); ++i) ASSERT_EQ(read_code(packed.data(), i, bits), codes[i]) << bits;
+    // Runs of codes, aligned and not, through the bulk unpacker.
+    for (size_t first : {size_t{0}, size_t{8}, size_t{5}, size_t{16}})
+      for (int count : {1, 7, 8, 21, 64, 128}) {
+        std::vector<uint16_t> out(count);
+        unpack_codes(packed.data(), first, count, bits, out.data());
+        for (int i = 0; i < count; ++i) ASSERT_EQ(out[i], codes[first + i]) << bits << " " << first << " " << count;
+      }
   }
 }
 
