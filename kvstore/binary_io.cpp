@@ -46,4 +46,32 @@ uint64_t checksum64(const void* data, size_t bytes, uint64_t seed) {
   return h;
 }
 
+void begin_file(BinaryWriter& w, const char (&magic)[8], uint32_t version) {
+  w.append(magic, sizeof magic);
+  w.put<uint32_t>(version);
+}
+
+void finish_file(BinaryWriter& w) {
+  const uint64_t sum = checksum64(w.bytes().data(), w.bytes().size());
+  w.put(sum);
+}
+
+BinaryReader open_file_payload(const std::vector<uint8_t>& file, const char (&magic)[8], uint32_t version,
+                               const std::string& path, const std::string& kind) {
+  RINGKV_REQUIRE(file.size() >= sizeof magic && std::memcmp(file.data(), magic, sizeof magic) == 0,
+                 path + " is not a " + kind);
+  const std::string what = kind + " " + path;
+  RINGKV_REQUIRE(file.size() >= sizeof magic + 4 + 8, what + " is truncated");
+  uint32_t found;
+  std::memcpy(&found, file.data() + sizeof magic, 4);
+  RINGKV_REQUIRE(found == version, what + " has format version " + std::to_string(found) + "; this build reads version " +
+                                       std::to_string(version));
+  uint64_t stored;
+  std::memcpy(&stored, file.data() + file.size() - 8, 8);
+  RINGKV_REQUIRE(checksum64(file.data(), file.size() - 8) == stored, what + " is corrupt or truncated: checksum mismatch");
+  BinaryReader r(file.data(), file.size() - 8, what);
+  r.take(sizeof magic + 4);
+  return r;
+}
+
 }  // namespace ringkv

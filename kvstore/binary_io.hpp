@@ -81,4 +81,14 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
 // FNV-1a 64-bit over bytes; files store it after their payload to detect corruption.
 uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0xcbf29ce484222325ull);
 
+// The framing of the product's files: 8-byte magic, u32 format version, payload, then the u64
+// checksum64 of everything before it.
+void begin_file(BinaryWriter& w, const char (&magic)[8], uint32_t version);
+void finish_file(BinaryWriter& w);
+// Checks the framing of `file` read from `path` (a `kind`, e.g. "RingKV snapshot") and returns a
+// reader over the payload: after the version, before the checksum. Wrong magic, another version,
+// truncation and checksum mismatches are refused with a message naming the file.
+BinaryReader open_file_payload(const std::vector<uint8_t>& file, const char (&magic)[8], uint32_t version,
+                               const std::string& path, const std::string& kind);
+
 }  // namespace ringkv

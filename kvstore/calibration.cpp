@@ -63,8 +63,7 @@ uint64_t Calibration::fingerprint() const {
 
 void Calibration::save(const std::string& path) const {
   BinaryWriter w;
-  w.append(kMagic, sizeof kMagic);
-  w.put<uint32_t>(kFormatVersion);
+  begin_file(w, kMagic, kFormatVersion);
   w.put_string(description);
   w.put<uint32_t>(static_cast<uint32_t>(tables_.size()));
   for (const auto& [name, t] : tables_) {
@@ -73,49 +72,35 @@ void Calibration::save(const std::string& path) const {
     for (int64_t d : t.shape) w.put<int64_t>(d);
     w.append(t.data.data(), t.data.size() * sizeof(float));
   }
-  const uint64_t sum = checksum64(w.bytes().data(), w.bytes().size());
-  w.put(sum);
+  finish_file(w);
   write_file_atomically(path, w.bytes());
 }
 
 Calibration Calibration::load(const std::string& path) {
   const std::vector<uint8_t> file = read_file(path);
-  RINGKV_REQUIRE(file.size() >= sizeof kMagic && std::memcmp(file.data(), kMagic, sizeof kMagic) == 0,
-                 path + " is not a RingKV calibration file");
-  BinaryReader r(file.data(), file.size(), "calibration file " + path);
-  r.take(sizeof kMagic);
-  const uint32_t version = r.get<uint32_t>();
-  RINGKV_REQUIRE(version == kFormatVersion, "calibration file " + path + " has version " + std::to_string(version) +
-                                                ", this build reads version " + std::to_string(kFormatVersion));
-  RINGKV_REQUIRE(file.size() >= r.offset() + 8, "calibration file " + path + " is truncated");
-  uint64_t stored;
-  std::memcpy(&stored, file.data() + file.size() - 8, 8);
-  RINGKV_REQUIRE(checksum64(file.data(), file.size() - 8) == stored,
-                 "calibration file " + path + " is corrupt or truncated: checksum mismatch");
-  BinaryReader body(file.data(), file.size() - 8, "calibration file " + path);
-  body.take(sizeof kMagic + 4);
+  BinaryReader body = open_file_payload(file, kMagic, kFormatVersion, path, "RingKV calibration file");
   Calibration cal;
   cal.description = body.get_string();
   const uint32_t count = body.get<uint32_t>();
   for (uint32_t i = 0; i < count; ++i) {
     const std::string name = body.get_string();
     const uint32_t rank = body.get<uint32_t>();
-    RINGKV_REQUIRE(rank <= 8, "calibration file " + path + ": table " + name + " has implausible rank " + std::to_string(rank));
+    RINGKV_REQUIRE(rank <= 8, body.source() + ": table " + name + " has implausible rank " + std::to_string(rank));
     Tensor t;
     size_t n = 1;
     for (uint32_t k = 0; k < rank; ++k) {
       const int64_t d = body.get<int64_t>();
       RINGKV_REQUIRE(d >= 0 && static_cast<uint64_t>(d) <= body.remaining() / sizeof(float),
-                     "calibration file " + path + ": table " + name + " has an implausible dimension");
+                     body.source() + ": table " + name + " has an implausible dimension");
       t.shape.push_back(d);
       n *= static_cast<size_t>(d);
-      RINGKV_REQUIRE(n <= body.remaining() / sizeof(float), "calibration file " + path + ": table " + name + " is truncated");
+      RINGKV_REQUIRE(n <= body.remaining() / sizeof(float), body.source() + ": table " + name + " is truncated");
     }
     t.data.resize(n);
     std::memcpy(t.data.data(), body.take(n * sizeof(float)), n * sizeof(float));
     cal.put(name, std::move(t));
   }
-  RINGKV_REQUIRE(body.remaining() == 0, "calibration file " + path + " has " + std::to_string(body.remaining()) +
+  RINGKV_REQUIRE(body.remaining() == 0, body.source() + " has " + std::to_string(body.remaining()) +
                                             " unexpected trailing bytes");
   return cal;
 }

@@ -23,57 +23,60 @@ PageCodec::PageCodec(CodecSpec spec, Role role, const CodecContext& context)
   RINGKV_REQUIRE(page_size_ > 0 && page_size_ <= 4096, "page_size " + std::to_string(page_size_) + " is not in [1, 4096]");
 }
 
-void PageCodec::key_scores(std::span<const PageView> pages, const float* queries, int n_queries,
-                           const RopeTable& rope, float* scores) const {
-  const int d = head_dim_;
-  std::vector<float> block(static_cast<size_t>(kDecodeBlock) * d);
+size_t total_tokens(std::span<const PageView> pages) {
   size_t total = 0;
   for (const PageView& p : pages) total += p.tokens;
+  return total;
+}
+
+void PageCodec::for_each_decoded_block(std::span<const PageView> pages, const RopeTable* rope,
+                                       const std::function<void(const float*, int, size_t)>& visit) const {
+  std::vector<float> block(static_cast<size_t>(kDecodeBlock) * head_dim_);
   size_t t0 = 0;
   for (const PageView& page : pages) {
     for (int r = 0; r < page.tokens; r += kDecodeBlock) {
       const int rows = std::min(kDecodeBlock, page.tokens - r);
       decode_rows(page, r, r + rows, block.data());
-      if (stores_pre_rope_keys()) apply_rope_rows(block.data(), rows, page.first_position + r, rope);
-      for (int q = 0; q < n_queries; ++q) {
-        const float* qv = queries + static_cast<size_t>(q) * d;
-        float* out = scores + static_cast<size_t>(q) * total + t0 + r;
-        for (int i = 0; i < rows; ++i) {
-          const float* k = block.data() + static_cast<size_t>(i) * d;
-          float s = 0;
-          for (int c = 0; c < d; ++c) s += qv[c] * k[c];
-          out[i] = s;
-        }
-      }
+      if (rope && stores_pre_rope_keys()) apply_rope_rows(block.data(), rows, page.first_position + r, *rope);
+      visit(block.data(), rows, t0 + r);
     }
     t0 += page.tokens;
   }
 }
 
+void PageCodec::key_scores(std::span<const PageView> pages, const float* queries, int n_queries,
+                           const RopeTable& rope, float* scores) const {
+  const int d = head_dim_;
+  const size_t total = total_tokens(pages);
+  for_each_decoded_block(pages, &rope, [&](const float* keys, int rows, size_t first) {
+    for (int q = 0; q < n_queries; ++q) {
+      const float* qv = queries + static_cast<size_t>(q) * d;
+      float* out = scores + static_cast<size_t>(q) * total + first;
+      for (int i = 0; i < rows; ++i) {
+        const float* k = keys + static_cast<size_t>(i) * d;
+        float s = 0;
+        for (int c = 0; c < d; ++c) s += qv[c] * k[c];
+        out[i] = s;
+      }
+    }
+  });
+}
+
 void PageCodec::accumulate_values(std::span<const PageView> pages, const float* probs, int n_queries,
                                   float* out) const {
   const int d = head_dim_;
-  std::vector<float> block(static_cast<size_t>(kDecodeBlock) * d);
-  size_t total = 0;
-  for (const PageView& p : pages) total += p.tokens;
-  size_t t0 = 0;
-  for (const PageView& page : pages) {
-    for (int r = 0; r < page.tokens; r += kDecodeBlock) {
-      const int rows = std::min(kDecodeBlock, page.tokens - r);
-      decode_rows(page, r, r + rows, block.data());
-      for (int q = 0; q < n_queries; ++q) {
-        const float* p = probs + static_cast<size_t>(q) * total + t0 + r;
-        float* o = out + static_cast<size_t>(q) * d;
-        for (int i = 0; i < rows; ++i) {
-          const float w = p[i];
-          if (w == 0.0f) continue;
-          const float* v = block.data() + static_cast<size_t>(i) * d;
-          for (int c = 0; c < d; ++c) o[c] += w * v[c];
-        }
+  const size_t total = total_tokens(pages);
+  for_each_decoded_block(pages, nullptr, [&](const float* values, int rows, size_t first) {
+    for (int q = 0; q < n_queries; ++q) {
+      const float* p = probs + static_cast<size_t>(q) * total + first;
+      float* o = out + static_cast<size_t>(q) * d;
+      for (int i = 0; i < rows; ++i) {
+        if (p[i] == 0.0f) continue;
+        const float* v = values + static_cast<size_t>(i) * d;
+        for (int c = 0; c < d; ++c) o[c] += p[i] * v[c];
       }
     }
-    t0 += page.tokens;
-  }
+  });
 }
 
 std::vector<float> PageCodec::decode_page(const PageView& page) const {

@@ -5,6 +5,7 @@
 // codecs accumulate probability-weighted values from theirs.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -70,12 +71,21 @@ class PageCodec {
 
   std::vector<float> decode_page(const PageView& page) const;
 
+ protected:
+  // Decodes `pages` a small block of rows at a time (rotated to their positions when `rope` is
+  // given and keys are stored pre-RoPE) and calls visit(rows, row count, index of the first row).
+  void for_each_decoded_block(std::span<const PageView> pages, const RopeTable* rope,
+                              const std::function<void(const float*, int, size_t)>& visit) const;
+
  private:
   CodecSpec spec_;
   Role role_;
   int head_dim_;
   int page_size_;
 };
+
+// Rows held by a list of pages.
+size_t total_tokens(std::span<const PageView> pages);
 
 // Builds the codec a spec names (bf16, fp16, int, kvquant, cq, rvq) for one role, layer and head.
 std::unique_ptr<PageCodec> make_codec(const CodecSpec& spec, Role role, const CodecContext& context);

@@ -70,8 +70,7 @@ void CoupledCodec::read_token_codes(const PageView& page, int t, uint32_t* codes
 
 void CoupledCodec::key_scores(std::span<const PageView> pages, const float* queries, int n_queries, const RopeTable&,
                               float* scores) const {
-  size_t total = 0;
-  for (const PageView& p : pages) total += p.tokens;
+  const size_t total = total_tokens(pages);
   // table[q][g][k] = q_g . centroid(g, k)
   std::vector<float> table(static_cast<size_t>(n_queries) * groups_ * codes_);
   for (int q = 0; q < n_queries; ++q)
@@ -101,8 +100,7 @@ void CoupledCodec::key_scores(std::span<const PageView> pages, const float* quer
 
 void CoupledCodec::accumulate_values(std::span<const PageView> pages, const float* probs, int n_queries,
                                      float* out) const {
-  size_t total = 0;
-  for (const PageView& p : pages) total += p.tokens;
+  const size_t total = total_tokens(pages);
   // mass[q][g][k]: probability landing on centroid k of group g, multiplied by the centroids once.
   std::vector<float> mass(static_cast<size_t>(n_queries) * groups_ * codes_, 0.0f);
   std::vector<uint32_t> codes(groups_);

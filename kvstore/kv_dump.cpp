@@ -18,25 +18,17 @@ void write_kv_dump(const std::string& path, const KVDump& d) {
                      d.queries.size() == stream * static_cast<size_t>(d.n_queries) * d.head_dim,
                  "KV dump arrays do not match its shape");
   BinaryWriter w;
-  w.append(kMagic, sizeof kMagic);
-  w.put<uint32_t>(kVersion);
+  begin_file(w, kMagic, kVersion);
   for (int v : {d.layers, d.kv_heads, d.head_dim, d.tokens, d.query_heads_per_kv, d.n_queries}) w.put<int32_t>(v);
   w.put<double>(d.rope_theta);
   for (const auto* a : {&d.keys, &d.values, &d.queries}) w.append(a->data(), a->size() * sizeof(float));
-  const uint64_t sum = checksum64(w.bytes().data(), w.bytes().size());
-  w.put(sum);
+  finish_file(w);
   write_file_atomically(path, w.bytes());
 }
 
 KVDump read_kv_dump(const std::string& path) {
   const std::vector<uint8_t> file = read_file(path);
-  RINGKV_REQUIRE(file.size() >= sizeof kMagic && std::memcmp(file.data(), kMagic, sizeof kMagic) == 0,
-                 path + " is not a RingKV KV dump");
-  BinaryReader r(file.data(), file.size(), "KV dump " + path);
-  r.take(sizeof kMagic);
-  const uint32_t version = r.get<uint32_t>();
-  RINGKV_REQUIRE(version == kVersion, "KV dump " + path + " has version " + std::to_string(version) +
-                                          ", this build reads version " + std::to_string(kVersion));
+  BinaryReader r = open_file_payload(file, kMagic, kVersion, path, "RingKV KV dump");
   KVDump d;
   d.layers = r.get<int32_t>();
   d.kv_heads = r.get<int32_t>();
@@ -47,22 +39,19 @@ KVDump read_kv_dump(const std::string& path) {
   d.rope_theta = r.get<double>();
   RINGKV_REQUIRE(d.layers > 0 && d.kv_heads > 0 && d.head_dim > 0 && d.head_dim % 2 == 0 && d.tokens > 0 &&
                      d.query_heads_per_kv > 0 && d.n_queries >= 0 && d.rope_theta > 0,
-                 "KV dump " + path + " has an invalid header");
+                 r.source() + " has an invalid header");
   // Check the sizes against the file before allocating: a corrupt header must not ask for terabytes.
-  const double approx = static_cast<double>(d.layers) * d.kv_heads * d.head_dim *
-                        (2.0 * d.tokens + d.n_queries) * sizeof(float) + 8;
+  // Check the sizes against the file before allocating: a bad header must not ask for terabytes.
+  const double approx = static_cast<double>(d.layers) * d.kv_heads * d.head_dim * (2.0 * d.tokens + d.n_queries) * sizeof(float);
   const size_t streams = static_cast<size_t>(d.layers) * d.kv_heads;
   const size_t need = approx <= static_cast<double>(r.remaining()) + 1
-                          ? streams * d.head_dim * (2 * static_cast<size_t>(d.tokens) + d.n_queries) * sizeof(float) + 8
+                          ? streams * d.head_dim * (2 * static_cast<size_t>(d.tokens) + d.n_queries) * sizeof(float)
                           : 0;
   RINGKV_REQUIRE(need == r.remaining(),
-                 "KV dump " + path + " is truncated or malformed: its header describes " + std::to_string(d.layers) +
-                     " layers x " + std::to_string(d.kv_heads) + " KV heads x " + std::to_string(d.tokens) +
-                     " tokens x head_dim " + std::to_string(d.head_dim) + ", which does not match the " +
-                     std::to_string(r.remaining()) + " bytes that follow");
-  uint64_t stored;
-  std::memcpy(&stored, file.data() + file.size() - 8, 8);
-  RINGKV_REQUIRE(checksum64(file.data(), file.size() - 8) == stored, "KV dump " + path + " is corrupt: checksum mismatch");
+                 r.source() + " is malformed: its header describes " + std::to_string(d.layers) + " layers x " +
+                     std::to_string(d.kv_heads) + " KV heads x " + std::to_string(d.tokens) + " tokens x head_dim " +
+                     std::to_string(d.head_dim) + ", which does not match the " + std::to_string(r.remaining()) +
+                     " bytes that follow");
   const size_t kv = streams * d.stream_elements();
   const size_t q = streams * d.n_queries * d.head_dim;
   for (auto [array, count] : {std::pair{&d.keys, kv}, std::pair{&d.values, kv}, std::pair{&d.queries, q}}) {

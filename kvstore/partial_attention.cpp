@@ -18,8 +18,7 @@ AttentionState attend_chunk(const PagedKV& kv, size_t first_page, size_t end_pag
   AttentionState state(n_queries, d);
   const auto keys = kv.keys.subspan(first_page, end_page - first_page);
   const auto values = kv.values.subspan(first_page, end_page - first_page);
-  size_t total = 0;
-  for (const PageView& p : keys) total += p.tokens;
+  const size_t total = total_tokens(keys);
   if (total == 0) return state;
   std::vector<float> probs(static_cast<size_t>(n_queries) * total);
   kv.key_codec->key_scores(keys, queries, n_queries, rope, probs.data());

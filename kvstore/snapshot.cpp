@@ -29,8 +29,7 @@ void expect(bool ok, const std::string& path, const std::string& what) {
 
 void KVShard::save_snapshot(const std::string& path) const {
   BinaryWriter w;
-  w.append(kMagic, sizeof kMagic);
-  w.put<uint32_t>(kSnapshotVersion);
+  begin_file(w, kMagic, kSnapshotVersion);
   for (int v : {config_.layers, config_.kv_heads, config_.head_dim, config_.page_size}) w.put<int32_t>(v);
   w.put_string(config_.spec.text());
   w.put<uint64_t>(calibration_ ? calibration_->fingerprint() : 0);
@@ -49,28 +48,13 @@ void KVShard::save_snapshot(const std::string& path) const {
     w.append(s->tail_keys.data(), s->tail_tokens * row_bytes);
     w.append(s->tail_values.data(), s->tail_tokens * row_bytes);
   }
-  const uint64_t sum = checksum64(w.bytes().data(), w.bytes().size());
-  w.put(sum);
+  finish_file(w);
   write_file_atomically(path, w.bytes());
 }
 
 KVShard KVShard::load_snapshot(const std::string& path, ShardConfig config, const Calibration* calibration) {
   const std::vector<uint8_t> file = read_file(path);
-  RINGKV_REQUIRE(file.size() >= sizeof kMagic + 4 && std::memcmp(file.data(), kMagic, sizeof kMagic) == 0,
-                 path + " is not a RingKV snapshot");
-  BinaryReader header(file.data(), file.size(), "snapshot " + path);
-  header.take(sizeof kMagic);
-  const uint32_t version = header.get<uint32_t>();
-  RINGKV_REQUIRE(version == kSnapshotVersion, "snapshot " + path + " has format version " + std::to_string(version) +
-                                                  "; this build reads version " + std::to_string(kSnapshotVersion));
-  RINGKV_REQUIRE(file.size() >= 8 + header.offset(), "snapshot " + path + " is truncated");
-  uint64_t stored_sum;
-  std::memcpy(&stored_sum, file.data() + file.size() - 8, 8);
-  RINGKV_REQUIRE(checksum64(file.data(), file.size() - 8) == stored_sum,
-                 "snapshot " + path + " is corrupt or truncated: checksum mismatch");
-
-  BinaryReader r(file.data(), file.size() - 8, "snapshot " + path);
-  r.take(sizeof kMagic + 4);
+  BinaryReader r = open_file_payload(file, kMagic, kSnapshotVersion, path, "RingKV snapshot");
   const int layers = r.get<int32_t>(), heads = r.get<int32_t>(), dim = r.get<int32_t>(), page = r.get<int32_t>();
   expect(layers == config.layers && heads == config.kv_heads && dim == config.head_dim && page == config.page_size, path,
          "it holds " + std::to_string(layers) + " layers x " + std::to_string(heads) + " heads, head_dim " +

@@ -16,7 +16,9 @@ namespace {
 
 class Files : public ::testing::Test {
  protected:
-  std::string path = ::testing::TempDir() + "/ringkv_files_test.bin";
+  // One file per test: ctest runs tests in parallel processes.
+  std::string path = ::testing::TempDir() + "/ringkv_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".bin";
   void TearDown() override { std::remove(path.c_str()); }
 
   // Writes `bytes`, runs `load`, and expects an Error whose message contains `words`.
@@ -103,9 +105,12 @@ TEST_F(Files, KVDumpRefusesDamageBeforeAllocating) {
   std::vector<uint8_t> flipped = good;
   flipped[good.size() / 2] ^= 4;
   expect_refused(flipped, load, "checksum mismatch");
+  // A header claiming 2e9 tokens, with a valid checksum: refused by its size, nothing allocated.
   std::vector<uint8_t> huge = good;
   const int32_t tokens = 2000000000;
   std::memcpy(huge.data() + 24, &tokens, 4);  // the tokens field
+  const uint64_t sum = checksum64(huge.data(), huge.size() - 8);
+  std::memcpy(huge.data() + huge.size() - 8, &sum, 8);
   expect_refused(huge, load, "does not match");
 }
 

@@ -132,7 +132,9 @@ TEST(Shard, RefusesWhatDoesNotFitWithAClearMessage) {
 
 class Snapshot : public ::testing::Test {
  protected:
-  std::string path = ::testing::TempDir() + "/ringkv_snapshot_test.rkv";
+  // One file per test: ctest runs tests in parallel processes.
+  std::string path = ::testing::TempDir() + "/ringkv_" +
+                     ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".bin";
   void TearDown() override { std::remove(path.c_str()); }
 };
 

@@ -22,10 +22,10 @@ std::string format_codec_table(const std::vector<CodecReport>& reports, const KV
   std::snprintf(ctx, sizeof ctx, projected_tokens >= (1 << 20) ? "%.0fM" : "%.0fK",
                 projected_tokens / (projected_tokens >= (1 << 20) ? 1 << 20 : 1 << 10));
   const std::string projected = std::string("bits@") + ctx;
-  out << line("%-46s %8s %9s %9s %9s %9s %7s %8s\n", "codec", "bits/el", projected.c_str(), "K err", "V err",
+  out << line("%-58s %8s %9s %9s %9s %9s %7s %8s\n", "codec", "bits/el", projected.c_str(), "K err", "V err",
               "attn err", "top-k", "calib s");
   for (const CodecReport& r : reports)
-    out << line("%-46s %8.3f %9.3f %9.4f %9.4f %9.4f %7.3f %8.2f\n", r.spec.c_str(), r.bits_per_element, r.projected_bits,
+    out << line("%-58s %8.3f %9.3f %9.4f %9.4f %9.4f %7.3f %8.2f\n", r.spec.c_str(), r.bits_per_element, r.projected_bits,
                 r.key_error, r.value_error, r.attention_error, r.topk_agreement, r.calibration_seconds);
   out << line("bits/el: everything stored for this dump (codes, scales, outliers, sinks, headers, tail, codebooks);\n"
               "%s: the same projected to %s tokens of context; top-k: share of the exact top-k keys kept.\n",
