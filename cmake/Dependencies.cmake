@@ -21,6 +21,12 @@ if(RINGKV_BUILD_TESTS)
   endif()
 endif()
 
+# nlohmann-json (header-only) reads model configs and safetensors headers.
+find_path(NLOHMANN_JSON_INCLUDE_DIR nlohmann/json.hpp)
+if(NOT NLOHMANN_JSON_INCLUDE_DIR)
+  message(FATAL_ERROR "nlohmann-json not found: install nlohmann-json3-dev")
+endif()
+
 set(RINGKV_HAVE_CUDA OFF)
 if(RINGKV_WITH_CUDA)
   include(CheckLanguage)

@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 build=${1:?usage: scripts/setup.sh BUILD_DIR [cmake args...]}
 shift
 
-packages=(cmake ninja-build g++ libopenmpi-dev openmpi-bin libgtest-dev libcli11-dev)
+packages=(cmake ninja-build g++ libopenmpi-dev openmpi-bin libgtest-dev libcli11-dev
+          nlohmann-json3-dev)
 have_tools() {
   command -v cmake >/dev/null && command -v mpirun >/dev/null && command -v ninja >/dev/null &&
     { [ -f /usr/include/CLI/CLI.hpp ] || [ -f /usr/local/include/CLI/CLI.hpp ]; } &&
+    { [ -f /usr/include/nlohmann/json.hpp ] || [ -f /usr/local/include/nlohmann/json.hpp ]; } &&
     { [ -d /usr/include/gtest ] || [ -d /usr/local/include/gtest ]; }
 }
 if ! have_tools; then
@@ -19,7 +21,7 @@ if ! have_tools; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
   else
-    echo "setup: missing build tools (CMake, Ninja, OpenMPI, CLI11, GoogleTest) and no apt-get" >&2
+    echo "setup: missing build tools (CMake, Ninja, OpenMPI, CLI11, nlohmann-json, GoogleTest) and no apt-get" >&2
     exit 1
   fi
 fi
