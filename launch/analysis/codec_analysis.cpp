@@ -13,7 +13,8 @@ namespace ringkv {
 
 namespace {
 
-// Per-rank sums that add up across ranks; everything is a double so one all-gather carries it.
+// Results of one codec on one (layer, head) stream, or their sum over streams; all doubles, so
+// one all-gather carries them.
 struct CodecSums {
   double stored_bytes = 0, stored_elements = 0, projected_bytes = 0, projected_elements = 0;
   double key_error = 0, value_error = 0, attention_error = 0, topk = 0, streams = 0, calibration_seconds = 0;
