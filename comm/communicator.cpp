@@ -21,9 +21,12 @@ namespace {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
   MPI_Error_string(status, text, &length);
-  int rank = -1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  fail("[rank " + std::to_string(rank) + "] " + what + ": " + call + " failed: " + std::string(text, length), file, line);
+  int initialized = 0, finalized = 0, rank = -1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  fail("[rank " + std::to_string(rank) + "] " + what + ": " + call + " failed: " + std::string(text, length), file,
+       line);
 }
 
 void finalize_mpi() {
@@ -38,8 +41,7 @@ Communicator::Communicator() {
   MPI_Initialized(&initialized);
   if (!initialized) {
     int provided = 0;
-    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-      throw Error("MPI_Init_thread failed: cannot start the MPI runtime");
+    RINGKV_CHECK_MPI(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "start the MPI runtime");
     std::atexit(finalize_mpi);
   }
   RINGKV_CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set MPI error handler");

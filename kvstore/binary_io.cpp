@@ -25,14 +25,15 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   RINGKV_REQUIRE(f, "cannot create " + tmp + ": " + std::strerror(errno));
-  const bool ok = (bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size()) && std::fflush(f) == 0 &&
-                  ::fsync(fileno(f)) == 0;
-  const int err = errno;
-  std::fclose(f);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(ok ? errno : err);
+  // fsync before the rename: otherwise a crash can leave the new name pointing at unwritten data.
+  bool ok = (bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size()) && std::fflush(f) == 0 &&
+            ::fsync(fileno(f)) == 0;
+  int err = errno;
+  if (std::fclose(f) != 0 && ok) ok = false, err = errno;
+  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) ok = false, err = errno;
+  if (!ok) {
     std::remove(tmp.c_str());
-    fail("cannot write " + path + ": " + reason, __FILE__, __LINE__);
+    fail("cannot write " + path + ": " + std::strerror(err), __FILE__, __LINE__);
   }
 }
 

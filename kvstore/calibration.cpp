@@ -2,7 +2,9 @@
 //   "RKVCALIB" | u32 version | string description | u32 table count |
 //   per table: string name, u32 rank, rank x i64 dims, product(dims) x f32 |
 //   u64 checksum64 of everything before it.
-// Strings are a u32 length followed by the bytes.
+// Strings are a u32 length followed by the bytes. The framing (magic, version, checksum) is shared with
+// the other product files (binary_io.hpp); load() then refuses implausible ranks and dimensions,
+// duplicate names and trailing bytes, so a damaged file never becomes a wrong codebook.
 #include "kvstore/calibration.hpp"
 
 #include <cstring>
@@ -86,18 +88,21 @@ Calibration Calibration::load(const std::string& path) {
     const std::string name = body.get_string();
     const uint32_t rank = body.get<uint32_t>();
     RINGKV_REQUIRE(rank <= 8, body.source() + ": table " + name + " has implausible rank " + std::to_string(rank));
+    RINGKV_REQUIRE(!cal.has(name), body.source() + " holds table " + name + " twice");
     Tensor t;
-    size_t n = 1;
+    size_t n = 1;  // elements so far; never more than the remaining bytes hold, so it cannot overflow
     for (uint32_t k = 0; k < rank; ++k) {
       const int64_t d = body.get<int64_t>();
-      RINGKV_REQUIRE(d >= 0 && static_cast<uint64_t>(d) <= body.remaining() / sizeof(float),
-                     body.source() + ": table " + name + " has an implausible dimension");
+      const size_t room = body.remaining() / sizeof(float);
+      RINGKV_REQUIRE(d >= 0 && (d == 0 || n <= room / static_cast<uint64_t>(d)),
+                     body.source() + ": table " + name + " has an implausible dimension " + std::to_string(d) +
+                         " (negative, or more values than the file holds)");
       t.shape.push_back(d);
       n *= static_cast<size_t>(d);
-      RINGKV_REQUIRE(n <= body.remaining() / sizeof(float), body.source() + ": table " + name + " is truncated");
     }
+    const uint8_t* values = body.take(n * sizeof(float));
     t.data.resize(n);
-    std::memcpy(t.data.data(), body.take(n * sizeof(float)), n * sizeof(float));
+    if (n > 0) std::memcpy(t.data.data(), values, n * sizeof(float));  // an empty vector's data() may be null
     cal.put(name, std::move(t));
   }
   RINGKV_REQUIRE(body.remaining() == 0, body.source() + " has " + std::to_string(body.remaining()) +

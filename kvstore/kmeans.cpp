@@ -12,27 +12,20 @@ namespace ringkv {
 
 namespace {
 
-// Work is split into blocks whose count does not depend on the thread count; per-block partial
-// sums are combined in block order, which keeps results bit-identical for any number of threads.
-size_t block_size(size_t n) { return std::max<size_t>(4096, (n + 63) / 64); }
-
 // Below this many multiply-adds a loop runs on one thread: waking the team costs more than it saves
 // (codecs run thousands of small k-means and encodes).
 constexpr double kParallelWork = 1 << 16;
 
-// Nearest of k centroids by squared distance, |c|^2 - 2 x.c (|x|^2 is common to all).
-inline uint32_t nearest(const float* x, int dim, const float* centroids, const float* norms, int k) {
-  float best = std::numeric_limits<float>::infinity();
-  uint32_t arg = 0;
-  for (int j = 0; j < k; ++j) {
-    const float* c = centroids + static_cast<size_t>(j) * dim;
-    float dot = 0;
-    for (int i = 0; i < dim; ++i) dot += x[i] * c[i];
-    const float d = norms[j] - 2.0f * dot;
-    if (d < best) best = d, arg = static_cast<uint32_t>(j);
+// Points are split into blocks whose count does not depend on the thread count; per-block sums are
+// combined in block order, which keeps results bit-identical for any number of threads.
+struct Blocks {
+  size_t n, size, count;
+  Blocks(size_t points, size_t min_size) : n(points), size(std::max(min_size, (points + 63) / 64)) {
+    count = (n + size - 1) / size;
   }
-  return arg;
-}
+  size_t begin(size_t b) const { return b * size; }
+  size_t end(size_t b) const { return std::min(n, (b + 1) * size); }
+};
 
 inline double squared_distance(const float* a, const float* b, int dim) {
   double s = 0;
@@ -40,147 +33,291 @@ inline double squared_distance(const float* a, const float* b, int dim) {
   return s;
 }
 
-// Greedy k-means++ seeding on a deterministic sample of the points: each step draws a few
-// candidates by weighted D^2 sampling and keeps the one that lowers the potential most (plain
-// k-means++ too often seeds two centroids in one cluster).
+// Nearest-centroid search. Scalars (NUQ levels) binary-search the midpoints of the sorted centroids.
+// Vectors scan groups of 8 centroids held as two 4-lane SIMD vectors ([group][dim][half]) by
+// |c|^2 - 2 x.c (|x|^2 is common to all centroids); two independent vectors keep the adders busy.
+class NearestCentroid {
+ public:
+  NearestCentroid(const float* centroids, int clusters, int dim) : dim_(dim) {
+    if (dim == 1) {
+      order_.resize(clusters);
+      std::iota(order_.begin(), order_.end(), 0u);
+      const auto value = [&](uint32_t j) { return centroids[j]; };
+      std::stable_sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) { return value(a) < value(b); });
+      // Of equal centroids only the first index can win, as in the scan.
+      const auto equal = [&](uint32_t a, uint32_t b) { return value(a) == value(b); };
+      order_.erase(std::unique(order_.begin(), order_.end(), equal), order_.end());
+      for (size_t j = 0; j + 1 < order_.size(); ++j) mid_.push_back(0.5f * (value(order_[j]) + value(order_[j + 1])));
+      return;
+    }
+    groups_ = (clusters + kGroup - 1) / kGroup;
+    lanes_.assign(static_cast<size_t>(groups_) * dim * 2, Lanes{});
+    // Padding lanes have an infinite norm: they never win.
+    norms_.assign(static_cast<size_t>(groups_) * 2, Lanes{} + std::numeric_limits<float>::infinity());
+    for (int j = 0; j < clusters; ++j) {
+      const float* c = centroids + static_cast<size_t>(j) * dim;
+      const int half = j % kGroup / kLanes, lane = j % kLanes;
+      norms_[j / kLanes][lane] = std::inner_product(c, c + dim, c, 0.0f);
+      for (int i = 0; i < dim; ++i) lanes_[(static_cast<size_t>(j / kGroup) * dim + i) * 2 + half][lane] = c[i];
+    }
+  }
+
+  // The first centroid of least distance, as a scan in index order would find it.
+  uint32_t operator()(const float* x) const {
+    if (dim_ == 1) return order_[std::lower_bound(mid_.begin(), mid_.end(), x[0]) - mid_.begin()];
+    const Indices lane = {0, 1, 2, 3};
+    Lanes best0 = Lanes{} + std::numeric_limits<float>::infinity(), best1 = best0;
+    Indices arg0 = {}, arg1 = {};
+    for (int g = 0; g < groups_; ++g) {
+      const Lanes* c = &lanes_[static_cast<size_t>(g) * dim_ * 2];
+      Lanes d0 = norms_[2 * g], d1 = norms_[2 * g + 1];
+      for (int i = 0; i < dim_; ++i) {
+        const float m = -2.0f * x[i];
+        d0 += m * c[2 * i];
+        d1 += m * c[2 * i + 1];
+      }
+      const Indices closer0 = d0 < best0, closer1 = d1 < best1;
+      best0 = closer0 ? d0 : best0;
+      best1 = closer1 ? d1 : best1;
+      arg0 = closer0 ? lane + g * kGroup : arg0;
+      arg1 = closer1 ? lane + (g * kGroup + kLanes) : arg1;
+    }
+    float best = best0[0];
+    int32_t arg = arg0[0];
+    for (int l = 0; l < kLanes; ++l) {
+      if (best0[l] < best || (best0[l] == best && arg0[l] < arg)) best = best0[l], arg = arg0[l];
+      if (best1[l] < best || (best1[l] == best && arg1[l] < arg)) best = best1[l], arg = arg1[l];
+    }
+    return static_cast<uint32_t>(arg);
+  }
+
+ private:
+  static constexpr int kLanes = 4, kGroup = 2 * kLanes;
+  using Lanes = float __attribute__((vector_size(4 * kLanes)));      // GCC/Clang vector extension
+  using Indices = int32_t __attribute__((vector_size(4 * kLanes)));  // comparison masks and indices
+
+  int dim_;
+  std::vector<uint32_t> order_;  // dim 1: centroid indices by value
+  std::vector<float> mid_;       // dim 1: midpoints between neighbours in that order
+  int groups_ = 0;
+  std::vector<Lanes> lanes_, norms_;
+};
+
+// The k-means++ sample: a uniform subset of the points (weights kept), coordinate-major ([dim][size])
+// so distance loops vectorize over points.
+struct SeedSample {
+  size_t size = 0;
+  std::vector<size_t> index;  // into the data, ascending
+  std::vector<float> coords;
+  std::vector<double> weights;
+};
+
+SeedSample draw_seed_sample(const float* data, size_t n, int dim, const std::vector<float>& w, size_t limit,
+                            std::mt19937_64& rng) {
+  SeedSample s;
+  s.index.resize(n);
+  std::iota(s.index.begin(), s.index.end(), size_t{0});
+  if (n > limit) {  // partial Fisher-Yates
+    for (size_t i = 0; i < limit; ++i) std::swap(s.index[i], s.index[i + rng() % (n - i)]);
+    s.index.resize(limit);
+    std::sort(s.index.begin(), s.index.end());
+  }
+  s.size = s.index.size();
+  s.coords.resize(s.size * dim);
+  s.weights.resize(s.size);
+  for (size_t i = 0; i < s.size; ++i) {
+    s.weights[i] = w[s.index[i]];
+    for (int c = 0; c < dim; ++c) s.coords[c * s.size + i] = data[s.index[i] * dim + c];
+  }
+  return s;
+}
+
+// Index of a sample point drawn with probability proportional to its mass (given as prefix sums),
+// uniformly when all mass is zero.
+size_t draw(const std::vector<double>& prefix, std::mt19937_64& rng) {
+  const size_t uniform = rng() % prefix.size();
+  if (!(prefix.back() > 0)) return uniform;
+  const double r = std::uniform_real_distribution<double>(0.0, 1.0)(rng) * prefix.back();
+  return std::min<size_t>(std::upper_bound(prefix.begin(), prefix.end(), r) - prefix.begin(), prefix.size() - 1);
+}
+
+// Greedy k-means++: each step draws a few candidates by weighted D^2 sampling and keeps the one that
+// lowers the potential most (plain k-means++ too often seeds two centroids in one cluster).
 std::vector<float> seed_centroids(const float* data, size_t n, int dim, const std::vector<float>& w, int k,
                                   const KMeansOptions& options) {
   std::mt19937_64 rng(options.seed);
-  std::vector<size_t> sample(n);
-  std::iota(sample.begin(), sample.end(), size_t{0});
-  if (n > options.max_seed_samples) {
-    for (size_t i = 0; i < options.max_seed_samples; ++i) std::swap(sample[i], sample[i + rng() % (n - i)]);
-    sample.resize(options.max_seed_samples);
-    std::sort(sample.begin(), sample.end());
-  }
-  const long long s = static_cast<long long>(sample.size());
+  const SeedSample s = draw_seed_sample(data, n, dim, w, std::max<size_t>(1, options.max_seed_samples), rng);
   const int candidates = 2 + static_cast<int>(std::log(static_cast<double>(k)));
+  const Blocks blocks(s.size, 2048);
+  std::vector<float> d2(s.size, std::numeric_limits<float>::infinity()), trial(candidates * s.size);
+  std::vector<double> cumulative(s.size), potential(blocks.count * candidates);
+  std::partial_sum(s.weights.begin(), s.weights.end(), cumulative.begin());  // of the D^2 sampling mass
   std::vector<float> centroids;
   centroids.reserve(static_cast<size_t>(k) * dim);
-  std::vector<double> d2(s, std::numeric_limits<double>::infinity()), mass(s), trial(s), best_trial(s);
-  for (long long i = 0; i < s; ++i) mass[i] = w[sample[i]];
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
   for (int j = 0; j < k; ++j) {
-    const double total = std::accumulate(mass.begin(), mass.end(), 0.0);
-    double best_potential = std::numeric_limits<double>::infinity();
-    size_t best = sample[0];
-    for (int c = 0; c < (j == 0 ? 1 : candidates); ++c) {
-      size_t pick = sample[rng() % s];
-      if (total > 0) {
-        double r = uniform(rng) * total;
-        for (long long i = 0; i < s && r > 0; ++i) r -= mass[i], pick = sample[i];
-      }
-      const float* x = data + pick * dim;
-#pragma omp parallel for schedule(static) if (static_cast<double>(s) * dim > kParallelWork)
-      for (long long i = 0; i < s; ++i) trial[i] = std::min(d2[i], squared_distance(data + sample[i] * dim, x, dim));
-      double potential = 0;  // summed in order: the same for any thread count
-      for (long long i = 0; i < s; ++i) potential += w[sample[i]] * trial[i];
-      if (potential < best_potential) best_potential = potential, best = pick, best_trial.swap(trial);
+    const int tries = j == 0 ? 1 : candidates;
+    std::vector<float> picks(static_cast<size_t>(tries) * dim);  // [try][dim]
+    for (int t = 0; t < tries; ++t) {
+      const size_t p = s.index[draw(cumulative, rng)];
+      std::copy_n(data + p * dim, dim, &picks[t * dim]);
     }
-    centroids.insert(centroids.end(), data + best * dim, data + (best + 1) * dim);
-    d2.swap(best_trial);
-    for (long long i = 0; i < s; ++i) mass[i] = w[sample[i]] * d2[i];
+#pragma omp parallel for schedule(static) if (static_cast<double>(s.size) * tries * dim > kParallelWork)
+    for (long long b = 0; b < static_cast<long long>(blocks.count); ++b) {
+      const size_t lo = blocks.begin(b), hi = blocks.end(b);
+      for (int t = 0; t < tries; ++t) {
+        float* d = &trial[t * s.size];
+        std::fill(d + lo, d + hi, 0.0f);
+        for (int c = 0; c < dim; ++c) {
+          const float* x = &s.coords[c * s.size];
+          const float y = picks[t * dim + c];
+          for (size_t i = lo; i < hi; ++i) d[i] += (x[i] - y) * (x[i] - y);
+        }
+        double sum = 0;
+        for (size_t i = lo; i < hi; ++i) sum += s.weights[i] * (d[i] = std::min(d[i], d2[i]));
+        potential[b * candidates + t] = sum;
+      }
+    }
+    int best = 0;
+    double best_potential = std::numeric_limits<double>::infinity();
+    for (int t = 0; t < tries; ++t) {
+      double sum = 0;
+      for (size_t b = 0; b < blocks.count; ++b) sum += potential[b * candidates + t];
+      if (sum < best_potential) best_potential = sum, best = t;
+    }
+    centroids.insert(centroids.end(), picks.begin() + best * dim, picks.begin() + (best + 1) * dim);
+    std::copy_n(&trial[best * s.size], s.size, d2.begin());
+    double total = 0;
+    for (size_t i = 0; i < s.size; ++i) cumulative[i] = total += s.weights[i] * d2[i];
   }
   return centroids;
+}
+
+// One Lloyd pass: assigns every point to its nearest centroid and sums, per block, the weighted points
+// of each cluster, the cluster weights, the inertia and the number of changed assignments.
+struct LloydPass {
+  std::vector<double> sums;     // [block][k][dim]
+  std::vector<double> weights;  // [block][k]
+  double inertia = 0;
+  size_t changed = 0;
+};
+
+LloydPass lloyd_pass(const float* data, int dim, const std::vector<float>& w, const std::vector<float>& centroids,
+                     int k, const Blocks& blocks, std::vector<uint32_t>& assignment) {
+  const NearestCentroid nearest(centroids.data(), k, dim);
+  LloydPass pass;
+  pass.sums.assign(blocks.count * k * dim, 0.0);
+  pass.weights.assign(blocks.count * k, 0.0);
+  std::vector<double> inertia(blocks.count);
+  std::vector<size_t> changed(blocks.count);
+#pragma omp parallel for schedule(static) if (static_cast<double>(blocks.n) * k * dim > kParallelWork)
+  for (long long b = 0; b < static_cast<long long>(blocks.count); ++b) {
+    double* sums = &pass.sums[b * k * dim];
+    double* ws = &pass.weights[b * k];
+    double block_inertia = 0;  // locals: neighbouring blocks' counters share a cache line
+    size_t block_changed = 0;
+    for (size_t i = blocks.begin(b); i < blocks.end(b); ++i) {
+      const float* x = data + i * dim;
+      const uint32_t a = nearest(x);
+      block_changed += a != assignment[i];
+      assignment[i] = a;
+      ws[a] += w[i];
+      for (int c = 0; c < dim; ++c) sums[static_cast<size_t>(a) * dim + c] += static_cast<double>(w[i]) * x[c];
+      block_inertia += w[i] * squared_distance(x, &centroids[static_cast<size_t>(a) * dim], dim);
+    }
+    inertia[b] = block_inertia;
+    changed[b] = block_changed;
+  }
+  pass.inertia = std::accumulate(inertia.begin(), inertia.end(), 0.0);
+  pass.changed = std::accumulate(changed.begin(), changed.end(), size_t{0});
+  return pass;
+}
+
+// The `count` points farthest (weighted) from their assigned centroids, farthest first, ties by index;
+// only points at a positive distance.
+std::vector<size_t> farthest_points(const float* data, size_t n, int dim, const std::vector<float>& w,
+                                    const std::vector<float>& centroids, const std::vector<uint32_t>& assignment,
+                                    size_t count) {
+  std::vector<double> d(n);
+#pragma omp parallel for schedule(static) if (static_cast<double>(n) * dim > kParallelWork)
+  for (long long i = 0; i < static_cast<long long>(n); ++i)
+    d[i] = w[i] * squared_distance(data + i * dim, &centroids[static_cast<size_t>(assignment[i]) * dim], dim);
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  count = std::min(count, n);
+  std::partial_sort(order.begin(), order.begin() + count, order.end(),
+                    [&](size_t a, size_t b) { return d[a] > d[b] || (d[a] == d[b] && a < b); });
+  order.resize(count);
+  while (!order.empty() && !(d[order.back()] > 0)) order.pop_back();
+  return order;
+}
+
+// Moves each centroid to the weighted mean of its points. An empty cluster moves to a point worst served
+// by its centroid, so no code goes unused; with no such point it keeps its place.
+void update_centroids(const float* data, int dim, const std::vector<float>& w, const LloydPass& pass, int k,
+                      const Blocks& blocks, const std::vector<uint32_t>& assignment, std::vector<float>& centroids) {
+  std::vector<double> sums(static_cast<size_t>(k) * dim, 0.0), ws(k, 0.0);
+  for (size_t b = 0; b < blocks.count; ++b) {
+    for (size_t i = 0; i < sums.size(); ++i) sums[i] += pass.sums[b * sums.size() + i];
+    for (int j = 0; j < k; ++j) ws[j] += pass.weights[b * k + j];
+  }
+  std::vector<int> empty;
+  for (int j = 0; j < k; ++j) {
+    if (!(ws[j] > 0)) {
+      empty.push_back(j);
+      continue;
+    }
+    for (int c = 0; c < dim; ++c)
+      centroids[static_cast<size_t>(j) * dim + c] = static_cast<float>(sums[static_cast<size_t>(j) * dim + c] / ws[j]);
+  }
+  if (empty.empty()) return;
+  const std::vector<size_t> far = farthest_points(data, blocks.n, dim, w, centroids, assignment, empty.size());
+  for (size_t e = 0; e < far.size(); ++e)
+    std::copy_n(data + far[e] * dim, dim, &centroids[static_cast<size_t>(empty[e]) * dim]);
+}
+
+// Point weights: the given ones, or uniform when absent or all zero.
+std::vector<float> point_weights(const float* weights, size_t n) {
+  std::vector<float> w(n, 1.0f);
+  if (!weights) return w;
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    RINGKV_REQUIRE(weights[i] >= 0 && std::isfinite(weights[i]), "k-means weights must be finite and non-negative");
+    total += weights[i];
+  }
+  if (total > 0) std::copy(weights, weights + n, w.begin());
+  return w;
 }
 
 }  // namespace
 
 void assign_nearest(const float* data, size_t n, int dim, const float* centroids, int clusters, uint32_t* out) {
-  if (dim == 1) {
-    // Sorted centroids and midpoints: a binary search per point instead of a scan.
-    std::vector<uint32_t> order(clusters);
-    std::iota(order.begin(), order.end(), 0u);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return centroids[a] < centroids[b]; });
-    std::vector<float> mid(clusters - 1);
-    for (int j = 0; j + 1 < clusters; ++j) mid[j] = 0.5f * (centroids[order[j]] + centroids[order[j + 1]]);
-#pragma omp parallel for schedule(static) if (static_cast<double>(n) * 8 > kParallelWork)
-    for (long long i = 0; i < static_cast<long long>(n); ++i)
-      out[i] = order[std::lower_bound(mid.begin(), mid.end(), data[i]) - mid.begin()];
-    return;
-  }
-  std::vector<float> norms(clusters);
-  for (int j = 0; j < clusters; ++j) {
-    const float* c = centroids + static_cast<size_t>(j) * dim;
-    norms[j] = std::inner_product(c, c + dim, c, 0.0f);
-  }
-#pragma omp parallel for schedule(static) if (static_cast<double>(n) * clusters * dim > kParallelWork)
-  for (long long i = 0; i < static_cast<long long>(n); ++i)
-    out[i] = nearest(data + static_cast<size_t>(i) * dim, dim, centroids, norms.data(), clusters);
+  RINGKV_REQUIRE(dim > 0 && clusters > 0, "assign_nearest needs a dimension and centroids");
+  const NearestCentroid nearest(centroids, clusters, dim);
+  const double work = static_cast<double>(n) * (dim == 1 ? 8 : clusters * dim);
+#pragma omp parallel for schedule(static) if (work > kParallelWork)
+  for (long long i = 0; i < static_cast<long long>(n); ++i) out[i] = nearest(data + static_cast<size_t>(i) * dim);
 }
 
 KMeansResult weighted_kmeans(const float* data, size_t n, int dim, const float* weights, const KMeansOptions& options) {
   const int k = options.clusters;
   RINGKV_REQUIRE(n > 0 && dim > 0 && k > 0, "k-means needs points, a dimension and clusters");
   KMeansResult result;
-  std::vector<float> w(n, 1.0f);
-  if (weights) {
-    double total = 0;
-    for (size_t i = 0; i < n; ++i) total += weights[i];
-    RINGKV_REQUIRE(std::isfinite(total), "k-means weights must be finite");
-    if (total > 0) std::copy(weights, weights + n, w.begin());
-  }
   if (n <= static_cast<size_t>(k)) {  // every point its own centroid; spares repeat points
-    for (int j = 0; j < k; ++j) result.centroids.insert(result.centroids.end(), data + (j % n) * dim, data + (j % n + 1) * dim);
+    for (int j = 0; j < k; ++j)
+      result.centroids.insert(result.centroids.end(), data + (j % n) * dim, data + (j % n + 1) * dim);
     return result;
   }
+  const std::vector<float> w = point_weights(weights, n);
   result.centroids = seed_centroids(data, n, dim, w, k, options);
-
-  const size_t bs = block_size(n), blocks = (n + bs - 1) / bs;
-  std::vector<uint32_t> assignment(n, UINT32_MAX), next(n);
-  std::vector<double> block_sums(blocks * k * dim), block_weights(blocks * k), block_inertia(blocks);
-  for (int iter = 0; iter < options.iterations; ++iter) {
-    assign_nearest(data, n, dim, result.centroids.data(), k, next.data());
-    const bool changed = next != assignment;
-    assignment.swap(next);
-    result.iterations_run = iter + 1;
-    if (!changed) break;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-    for (long long b = 0; b < static_cast<long long>(blocks); ++b) {
-      double* sums = &block_sums[b * k * dim];
-      double* ws = &block_weights[b * k];
-      std::fill(sums, sums + static_cast<size_t>(k) * dim, 0.0);
-      std::fill(ws, ws + k, 0.0);
-      for (size_t i = static_cast<size_t>(b) * bs; i < std::min(n, static_cast<size_t>(b + 1) * bs); ++i) {
-        const uint32_t a = assignment[i];
-        ws[a] += w[i];
-        for (int c = 0; c < dim; ++c) sums[static_cast<size_t>(a) * dim + c] += static_cast<double>(w[i]) * data[i * dim + c];
-      }
-    }
-    std::vector<double> sums(static_cast<size_t>(k) * dim, 0.0), ws(k, 0.0);
-    for (size_t b = 0; b < blocks; ++b) {
-      for (size_t i = 0; i < sums.size(); ++i) sums[i] += block_sums[b * k * dim + i];
-      for (int j = 0; j < k; ++j) ws[j] += block_weights[b * k + j];
-    }
-    std::vector<int> empty;
-    for (int j = 0; j < k; ++j) {
-      if (ws[j] > 0)
-        for (int c = 0; c < dim; ++c) result.centroids[static_cast<size_t>(j) * dim + c] = static_cast<float>(sums[j * dim + c] / ws[j]);
-      else
-        empty.push_back(j);
-    }
-    // An empty cluster moves to the point worst served by its centroid, so no code goes unused.
-    for (int j : empty) {
-      double worst = -1;
-      size_t arg = 0;
-      for (size_t i = 0; i < n; ++i) {
-        const double d = w[i] * squared_distance(data + i * dim, &result.centroids[assignment[i] * dim], dim);
-        if (d > worst) worst = d, arg = i;
-      }
-      std::copy(data + arg * dim, data + (arg + 1) * dim, &result.centroids[static_cast<size_t>(j) * dim]);
-      assignment[arg] = static_cast<uint32_t>(j);
-    }
+  const Blocks blocks(n, 4096);
+  std::vector<uint32_t> assignment(n, UINT32_MAX);
+  LloydPass pass = lloyd_pass(data, dim, w, result.centroids, k, blocks, assignment);
+  while (result.iterations_run < options.iterations && pass.changed > 0) {
+    update_centroids(data, dim, w, pass, k, blocks, assignment, result.centroids);
+    ++result.iterations_run;
+    pass = lloyd_pass(data, dim, w, result.centroids, k, blocks, assignment);
   }
-  // Inertia of the final centroids.
-  assign_nearest(data, n, dim, result.centroids.data(), k, assignment.data());
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (long long b = 0; b < static_cast<long long>(blocks); ++b) {
-    double s = 0;
-    for (size_t i = static_cast<size_t>(b) * bs; i < std::min(n, static_cast<size_t>(b + 1) * bs); ++i)
-      s += w[i] * squared_distance(data + i * dim, &result.centroids[assignment[i] * dim], dim);
-    block_inertia[b] = s;
-  }
-  result.inertia = std::accumulate(block_inertia.begin(), block_inertia.end(), 0.0);
+  result.inertia = pass.inertia;  // of the final centroids
   return result;
 }
 

@@ -1,8 +1,11 @@
 // The coupled-quantization entropy estimate.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <random>
 
+#include "kernels/error.hpp"
 #include "kvstore/entropy.hpp"
 #include "kvstore/synthetic_kv.hpp"
 
@@ -23,17 +26,37 @@ TEST(Entropy, IndependentChannelsAddUpAndCopiesDoNot) {
   const auto a = coupled_entropy(independent.data(), n, 4, sizes, 16);
   EXPECT_NEAR(a[0].joint_bits, 4.0, 0.01);  // 16 equally likely bins
   EXPECT_NEAR(a[1].joint_bits, a[1].marginal_sum_bits, 0.01);
+  EXPECT_NEAR(a[1].shuffled_joint_bits, a[1].joint_bits, 0.01);
+  EXPECT_EQ(a[1].groups, 2);
+  EXPECT_EQ(a[1].samples, n);
   const auto b = coupled_entropy(copies.data(), n, 4, sizes, 16);
   EXPECT_NEAR(b[1].joint_bits, 0.5 * b[1].marginal_sum_bits, 0.01);
+  EXPECT_NEAR(b[1].shuffled_joint_bits, b[1].marginal_sum_bits, 0.01);  // shuffling removes the copy
 }
 
-TEST(Entropy, SyntheticKeysAreCoupled) {
+TEST(Entropy, SyntheticKeysAreCoupledBeyondEstimatorBias) {
   SyntheticKVOptions o;
-  o.layers = 1, o.kv_heads = 1, o.tokens = 4000;
+  o.layers = 1, o.kv_heads = 1, o.tokens = 16384;
   const KVDump d = make_synthetic_kv(o);
   const std::vector<int> sizes{4, 8};
-  for (const auto& e : coupled_entropy(d.keys.data(), d.tokens, d.head_dim, sizes, 16))
-    EXPECT_LT(e.joint_bits, 0.95 * e.marginal_sum_bits) << "group " << e.group_size;
+  for (const auto& e : coupled_entropy(d.keys.data(), d.tokens, d.head_dim, sizes, 16)) {
+    EXPECT_LT(e.joint_bits, e.shuffled_joint_bits - 0.1) << "group " << e.group_size;
+    EXPECT_LT(e.shuffled_joint_bits, e.marginal_sum_bits) << "group " << e.group_size;  // the plug-in bias
+  }
+}
+
+TEST(Entropy, RefusesNonFiniteValuesAndBadGroupsAndTakesConstantChannels) {
+  std::vector<float> rows(100 * 8, 1.0f);
+  rows[57] = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<int> two{2};
+  EXPECT_THROW(coupled_entropy(rows.data(), 100, 8, two, 16), Error);
+  rows[57] = 1.0f;
+  const std::vector<int> three{3};
+  EXPECT_THROW(coupled_entropy(rows.data(), 100, 8, three, 16), Error);
+  EXPECT_THROW(coupled_entropy(rows.data(), 100, 8, two, 300), Error);
+  const auto constant = coupled_entropy(rows.data(), 100, 8, two, 16);  // constant channels: one bin each
+  EXPECT_EQ(constant[0].joint_bits, 0.0);
+  EXPECT_EQ(constant[0].marginal_sum_bits, 0.0);
 }
 
 }  // namespace

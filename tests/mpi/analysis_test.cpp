@@ -8,20 +8,6 @@
 namespace ringkv {
 namespace {
 
-TEST(Communicator, GathersAndBroadcastsOnOneRank) {
-  Communicator& comm = Communicator::world();
-  EXPECT_GE(comm.size(), 1);
-  EXPECT_EQ(comm.rank(), 0);
-  const std::vector<uint8_t> mine{1, 2, 3};
-  const auto all = comm.all_gather_bytes(mine, "test gather");
-  ASSERT_EQ(all.size(), static_cast<size_t>(comm.size()));
-  EXPECT_EQ(all[0], mine);
-  std::vector<uint8_t> b{9, 8};
-  comm.broadcast_bytes(b, 0, "test broadcast");
-  EXPECT_EQ(b, (std::vector<uint8_t>{9, 8}));
-  comm.barrier("test barrier");
-}
-
 TEST(Analysis, ErrorsOrderByBitsAndAccountingIsExact) {
   SyntheticKVOptions o;
   o.layers = 1, o.kv_heads = 2, o.head_dim = 64, o.tokens = 700;
