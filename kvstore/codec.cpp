@@ -88,12 +88,12 @@ std::vector<float> PageCodec::decode_page(const PageView& page) const {
 std::unique_ptr<PageCodec> make_codec(const CodecSpec& spec, Role role, const CodecContext& context) {
   std::unique_ptr<PageCodec> codec;
   const std::string& name = spec.name();
-  if (name == "bf16" || name == "fp16") codec = std::make_unique<FloatCodec>(spec, role, context);
+  if (name == "bf16" || name == "fp16" || name == "fp32") codec = std::make_unique<FloatCodec>(spec, role, context);
   else if (name == "int") codec = std::make_unique<IntCodec>(spec, role, context);
   else if (name == "kvquant") codec = std::make_unique<KVQuantCodec>(spec, role, context);
   else if (name == "cq") codec = std::make_unique<CoupledCodec>(spec, role, context);
   else if (name == "rvq") codec = std::make_unique<ResidualCodec>(spec, role, context);
-  else fail("unknown codec '" + name + "' in spec '" + spec.text() + "' (known: bf16, fp16, int, kvquant, cq, rvq)", __FILE__, __LINE__);
+  else fail("unknown codec '" + name + "' in spec '" + spec.text() + "' (known: bf16, fp16, fp32, int, kvquant, cq, rvq)", __FILE__, __LINE__);
   spec.reject_unused();
   return codec;
 }

@@ -1,6 +1,8 @@
 #pragma once
-// bf16 / fp16: the uncompressed baseline, and the format of the shard's tail.
-// Spec: "bf16" or "fp16", optional prerope=1 to store keys before RoPE (the tail of a pre-RoPE codec).
+// bf16 / fp16 / fp32: the uncompressed baselines, and the format of the shard's tail (fp32 keeps
+// the cache exact, for comparing the runtime with other implementations in fp32).
+// Spec: "bf16", "fp16" or "fp32", optional prerope=1 to store keys before RoPE (the tail of a
+// pre-RoPE codec).
 #include "kvstore/codec.hpp"
 
 namespace ringkv {
@@ -15,8 +17,9 @@ class FloatCodec final : public PageCodec {
   void decode_rows(const PageView& page, int row_begin, int row_end, float* out) const override;
 
  private:
-  bool bf16_;
+  enum class Format { BF16, FP16, FP32 } format_;
   bool pre_rope_;
+  size_t element_bytes() const { return format_ == Format::FP32 ? 4 : 2; }
 };
 
 }  // namespace ringkv

@@ -20,6 +20,15 @@ std::vector<float> rows_in_stored_domain(const CalibrationSamples& samples, int 
   return rows;
 }
 
+std::vector<float> sensitivity_from_attention(const std::vector<double>& received) {
+  double mean = 0;
+  for (double r : received) mean += r;
+  mean = std::max(mean / std::max<size_t>(received.size(), 1), 1e-30);
+  std::vector<float> w(received.size());
+  for (size_t t = 0; t < received.size(); ++t) w[t] = static_cast<float>(std::max(received[t] / mean, 0.1));
+  return w;
+}
+
 std::vector<float> token_weights(const CodecSpec& spec, const CalibrationSamples& samples) {
   if (sensitivity_weighting(spec) == "uniform") return std::vector<float>(samples.n_rows, 1.0f);
   RINGKV_REQUIRE(samples.weights, "codec spec '" + spec.text() +

@@ -14,7 +14,10 @@ namespace ringkv {
 namespace {
 constexpr size_t kSlotsPerSlab = 64;
 
-CodecSpec tail_spec(bool pre_rope) { return CodecSpec::parse(pre_rope ? "bf16:prerope=1" : "bf16"); }
+// The tail holds bf16 rows, or fp32 rows under an fp32 codec (which must stay exact).
+CodecSpec tail_spec(const CodecSpec& codec, bool pre_rope) {
+  return CodecSpec::parse(std::string(codec.name() == "fp32" ? "fp32" : "bf16") + (pre_rope ? ":prerope=1" : ""));
+}
 
 // Slot size that holds any page of the codec: a full page, with or without sink rows.
 size_t slot_bytes(const PageCodec& codec) {
@@ -40,13 +43,13 @@ KVShard::KVShard(ShardConfig config, const Calibration* calibration)
       auto s = std::make_unique<Stream>();
       s->key_codec = make_codec(config_.spec.key, Role::Key, ctx);
       s->value_codec = make_codec(config_.spec.value, Role::Value, ctx);
-      s->tail_key_codec = make_codec(tail_spec(s->key_codec->stores_pre_rope_keys()), Role::Key, ctx);
-      s->tail_value_codec = make_codec(tail_spec(false), Role::Value, ctx);
-      const size_t tail_bytes = static_cast<size_t>(config_.page_size) * config_.head_dim * 2;
-      budget_->charge(2 * tail_bytes + s->key_codec->codebook_bytes() + s->value_codec->codebook_bytes(),
+      s->tail_key_codec = make_codec(tail_spec(config_.spec.key, s->key_codec->stores_pre_rope_keys()), Role::Key, ctx);
+      s->tail_value_codec = make_codec(tail_spec(config_.spec.value, false), Role::Value, ctx);
+      s->tail_keys.resize(s->tail_key_codec->encoded_bytes(config_.page_size, 0));
+      s->tail_values.resize(s->tail_value_codec->encoded_bytes(config_.page_size, 0));
+      budget_->charge(s->tail_keys.size() + s->tail_values.size() + s->key_codec->codebook_bytes() +
+                          s->value_codec->codebook_bytes(),
                       "the tail and codebooks of layer " + std::to_string(l) + " head " + std::to_string(h));
-      s->tail_keys.resize(tail_bytes);
-      s->tail_values.resize(tail_bytes);
       streams_.push_back(std::move(s));
     }
   key_pool_ = std::make_unique<PagePool>(slot_bytes(*streams_[0]->key_codec), kSlotsPerSlab, *budget_, "key");
@@ -74,9 +77,9 @@ void KVShard::append(int layer, int head, const float* keys_pre_rope, const floa
     if (s.tail_tokens == 0) s.tail_first_position = position;
     std::copy(keys_pre_rope + static_cast<size_t>(i) * d, keys_pre_rope + static_cast<size_t>(i + 1) * d, key.begin());
     if (!s.key_codec->stores_pre_rope_keys()) apply_rope(key.data(), position, config_.rope);
-    const size_t row_bytes = static_cast<size_t>(d) * 2;
-    s.tail_key_codec->encode(key.data(), 1, position, s.tail_keys.data() + s.tail_tokens * row_bytes);
-    s.tail_value_codec->encode(values + static_cast<size_t>(i) * d, 1, position, s.tail_values.data() + s.tail_tokens * row_bytes);
+    s.tail_key_codec->encode(key.data(), 1, position, s.tail_keys.data() + s.tail_tokens * s.tail_key_codec->encoded_bytes(1, 0));
+    s.tail_value_codec->encode(values + static_cast<size_t>(i) * d, 1, position,
+                               s.tail_values.data() + s.tail_tokens * s.tail_value_codec->encoded_bytes(1, 0));
     if (++s.tail_tokens == config_.page_size) seal(s);
   }
 }
@@ -146,6 +149,30 @@ void KVShard::decode_all(int layer, int head, std::vector<float>& keys_post_rope
         {s.tail_values.data(), s.tail_tokens, s.tail_first_position});
 }
 
+int KVShard::tail_rows(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values) const {
+  const Stream& s = stream(layer, head);
+  keys_post_rope = s.tail_key_codec->decode_page({s.tail_keys.data(), s.tail_tokens, s.tail_first_position});
+  values = s.tail_value_codec->decode_page({s.tail_values.data(), s.tail_tokens, s.tail_first_position});
+  if (s.tail_key_codec->stores_pre_rope_keys())
+    apply_rope_rows(keys_post_rope.data(), s.tail_tokens, s.tail_first_position, config_.rope);
+  return s.tail_tokens == 0 ? -1 : s.tail_first_position;
+}
+
+void KVShard::tail_form(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position,
+                        float* keys_post_rope, float* values_out) const {
+  const Stream& s = stream(layer, head);
+  const int d = config_.head_dim;
+  const PageCodec& kc = *s.tail_key_codec;
+  std::vector<float> rows(keys_pre_rope, keys_pre_rope + static_cast<size_t>(n) * d);
+  if (!kc.stores_pre_rope_keys()) apply_rope_rows(rows.data(), n, first_position, config_.rope);
+  std::vector<uint8_t> bytes(std::max(kc.encoded_bytes(n, first_position), s.tail_value_codec->encoded_bytes(n, first_position)));
+  kc.encode(rows.data(), n, first_position, bytes.data());
+  kc.decode_rows({bytes.data(), n, first_position}, 0, n, keys_post_rope);
+  if (kc.stores_pre_rope_keys()) apply_rope_rows(keys_post_rope, n, first_position, config_.rope);
+  s.tail_value_codec->encode(values, n, first_position, bytes.data());
+  s.tail_value_codec->decode_rows({bytes.data(), n, first_position}, 0, n, values_out);
+}
+
 size_t KVShard::tokens(int layer, int head) const {
   const Stream& s = stream(layer, head);
   return s.sealed_tokens + s.tail_tokens;
@@ -159,7 +186,7 @@ StorageStats KVShard::stats() const {
       st.sealed_payload += s->key_codec->encoded_bytes(p.key.tokens, p.key.first_position) +
                            s->value_codec->encoded_bytes(p.value.tokens, p.value.first_position);
     st.page_headers += s->pages.size() * 2 * sizeof(SealedPageHeader);
-    st.tail += static_cast<size_t>(s->tail_tokens) * config_.head_dim * 2 * 2;
+    st.tail += s->tail_tokens * (s->tail_key_codec->encoded_bytes(1, 0) + s->tail_value_codec->encoded_bytes(1, 0));
     st.codebooks += s->key_codec->codebook_bytes() + s->value_codec->codebook_bytes();
   }
   return st;

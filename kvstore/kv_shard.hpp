@@ -59,6 +59,13 @@ class KVShard {
   void decode_all(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values,
                   std::vector<int>& positions) const;
 
+  // The tail's rows decoded (keys post-RoPE); returns the tail's first position, -1 when empty.
+  int tail_rows(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values) const;
+  // The form rows would have in the tail if appended now (bf16, or fp32 under an fp32 codec; keys
+  // post-RoPE), without appending them: prefill attends to a query's own page in this form.
+  void tail_form(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position,
+                 float* keys_post_rope, float* values_out) const;
+
   size_t tokens(int layer, int head) const;
   StorageStats stats() const;
   // Bytes the shard would need to hold `tokens` tokens per (layer, head), for refusing early.

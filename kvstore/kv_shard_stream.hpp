@@ -25,9 +25,9 @@ struct SealedPage {
 
 struct KVShard::Stream {
   std::unique_ptr<PageCodec> key_codec, value_codec;
-  std::unique_ptr<PageCodec> tail_key_codec, tail_value_codec;  // bf16, in the same key domain
+  std::unique_ptr<PageCodec> tail_key_codec, tail_value_codec;  // bf16 (fp32 under fp32), in the same key domain
   std::vector<SealedPage> pages;
-  std::vector<uint8_t> tail_keys, tail_values;  // bf16 rows, capacity page_size
+  std::vector<uint8_t> tail_keys, tail_values;  // tail codec rows, capacity page_size
   int tail_tokens = 0;
   int tail_first_position = 0;
   size_t sealed_tokens = 0;

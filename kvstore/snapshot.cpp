@@ -34,7 +34,6 @@ void KVShard::save_snapshot(const std::string& path) const {
   w.put_string(config_.spec.text());
   w.put<uint64_t>(calibration_ ? calibration_->fingerprint() : 0);
   w.put<uint64_t>(rope_fingerprint(config_.rope));
-  const size_t row_bytes = static_cast<size_t>(config_.head_dim) * 2;
   for (const auto& s : streams_) {
     w.put<uint32_t>(static_cast<uint32_t>(s->pages.size()));
     for (const SealedPage& p : s->pages) {
@@ -45,8 +44,8 @@ void KVShard::save_snapshot(const std::string& path) const {
     }
     w.put<int32_t>(s->tail_first_position);
     w.put<int32_t>(s->tail_tokens);
-    w.append(s->tail_keys.data(), s->tail_tokens * row_bytes);
-    w.append(s->tail_values.data(), s->tail_tokens * row_bytes);
+    w.append(s->tail_keys.data(), s->tail_key_codec->encoded_bytes(s->tail_tokens, 0));
+    w.append(s->tail_values.data(), s->tail_value_codec->encoded_bytes(s->tail_tokens, 0));
   }
   finish_file(w);
   write_file_atomically(path, w.bytes());
@@ -66,7 +65,6 @@ KVShard KVShard::load_snapshot(const std::string& path, ShardConfig config, cons
   expect(r.get<uint64_t>() == rope_fingerprint(config.rope), path, "its RoPE settings differ");
 
   KVShard shard(std::move(config), calibration);
-  const size_t row_bytes = static_cast<size_t>(shard.config_.head_dim) * 2;
   auto read_header = [&](const PageCodec& codec, Role role) {
     const SealedPageHeader h = r.get<SealedPageHeader>();
     RINGKV_REQUIRE(h.codec_kind == static_cast<uint8_t>(codec.kind()) && h.role == static_cast<uint8_t>(role) &&
@@ -96,8 +94,10 @@ KVShard KVShard::load_snapshot(const std::string& path, ShardConfig config, cons
     s->tail_tokens = r.get<int32_t>();
     RINGKV_REQUIRE(s->tail_tokens >= 0 && s->tail_tokens < shard.config_.page_size && s->tail_first_position >= 0,
                    "snapshot " + path + " has a malformed tail at offset " + std::to_string(r.offset() - 8));
-    std::memcpy(s->tail_keys.data(), r.take(s->tail_tokens * row_bytes), s->tail_tokens * row_bytes);
-    std::memcpy(s->tail_values.data(), r.take(s->tail_tokens * row_bytes), s->tail_tokens * row_bytes);
+    const size_t key_bytes = s->tail_key_codec->encoded_bytes(s->tail_tokens, 0);
+    const size_t value_bytes = s->tail_value_codec->encoded_bytes(s->tail_tokens, 0);
+    std::memcpy(s->tail_keys.data(), r.take(key_bytes), key_bytes);
+    std::memcpy(s->tail_values.data(), r.take(value_bytes), value_bytes);
   }
   RINGKV_REQUIRE(r.remaining() == 0, "snapshot " + path + " has " + std::to_string(r.remaining()) + " unexpected trailing bytes");
   return shard;

@@ -39,6 +39,7 @@ RopeScaling read_rope(const json& params, const std::string& source) {
   r.original_max_position = optional<double>(params, "original_max_position_embeddings", source, 0.0);
   r.beta_fast = optional<double>(params, "beta_fast", source, 32.0);
   r.beta_slow = optional<double>(params, "beta_slow", source, 1.0);
+  r.attention_factor = optional<double>(params, "attention_factor", source, 0.0);
   static const char* known[] = {"default", "linear", "dynamic", "llama3", "yarn"};
   bool ok = false;
   for (const char* k : known) ok |= r.type == k;

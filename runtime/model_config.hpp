@@ -11,6 +11,7 @@ struct RopeScaling {
   double low_freq_factor = 1.0, high_freq_factor = 4.0;   // llama3
   double original_max_position = 0;                        // llama3, yarn, dynamic
   double beta_fast = 32.0, beta_slow = 1.0;                // yarn
+  double attention_factor = 0;                             // yarn; 0: derived from factor
 };
 
 struct ModelConfig {

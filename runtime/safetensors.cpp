@@ -24,24 +24,29 @@ size_t TensorView::elements() const {
   return n;
 }
 
-std::vector<float> TensorView::to_float(const std::vector<int64_t>& expected_shape) const {
-  auto text = [](const std::vector<int64_t>& s) {
-    std::string t = "[";
-    for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
-    return t + "]";
-  };
-  RINGKV_REQUIRE(shape == expected_shape,
-                 "tensor " + name + " has shape " + text(shape) + ", the model config implies " + text(expected_shape));
-  std::vector<float> out(elements());
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (dtype == DType::F32) {
-      std::memcpy(&out[i], data + 4 * i, 4);
-    } else {
-      uint16_t h;
-      std::memcpy(&h, data + 2 * i, 2);
-      out[i] = dtype == DType::BF16 ? bf16_to_float(h) : fp16_to_float(h);
-    }
+void convert_to_float(DType dtype, const uint8_t* src, size_t count, float* out) {
+  if (dtype == DType::F32) {
+    std::memcpy(out, src, count * sizeof(float));
+    return;
   }
+  for (size_t i = 0; i < count; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    out[i] = dtype == DType::BF16 ? bf16_to_float(h) : fp16_to_float(h);
+  }
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string t = "[";
+  for (size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + std::to_string(shape[i]);
+  return t + "]";
+}
+
+std::vector<float> TensorView::to_float(const std::vector<int64_t>& expected_shape) const {
+  RINGKV_REQUIRE(shape == expected_shape, "tensor " + name + " has shape " + shape_text(shape) +
+                                              ", the model config implies " + shape_text(expected_shape));
+  std::vector<float> out(elements());
+  convert_to_float(dtype, data, out.size(), out.data());
   return out;
 }
 

@@ -13,6 +13,9 @@ namespace ringkv {
 
 enum class DType { F32, F16, BF16 };
 size_t dtype_size(DType dtype);
+// count values of `dtype` at src (any alignment) to fp32.
+void convert_to_float(DType dtype, const uint8_t* src, size_t count, float* out);
+std::string shape_text(const std::vector<int64_t>& shape);  // "[a, b]"
 
 struct TensorView {
   std::string name;

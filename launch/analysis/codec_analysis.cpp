@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "kernels/attention_state.hpp"
+#include "kvstore/codec_learning.hpp"
 #include "kvstore/kv_shard.hpp"
 
 namespace ringkv {
@@ -183,11 +184,7 @@ std::vector<float> attention_received(const KVDump& dump, int layer, int head) {
     for (int t = 0; t < T; ++t) sum += (s[t] = std::exp(s[t] - m));
     for (int t = 0; t < T; ++t) received[t] += s[t] / sum;
   }
-  // Normalize to mean 1, then floor at 0.1 so that rarely attended tokens still shape the codebooks.
-  const double mean = std::accumulate(received.begin(), received.end(), 0.0) / T;
-  std::vector<float> w(T);
-  for (int t = 0; t < T; ++t) w[t] = static_cast<float>(std::max(received[t] / std::max(mean, 1e-30), 0.1));
-  return w;
+  return sensitivity_from_attention(received);
 }
 
 std::vector<CodecReport> analyze_codecs(const KVDump& eval, const KVDump& cal_dump, const AnalysisOptions& options,

@@ -1,0 +1,159 @@
+#include "runtime/transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/error.hpp"
+#include "runtime/prefill_attention.hpp"
+
+namespace ringkv {
+
+namespace {
+// x: [n][dim] -> out: x / rms(x) * weight, in fp32 as the reference implementation computes it.
+void rms_norm(const float* x, int n, int dim, const std::vector<float>& weight, double eps, float* out) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < n; ++i) {
+    const float* xi = x + static_cast<size_t>(i) * dim;
+    float sum = 0;
+    for (int c = 0; c < dim; ++c) sum += xi[c] * xi[c];
+    const float inv = 1.0f / std::sqrt(sum / static_cast<float>(dim) + static_cast<float>(eps));
+    float* oi = out + static_cast<size_t>(i) * dim;
+    for (int c = 0; c < dim; ++c) oi[c] = weight[c] * (xi[c] * inv);
+  }
+}
+
+// Rotates every head of n rows ([n][heads][head_dim]) to its token's position.
+void rotate_heads(float* x, int n, int heads, int head_dim, int first_position, const RopeTable& rope) {
+  const int half = head_dim / 2;
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < n; ++i) {
+    std::vector<float> c(half), s(half);
+    for (int k = 0; k < half; ++k) {
+      const double angle = static_cast<double>(first_position + i) * rope.inv_freq[k];
+      c[k] = static_cast<float>(std::cos(angle));
+      s[k] = static_cast<float>(std::sin(angle));
+    }
+    for (int h = 0; h < heads; ++h) {
+      float* v = x + (static_cast<size_t>(i) * heads + h) * head_dim;
+      for (int k = 0; k < half; ++k) {
+        const float a = v[k], b = v[k + half];
+        v[k] = a * c[k] - b * s[k];
+        v[k + half] = b * c[k] + a * s[k];
+      }
+    }
+  }
+}
+
+// Rows [n][heads][head_dim] -> the rows of one head, [n][head_dim] (and back).
+void gather_head(const float* x, int n, int heads, int head_dim, int head, float* out) {
+  for (int i = 0; i < n; ++i)
+    std::copy_n(x + (static_cast<size_t>(i) * heads + head) * head_dim, head_dim, out + static_cast<size_t>(i) * head_dim);
+}
+}  // namespace
+
+Transformer::Transformer(const ModelWeights& weights, size_t context_tokens)
+    : weights_(weights), rope_(model_rope(weights.config(), context_tokens)) {
+  attention_scale_ = static_cast<float>(rope_.attention_factor * rope_.attention_factor / std::sqrt(config().head_dim));
+}
+
+ShardConfig Transformer::shard_config(const KVSpec& spec, int page_size, size_t memory_budget_bytes) const {
+  ShardConfig s;
+  s.layers = config().layers;
+  s.kv_heads = config().kv_heads;
+  s.head_dim = config().head_dim;
+  s.page_size = page_size;
+  s.spec = spec;
+  s.rope = rope_.table;
+  s.memory_budget_bytes = memory_budget_bytes;
+  return s;
+}
+
+void Transformer::attention(int layer, int first_position, int n, const float* queries, const float* keys_pre_rope,
+                            const float* values, KVShard& kv, float* out,
+                            std::vector<std::vector<double>>* received) const {
+  const ModelConfig& c = config();
+  const int d = c.head_dim, group = c.heads / c.kv_heads;
+  std::vector<float> head_keys(static_cast<size_t>(n) * d), head_values(head_keys.size());
+  std::vector<float> head_queries(static_cast<size_t>(n) * group * d), head_out(head_queries.size());
+  for (int kh = 0; kh < c.kv_heads; ++kh) {
+    gather_head(keys_pre_rope, n, c.kv_heads, d, kh, head_keys.data());
+    gather_head(values, n, c.kv_heads, d, kh, head_values.data());
+    for (int i = 0; i < n; ++i)  // the group's query heads are adjacent: one block per token
+      std::copy_n(queries + (static_cast<size_t>(i) * c.heads + static_cast<size_t>(kh) * group) * d, group * d,
+                  head_queries.data() + static_cast<size_t>(i) * group * d);
+    if (n == 1 && !received) {
+      // Decode: attention reads the compressed pages directly.
+      kv.append(layer, kh, head_keys.data(), head_values.data(), 1, first_position);
+      const AttentionState st = kv.attend(layer, kh, head_queries.data(), group, attention_scale_);
+      std::copy(st.out.begin(), st.out.end(), head_out.begin());
+    } else {
+      TailBeforeChunk tail;
+      tail.first_position = kv.tail_rows(layer, kh, tail.keys_post_rope, tail.values);
+      kv.append(layer, kh, head_keys.data(), head_values.data(), n, first_position);
+      prefill_attention(kv, layer, kh, {first_position, n, head_keys.data(), head_values.data()}, tail,
+                        head_queries.data(), group, attention_scale_, head_out.data(), received ? &(*received)[kh] : nullptr);
+    }
+    for (int i = 0; i < n; ++i)
+      std::copy_n(head_out.data() + static_cast<size_t>(i) * group * d, group * d,
+                  out + (static_cast<size_t>(i) * c.heads + static_cast<size_t>(kh) * group) * d);
+  }
+}
+
+void Transformer::forward(std::span<const int32_t> tokens, int first_position, KVShard& kv, std::vector<float>& logits,
+                          bool all_logits, const ActivationObserver* observer) const {
+  const ModelConfig& c = config();
+  const int n = static_cast<int>(tokens.size());
+  RINGKV_REQUIRE(n > 0, "forward needs at least one token");
+  const int hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d, kv_dim = c.kv_heads * d;
+  const size_t rows = static_cast<size_t>(n);
+  std::vector<float> x(rows * hidden), h(rows * hidden), q(rows * q_dim), k(rows * kv_dim), v(rows * kv_dim);
+  std::vector<float> attn(rows * q_dim), gate(rows * c.intermediate_size), up(rows * c.intermediate_size);
+  for (int i = 0; i < n; ++i) {
+    RINGKV_REQUIRE(tokens[i] >= 0 && tokens[i] < c.vocab_size,
+                   "token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
+    weights_.embedding().row(tokens[i], x.data() + static_cast<size_t>(i) * hidden);
+  }
+  std::vector<std::vector<double>> received;
+  for (int l = 0; l < c.layers; ++l) {
+    const LayerWeights& w = weights_.layers()[l];
+    rms_norm(x.data(), n, hidden, w.attention_norm, c.rms_norm_eps, h.data());
+    linear(h.data(), n, w.q, w.q_bias.empty() ? nullptr : w.q_bias.data(), q.data());
+    linear(h.data(), n, w.k, w.k_bias.empty() ? nullptr : w.k_bias.data(), k.data());
+    linear(h.data(), n, w.v, w.v_bias.empty() ? nullptr : w.v_bias.data(), v.data());
+    rotate_heads(q.data(), n, c.heads, d, first_position, rope_.table);
+    const bool want_received = observer && observer->wants_received_attention;
+    if (want_received) received.assign(c.kv_heads, {});
+    attention(l, first_position, n, q.data(), k.data(), v.data(), kv, attn.data(), want_received ? &received : nullptr);
+    if (observer) observer->observe({l, first_position, n, k.data(), v.data(), q.data(), want_received ? &received : nullptr});
+    linear(attn.data(), n, w.o, nullptr, h.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
+
+    rms_norm(x.data(), n, hidden, w.mlp_norm, c.rms_norm_eps, h.data());
+    linear(h.data(), n, w.gate, nullptr, gate.data());
+    linear(h.data(), n, w.up, nullptr, up.data());
+    for (size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    linear(gate.data(), n, w.down, nullptr, h.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
+  }
+  const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
+  rms_norm(x.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm(), c.rms_norm_eps,
+           h.data());
+  logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
+  linear(h.data(), out_rows, weights_.lm_head(), nullptr, logits.data());
+}
+
+void Transformer::prefill(std::span<const int32_t> tokens, int first_position, int chunk_tokens, KVShard& kv,
+                          std::vector<float>& logits, bool all_logits, const ActivationObserver* observer) const {
+  RINGKV_REQUIRE(chunk_tokens > 0, "prefill chunk size must be positive");
+  RINGKV_REQUIRE(!tokens.empty(), "prefill needs at least one token");
+  logits.clear();
+  std::vector<float> chunk_logits;
+  for (size_t begin = 0; begin < tokens.size(); begin += chunk_tokens) {
+    const size_t n = std::min(tokens.size() - begin, static_cast<size_t>(chunk_tokens));
+    const bool last = begin + n == tokens.size();
+    forward(tokens.subspan(begin, n), first_position + static_cast<int>(begin), kv, chunk_logits, all_logits, observer);
+    if (all_logits || last) logits.insert(logits.end(), chunk_logits.begin(), chunk_logits.end());
+  }
+}
+
+}  // namespace ringkv
