@@ -30,6 +30,13 @@ double StorageStats::bits_per_element(int head_dim) const {
   return tokens == 0 ? 0.0 : static_cast<double>(total()) * 8.0 / (2.0 * static_cast<double>(tokens) * head_dim);
 }
 
+double StorageStats::projected_bytes_per_stream(double context_tokens, size_t streams) const {
+  // With nothing sealed yet, the rate is that of the tail, which the bytes per token then give.
+  const double per_token = sealed_tokens ? static_cast<double>(sealed_payload + page_headers) / sealed_tokens
+                                         : static_cast<double>(tail) / std::max<size_t>(tokens, 1);
+  return per_token * context_tokens + static_cast<double>(codebooks) / std::max<size_t>(streams, 1);
+}
+
 KVShard::KVShard(ShardConfig config, const Calibration* calibration)
     : config_(std::move(config)), calibration_(calibration) {
   RINGKV_REQUIRE(config_.layers > 0 && config_.kv_heads > 0, "shard needs at least one layer and one KV head");
@@ -182,6 +189,7 @@ StorageStats KVShard::stats() const {
   StorageStats st;
   for (const auto& s : streams_) {
     st.tokens += s->sealed_tokens + s->tail_tokens;
+    st.sealed_tokens += s->sealed_tokens;
     for (const SealedPage& p : s->pages)
       st.sealed_payload += s->key_codec->encoded_bytes(p.key.tokens, p.key.first_position) +
                            s->value_codec->encoded_bytes(p.value.tokens, p.value.first_position);

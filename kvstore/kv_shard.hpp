@@ -27,6 +27,7 @@ struct ShardConfig {
 // Bytes held by the shard, by what they hold; bits_per_element() divides by the stored elements.
 struct StorageStats {
   size_t tokens = 0;            // summed over layers and heads
+  size_t sealed_tokens = 0;     // of which in sealed pages
   size_t sealed_payload = 0;    // encoded page bytes (codes, scales, outliers, sinks)
   size_t page_headers = 0;      // per-page headers
   size_t tail = 0;              // uncompressed tail bytes
@@ -34,6 +35,9 @@ struct StorageStats {
   size_t total() const { return sealed_payload + page_headers + tail + codebooks; }
   // Bits per stored K or V element: total * 8 / (2 * tokens * head_dim).
   double bits_per_element(int head_dim) const;
+  // Bytes per (layer, head) stream holding `context_tokens` tokens at this shard's sealed-page rate, with
+  // this shard's codebooks shared over `streams` streams: the footprint of a long context.
+  double projected_bytes_per_stream(double context_tokens, size_t streams) const;
 };
 
 class KVShard {

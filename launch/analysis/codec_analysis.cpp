@@ -127,10 +127,7 @@ CodecSums analyze_stream(const KVDump& eval, const KVDump& cal_dump, int layer, 
   const StorageStats st = shard.stats();
   sums.stored_bytes = static_cast<double>(st.total());
   sums.stored_elements = 2.0 * T * d;
-  const size_t sealed_tokens = st.tokens - st.tail / (static_cast<size_t>(d) * 4);
-  const double per_token = sealed_tokens ? static_cast<double>(st.sealed_payload + st.page_headers) / sealed_tokens
-                                         : 4.0 * d;  // nothing sealed: all bf16
-  sums.projected_bytes = per_token * options.projected_tokens + static_cast<double>(st.codebooks);
+  sums.projected_bytes = st.projected_bytes_per_stream(options.projected_tokens, 1);
   sums.projected_elements = 2.0 * options.projected_tokens * d;
 
   std::vector<float> keys, values;
