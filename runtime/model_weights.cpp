@@ -33,6 +33,7 @@ std::unique_ptr<ModelWeights> ModelWeights::load(const std::string& path) {
   std::unique_ptr<ModelWeights> m(new ModelWeights());
   m->source_ = path;
   std::function<const TensorView*(const std::string&)> find;
+  RINGKV_REQUIRE(std::filesystem::exists(path), "model " + path + " does not exist");
   if (std::filesystem::is_directory(path)) {
     m->config_ = read_hf_config(path);
     m->store_ = std::make_unique<WeightStore>(path);

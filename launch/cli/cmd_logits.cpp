@@ -1,0 +1,48 @@
+// ringkv logits: the logits of a token sequence, for comparing RingKV with other implementations.
+#include <fstream>
+#include <iostream>
+
+#include "comm/communicator.hpp"
+#include "kernels/error.hpp"
+#include "launch/cli/commands.hpp"
+#include "launch/cli/model_options.hpp"
+#include "runtime/transformer.hpp"
+
+namespace ringkv::cli {
+
+int run_logits(const std::vector<std::string>& args) {
+  ModelOptions m;
+  std::string ids_path, out_path, spec_text = "bf16";
+  int decode_from = -1;
+  CLI::App app{"Write the logits of every position of a token sequence as float32 [tokens][vocab]", "ringkv logits"};
+  m.add_to(app, true);
+  app.add_option("--token-ids", ids_path, "file of whitespace-separated token ids")->required();
+  app.add_option("--kv", spec_text, "KV codec spec")->capture_default_str();
+  app.add_option("--decode-from", decode_from,
+                 "prefill this many tokens in chunks, then run the rest one token at a time (default: all prefill)");
+  app.add_option("-o,--output", out_path, "file to write")->required();
+  if (!parse_options(app, args)) return 0;
+  if (Communicator::world().rank() != 0) return 0;
+
+  const auto weights = m.load_weights();
+  const std::vector<int32_t> tokens = read_token_ids(ids_path);
+  RINGKV_REQUIRE(!tokens.empty(), ids_path + " holds no token ids");
+  const size_t prefill = decode_from < 0 ? tokens.size() : std::min<size_t>(std::max(decode_from, 1), tokens.size());
+  const KVSpec spec = KVSpec::parse(spec_text);
+  const auto calibration = m.load_calibration({spec});
+  const Transformer model(*weights, tokens.size());
+  KVShard kv(model.shard_config(spec, m.page_size, m.kv_memory_bytes()), calibration.get());
+  std::vector<float> all, step;
+  model.prefill(std::span(tokens).first(prefill), 0, m.chunk, kv, all, true);
+  for (size_t t = prefill; t < tokens.size(); ++t) {
+    model.forward(std::span(tokens).subspan(t, 1), static_cast<int>(t), kv, step, false);
+    all.insert(all.end(), step.begin(), step.end());
+  }
+  std::ofstream out(out_path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(all.data()), static_cast<std::streamsize>(all.size() * sizeof(float)));
+  RINGKV_REQUIRE(out.good(), "cannot write " + out_path);
+  std::cout << "wrote " << out_path << ": " << tokens.size() << " x " << weights->config().vocab_size << " logits\n";
+  return 0;
+}
+
+}  // namespace ringkv::cli
