@@ -209,7 +209,10 @@ def compare_real(ringkv, models, work):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ringkv", required=True, help="path of the ringkv program")
-    ap.add_argument("--models", help="folder holding reftiny-14m and stories260K")
+    default_models = os.environ.get("RINGKV_MODELS") or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                     "..", "..", "shared", "models")
+    ap.add_argument("--models", default=default_models if os.path.isdir(default_models) else None,
+                    help="folder holding reftiny-14m and stories260K (default: $RINGKV_MODELS or ../shared/models)")
     ap.add_argument("--tokens", type=int, default=3000, help="prompt length of the random-model comparisons")
     args = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
