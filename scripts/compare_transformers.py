@@ -26,7 +26,7 @@ except ImportError as e:
     print(f"skipped: {e}")
     sys.exit(77)
 
-FP32_TOL = 1e-4   # max |difference| / max |logit|
+FP32_TOL = 3e-4   # max |difference| / max |logit|: fp32 sums in another order over 3000 positions
 BF16_TOL = 3e-2   # the bf16 cache rounds keys and values to 8 significant bits
 
 
@@ -65,7 +65,7 @@ CASES = [
                                       rope_parameters=dict(rope_type="linear", rope_theta=10000.0, factor=4.0))),
     ("gqa-yarn-rope", "llama", dict(hidden_size=256, num_attention_heads=4, num_key_value_heads=2, head_dim=64,
                                     rope_parameters=dict(rope_type="yarn", rope_theta=10000.0, factor=4.0,
-                                                         original_max_position_embeddings=1024))),
+                                                         original_max_position_embeddings=2048))),
     ("qwen2-bias", "qwen2", dict(hidden_size=256, num_attention_heads=4, num_key_value_heads=2,
                                  tie_word_embeddings=False)),
 ]
