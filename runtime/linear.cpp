@@ -40,7 +40,9 @@ void WeightMatrix::row(int64_t r, float* out) const {
 
 void linear(const float* x, int64_t n, const WeightMatrix& w, const float* bias, float* y) {
   const int64_t tiles = (w.rows + kTileRows - 1) / kTileRows;
-#pragma omp parallel
+  // Waking threads costs more than a small product (a decode step's projections of a small model).
+  const bool parallel = n * w.rows * w.cols >= (int64_t{1} << 20);
+#pragma omp parallel if (parallel)
   {
     std::vector<float> rows_f(static_cast<size_t>(kTileRows * w.cols)), tile_t(rows_f.size());
 #pragma omp for schedule(static)

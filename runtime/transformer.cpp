@@ -11,7 +11,7 @@ namespace ringkv {
 namespace {
 // x: [n][dim] -> out: x / rms(x) * weight, in fp32 as the reference implementation computes it.
 void rms_norm(const float* x, int n, int dim, const std::vector<float>& weight, double eps, float* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 16)
   for (int i = 0; i < n; ++i) {
     const float* xi = x + static_cast<size_t>(i) * dim;
     float sum = 0;
@@ -25,7 +25,7 @@ void rms_norm(const float* x, int n, int dim, const std::vector<float>& weight, 
 // Rotates every head of n rows ([n][heads][head_dim]) to its token's position.
 void rotate_heads(float* x, int n, int heads, int head_dim, int first_position, const RopeTable& rope) {
   const int half = head_dim / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 16)
   for (int i = 0; i < n; ++i) {
     std::vector<float> c(half), s(half);
     for (int k = 0; k < half; ++k) {

@@ -15,21 +15,16 @@
 #include "runtime/llama2c.hpp"
 #include "runtime/model_config.hpp"
 #include "runtime/safetensors.hpp"
+#include "test_util.hpp"
 
 namespace ringkv {
 namespace {
 
-std::string models_dir() {
-  if (const char* env = std::getenv("RINGKV_MODELS")) return env;
-  return std::string(RINGKV_SOURCE_DIR) + "/../shared/models";
-}
-
-#define REQUIRE_MODEL(path)                                                                       \
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << (path) << " is absent (set RINGKV_MODELS)"
+using test::models_dir;
 
 TEST(ModelFiles, ReadsTheHuggingFaceConfigOfReftiny) {
   const std::string dir = models_dir() + "/reftiny-14m";
-  REQUIRE_MODEL(dir);
+  RINGKV_REQUIRE_FILE(dir);
   const ModelConfig c = read_hf_config(dir);
   EXPECT_EQ(c.hidden_size, 256);
   EXPECT_EQ(c.layers, 8);
@@ -45,7 +40,7 @@ TEST(ModelFiles, ReadsTheHuggingFaceConfigOfReftiny) {
 
 TEST(ModelFiles, MapsShardedSafetensors) {
   const std::string dir = models_dir() + "/reftiny-14m";
-  REQUIRE_MODEL(dir);
+  RINGKV_REQUIRE_FILE(dir);
   const WeightStore w(dir);
   EXPECT_EQ(w.tensor_count(), 8u * 9 + 2);  // 9 per layer, embeddings, final norm (tied head)
   const TensorView& embed = w.get("model.embed_tokens.weight");
@@ -58,7 +53,7 @@ TEST(ModelFiles, MapsShardedSafetensors) {
 
 TEST(ModelFiles, ReadsLlama2cCheckpoints) {
   const std::string path = models_dir() + "/stories260K/stories260K.bin";
-  REQUIRE_MODEL(path);
+  RINGKV_REQUIRE_FILE(path);
   const Llama2cCheckpoint ckpt(path);
   const ModelConfig& c = ckpt.config();
   EXPECT_EQ(c.hidden_size, 64);

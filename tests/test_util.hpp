@@ -1,6 +1,9 @@
 #pragma once
 // Shared helpers of the unit tests: structured random K/V rows, error measures, calibration.
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -8,6 +11,19 @@
 #include "kvstore/codec.hpp"
 
 namespace ringkv::test {
+
+// The real models and texts: $RINGKV_MODELS / $RINGKV_DATA, else ../shared beside the checkout.
+inline std::string shared_dir(const char* env, const char* name) {
+  if (const char* dir = std::getenv(env)) return dir;
+  return std::string(RINGKV_SOURCE_DIR) + "/../shared/" + name;
+}
+inline std::string models_dir() { return shared_dir("RINGKV_MODELS", "models"); }
+inline std::string data_dir() { return shared_dir("RINGKV_DATA", "data"); }
+
+// Skips the running test, saying what is missing, when a real model or text is absent.
+#define RINGKV_REQUIRE_FILE(path)        \
+  if (!std::filesystem::exists(path)) \
+  GTEST_SKIP() << (path) << " is absent (set RINGKV_MODELS / RINGKV_DATA)"
 
 // Rows with per-channel scales and offsets, a few outlier channels and a few large-norm tokens,
 // like the keys and values of a trained model. Deterministic in `seed`.

@@ -4,6 +4,7 @@
 // Real files come from $RINGKV_MODELS / $RINGKV_DATA or ../shared beside the checkout; tests that need
 // them skip without them.
 #include "runtime/tokenizer.hpp"
+#include "test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -23,15 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using Ids = std::vector<int32_t>;
 
-std::string shared_dir(const char* env, const char* name) {
-  if (const char* dir = std::getenv(env)) return dir;
-  return std::string(RINGKV_SOURCE_DIR) + "/../shared/" + name;
-}
-std::string reftiny_model() { return shared_dir("RINGKV_MODELS", "models") + "/reftiny-14m/tokenizer.model"; }
-std::string data_file(const std::string& name) { return shared_dir("RINGKV_DATA", "data") + "/" + name; }
-
-#define REQUIRE_FILE(path) \
-  if (!fs::exists(path)) GTEST_SKIP() << (path) << " is absent (set RINGKV_MODELS / RINGKV_DATA)"
+std::string reftiny_model() { return test::models_dir() + "/reftiny-14m/tokenizer.model"; }
+std::string data_file(const std::string& name) { return test::data_dir() + "/" + name; }
 
 // A file in the temporary directory named after the running test.
 std::string temp_file(const std::string& name) {
@@ -74,7 +68,7 @@ void expect_refused(F load, const std::string& path, const std::string& why) {
 }
 
 TEST(TokenizerSentencePiece, MatchesSentencePieceOnShortStrings) {
-  REQUIRE_FILE(reftiny_model());
+  RINGKV_REQUIRE_FILE(reftiny_model());
   const auto tok = load_tokenizer(reftiny_model(), 32000);
   EXPECT_EQ(tok->vocab_size(), 32000);
   EXPECT_EQ(tok->bos_id(), 1);
@@ -120,7 +114,7 @@ TEST(TokenizerSentencePiece, MatchesSentencePieceOnShortStrings) {
 }
 
 TEST(TokenizerSentencePiece, LoadsFromTheModelFolder) {
-  REQUIRE_FILE(reftiny_model());
+  RINGKV_REQUIRE_FILE(reftiny_model());
   const auto tok = load_tokenizer(fs::path(reftiny_model()).parent_path().string(), 32000);
   EXPECT_EQ(tok->encode("Hello world"), (Ids{15043, 3186}));
 }
@@ -128,11 +122,11 @@ TEST(TokenizerSentencePiece, LoadsFromTheModelFolder) {
 // The first lines of the real texts, line by line against spm_encode (which encodes each input line on
 // its own), and the whole of each text back from decode().
 TEST(TokenizerSentencePiece, MatchesSpmEncodeOnTheRealTexts) {
-  REQUIRE_FILE(reftiny_model());
+  RINGKV_REQUIRE_FILE(reftiny_model());
   const auto tok = load_tokenizer(reftiny_model(), 32000);
   const bool have_spm_encode = std::system("command -v spm_encode > /dev/null 2>&1") == 0;
   for (const char* name : {"kjv-new-testament.txt", "gcide-calibration.txt"}) {
-    REQUIRE_FILE(data_file(name));
+    RINGKV_REQUIRE_FILE(data_file(name));
     const std::string text = read_file(data_file(name));
     EXPECT_EQ(tok->decode(tok->encode(text)), text) << name;
     if (!have_spm_encode) continue;
@@ -158,8 +152,8 @@ TEST(TokenizerSentencePiece, MatchesSpmEncodeOnTheRealTexts) {
 }
 
 TEST(TokenizerSentencePiece, EncodesTheNewTestamentQuickly) {
-  REQUIRE_FILE(reftiny_model());
-  REQUIRE_FILE(data_file("kjv-new-testament.txt"));
+  RINGKV_REQUIRE_FILE(reftiny_model());
+  RINGKV_REQUIRE_FILE(data_file("kjv-new-testament.txt"));
   const auto tok = load_tokenizer(reftiny_model(), 32000);
   const std::string text = read_file(data_file("kjv-new-testament.txt"));
   const auto start = std::chrono::steady_clock::now();
@@ -170,7 +164,7 @@ TEST(TokenizerSentencePiece, EncodesTheNewTestamentQuickly) {
 }
 
 TEST(TokenizerSentencePiece, RefusesDamagedModels) {
-  REQUIRE_FILE(reftiny_model());
+  RINGKV_REQUIRE_FILE(reftiny_model());
   const std::string model = read_file(reftiny_model());
   const std::string truncated = write_file(temp_file("truncated.model"), model.substr(0, model.size() / 2));
   expect_refused([&] { load_sentencepiece_model(truncated); }, truncated, "truncated");
