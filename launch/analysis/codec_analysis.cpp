@@ -225,8 +225,9 @@ std::vector<EntropyReport> analyze_entropy(const KVDump& dump, Communicator& com
   const std::vector<int> sizes{1, 2, 4, 8};
   const int d = dump.head_dim, streams = dump.layers * dump.kv_heads;
   const RopeTable rope = RopeTable::plain(d, dump.rope_theta);
-  // Per stream, role and size: (joint, marginal sum, groups, samples, count).
-  const size_t slots = 2 * sizes.size() * 5;
+  // Per stream, role and size: (joint, marginal sum, groups, samples, count, shuffled joint).
+  constexpr size_t kFields = 6;
+  const size_t slots = 2 * sizes.size() * kFields;
   std::vector<double> mine(static_cast<size_t>(streams) * slots, 0.0);
   for (int i = comm.rank(); i < streams; i += comm.size()) {
     const int layer = i / dump.kv_heads, head = i % dump.kv_heads;
@@ -235,12 +236,13 @@ std::vector<EntropyReport> analyze_entropy(const KVDump& dump, Communicator& com
       const float* rows = role == 0 ? keys.data() : dump.values_at(layer, head);
       const std::vector<GroupEntropy> e = coupled_entropy(rows, dump.tokens, d, sizes, 16);
       for (size_t s = 0; s < sizes.size(); ++s) {
-        double* slot = &mine[i * slots + (role * sizes.size() + s) * 5];
+        double* slot = &mine[i * slots + (role * sizes.size() + s) * kFields];
         slot[0] = e[s].joint_bits;
         slot[1] = e[s].marginal_sum_bits;
         slot[2] = e[s].groups;
         slot[3] = static_cast<double>(e[s].samples);
         slot[4] = 1;
+        slot[5] = e[s].shuffled_joint_bits;
       }
     }
   }
@@ -251,11 +253,12 @@ std::vector<EntropyReport> analyze_entropy(const KVDump& dump, Communicator& com
   std::vector<EntropyReport> reports;
   for (int role = 0; role < 2; ++role)
     for (size_t s = 0; s < sizes.size(); ++s) {
-      const double* slot = &total[(role * sizes.size() + s) * 5];
+      const double* slot = &total[(role * sizes.size() + s) * kFields];
       EntropyReport r{role == 0 ? Role::Key : Role::Value, {}};
       r.entropy.group_size = sizes[s];
       r.entropy.joint_bits = slot[0] / slot[4];
       r.entropy.marginal_sum_bits = slot[1] / slot[4];
+      r.entropy.shuffled_joint_bits = slot[5] / slot[4];
       r.entropy.groups = static_cast<int>(slot[2] / slot[4]);
       r.entropy.samples = static_cast<size_t>(slot[3] / slot[4]);
       reports.push_back(r);
