@@ -111,9 +111,10 @@ std::string format_perplexity_table(const std::vector<CodecQuality>& rows, doubl
                 "delta", "KL(bf16)", "seconds");
   out << line;
   for (const CodecQuality& r : rows) {
-    std::snprintf(line, sizeof line, "%-52s %8.3f %10.3f %11.4f %+9.4f %10.5f %9.1f\n", r.spec.c_str(), r.bits_per_element,
-                  r.projected_bits, r.perplexity(), base ? r.perplexity() - base->perplexity() : 0.0, r.mean_kl(),
-                  r.seconds);
+    char delta[32] = "";  // against bf16, when it is one of the rows
+    if (base) std::snprintf(delta, sizeof delta, "%+.4f", r.perplexity() - base->perplexity());
+    std::snprintf(line, sizeof line, "%-52s %8.3f %10.3f %11.4f %9s %10.5f %9.1f\n", r.spec.c_str(), r.bits_per_element,
+                  r.projected_bits, r.perplexity(), delta, r.mean_kl(), r.seconds);
     out << line;
   }
   return out.str();

@@ -6,7 +6,9 @@ embeddings, attention biases, linear / llama3 / YaRN RoPE scaling), compares Rin
 a prompt of a few thousand tokens, prefilled in several chunks and then decoded token by token,
 with transformers' logits: with the exact fp32 cache and with the bf16 cache. With --models DIR
 it also compares greedy continuations of the real models (reftiny-14m in Hugging Face layout and
-stories260K in llama2.c layout, converted here to a transformers model).
+stories260K in llama2.c layout, converted here to a transformers model). Byte-level BPE
+tokenizer.json files (GPT-2 and Llama 3 pre-tokenization) trained here with Hugging Face
+`tokenizers` must encode text as `tokenizers` does.
 
 Exit status 0: all match; 1: a mismatch; 77: python3 lacks torch or transformers (ctest: skipped).
 """
@@ -206,6 +208,45 @@ def compare_real(ringkv, models, work):
     return failures
 
 
+def compare_tokenizers(ringkv, data, work):
+    """Byte-level BPE tokenizer.json files trained here by Hugging Face `tokenizers` (GPT-2 and
+    Llama 3 pre-tokenization) encode text to the same ids under RingKV and under `tokenizers`."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    calib = os.path.join(data, "gcide-calibration.txt")
+    text_path = os.path.join(data, "kjv-new-testament.txt")
+    if not (os.path.isfile(calib) and os.path.isfile(text_path)):
+        print(f"texts not found under {data}: tokenizer comparison skipped")
+        return 0
+    with open(text_path, encoding="utf-8") as f:
+        text = f.read()[:200000] + " Ünïcödé façade, naïve — 東京 🙂 it's 12345 tokens!\n\n  spaced   out\t"
+    sample = os.path.join(work, "sample.txt")
+    with open(sample, "w", encoding="utf-8") as f:
+        f.write(text)
+    llama3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+              r"\s*[\r\n]+|\s+(?!\S)|\s+")
+    failures = 0
+    for name, pre in (("gpt2", pre_tokenizers.ByteLevel(add_prefix_space=False)),
+                      ("llama3", pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(llama3), "isolated"),
+                                                          pre_tokenizers.ByteLevel(add_prefix_space=False,
+                                                                                   use_regex=False)]))):
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=3000, special_tokens=["<s>", "</s>"],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tok.train([calib], trainer)
+        path = os.path.join(work, f"{name}-tokenizer.json")
+        tok.save(path)
+        want = tok.encode(text).ids
+        got = [int(x) for x in run([ringkv, "tokenize", "--tokenizer", path, "--text", sample]).split()]
+        ok = got == want
+        failures += not ok
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        print(f"tokenizer.json {name:6s} byte-level BPE (3000 pieces trained here): {len(want)} tokens "
+              f"{'identical' if ok else f'DIFFERENT from token {first}'}")
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ringkv", required=True, help="path of the ringkv program")
@@ -221,6 +262,9 @@ def main():
         failures = compare_random(args.ringkv, work, args.tokens)
         if args.models:
             failures += compare_real(args.ringkv, args.models, work)
+        data = os.environ.get("RINGKV_DATA") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                                             "shared", "data")
+        failures += compare_tokenizers(args.ringkv, data, work)
     print("all match" if failures == 0 else f"{failures} mismatch(es)")
     return 1 if failures else 0
 

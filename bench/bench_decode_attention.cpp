@@ -1,0 +1,182 @@
+// GPU decode attention over compressed INT pages at the Llama-3-8B attention shape (32 query heads,
+// 8 KV heads, head_dim 128; one layer): time per step (median of CUDA-event timings after a
+// warm-up), compressed GB/s read against the device copy peak measured in this run, and the
+// speedup over PyTorch SDPA (bf16) on the same shapes when bench/sdpa_decode.py's timings are given.
+//
+// usage: bench_decode_attention [--sdpa FILE] [--contexts 32768,131072,...] [--batches 1,8]
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda_check.hpp"
+#include "kernels/decode_attention_gpu.hpp"
+#include "kvstore/codec.hpp"
+
+namespace ringkv {
+namespace {
+
+constexpr int kDim = 128, kPage = 128, kKVHeads = 8, kQueriesPerKV = 4;
+
+class Event {
+ public:
+  Event() { RINGKV_CHECK_CUDA(cudaEventCreate(&e_)); }
+  ~Event() { cudaEventDestroy(e_); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  cudaEvent_t get() const { return e_; }
+
+ private:
+  cudaEvent_t e_;
+};
+
+template <class F>
+double median_ms(F&& f, int repeats) {
+  f();
+  RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+  std::vector<float> t;
+  Event a, b;
+  for (int i = 0; i < repeats; ++i) {
+    RINGKV_CHECK_CUDA(cudaEventRecord(a.get()));
+    f();
+    RINGKV_CHECK_CUDA(cudaEventRecord(b.get()));
+    RINGKV_CHECK_CUDA(cudaEventSynchronize(b.get()));
+    float ms = 0;
+    RINGKV_CHECK_CUDA(cudaEventElapsedTime(&ms, a.get(), b.get()));
+    t.push_back(ms);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Device copy bandwidth, bytes read plus written per second.
+double copy_peak_gbs() {
+  const size_t n = size_t{2} << 30;
+  DeviceBuffer<uint8_t> a(n), b(n);
+  RINGKV_CHECK_CUDA(cudaMemset(a.data(), 1, n));
+  const double ms = median_ms([&] { RINGKV_CHECK_CUDA(cudaMemcpyAsync(b.data(), a.data(), n, cudaMemcpyDeviceToDevice)); }, 10);
+  return 2.0 * n / (ms * 1e-3) / 1e9;
+}
+
+std::vector<long> parse_list(const std::string& text) {
+  std::vector<long> v;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stol(item));
+  return v;
+}
+
+// "batch context backend ms" lines from bench/sdpa_decode.py.
+std::map<std::pair<long, long>, std::map<std::string, double>> read_sdpa(const std::string& path) {
+  std::map<std::pair<long, long>, std::map<std::string, double>> r;
+  std::ifstream in(path);
+  RINGKV_REQUIRE(in.good(), "cannot open SDPA timings " + path);
+  long batch = 0, context = 0;
+  std::string backend;
+  double ms = 0;
+  while (in >> batch >> context >> backend >> ms) r[{batch, context}][backend] = ms;
+  return r;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  std::vector<long> contexts = {32768, 131072, 1 << 20, 4 << 20}, batches = {1, 8};
+  std::string sdpa_path;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i];
+    if (key == "--sdpa") sdpa_path = argv[i + 1];
+    else if (key == "--contexts") contexts = parse_list(argv[i + 1]);
+    else if (key == "--batches") batches = parse_list(argv[i + 1]);
+    else fail("unknown option " + key, __FILE__, __LINE__);
+  }
+  if (cuda_device_count() == 0) {
+    std::puts("bench_decode_attention: no CUDA device");
+    return 0;
+  }
+  const auto sdpa = sdpa_path.empty() ? decltype(read_sdpa("")){} : read_sdpa(sdpa_path);
+  cudaDeviceProp prop{};
+  RINGKV_CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  const double peak = copy_peak_gbs();
+  std::printf("Decode attention, one layer: %d query heads, %d KV heads, head_dim %d, pages of %d tokens; %s, "
+              "copy peak %.0f GB/s (read + write)\n",
+              kKVHeads * kQueriesPerKV, kKVHeads, kDim, kPage, prop.name, peak);
+  std::printf("%-12s %5s %9s %10s %12s %8s %11s %11s %9s %9s\n", "codec", "batch", "context", "time ms", "KV GB/s",
+              "of peak", "SDPA cudnn", "SDPA flash", "vs cudnn", "vs flash");
+  constexpr int kDistinctPages = 64;  // encoded once on the CPU, replicated on the device
+  for (int bits : {1, 2, 3, 4}) {
+    const CodecContext ctx{kDim, kPage, 0, 0, nullptr};
+    const CodecSpec spec = CodecSpec::parse("int:bits=" + std::to_string(bits));
+    const auto kc = make_codec(spec, Role::Key, ctx), vc = make_codec(spec, Role::Value, ctx);
+    const size_t page_bytes = kc->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;
+    std::vector<uint8_t> distinct(2 * kDistinctPages * slot);
+    std::vector<float> rows(size_t(kPage) * kDim);
+    uint64_t state = 12345;
+    for (int p = 0; p < 2 * kDistinctPages; ++p) {
+      for (float& x : rows) x = static_cast<float>((state = state * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f - 0.5f;
+      (p < kDistinctPages ? *kc : *vc).encode(rows.data(), kPage, 0, distinct.data() + size_t(p) * slot);
+    }
+    for (long batch : batches)
+      for (long context : contexts) {
+        const int streams = static_cast<int>(batch) * kKVHeads, n_pages = static_cast<int>(context / kPage);
+        const size_t pages_total = size_t(streams) * n_pages;
+        size_t free_bytes = 0, total_bytes = 0;
+        RINGKV_CHECK_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
+        if (2 * pages_total * slot + (size_t{1} << 30) > free_bytes) {
+          std::printf("%-12s %5ld %9ld   skipped: needs %.1f GB of the %.1f GB free\n", spec.text().c_str(), batch, context,
+                      2.0 * pages_total * slot / 1e9, free_bytes / 1e9);
+          continue;
+        }
+        DeviceBuffer<uint8_t> pages(2 * pages_total * slot);
+        DeviceBuffer<uint8_t> d_distinct(distinct.size());
+        d_distinct.upload(distinct.data());
+        for (size_t i = 0; i < 2 * pages_total; i += kDistinctPages) {
+          const size_t count = std::min<size_t>(kDistinctPages, 2 * pages_total - i);
+          const size_t from = (i < pages_total ? 0 : kDistinctPages) * slot;
+          RINGKV_CHECK_CUDA(cudaMemcpy(pages.data() + i * slot, d_distinct.data() + from, count * slot, cudaMemcpyDeviceToDevice));
+        }
+        std::vector<const uint8_t*> kp(pages_total), vp(pages_total);
+        for (size_t i = 0; i < pages_total; ++i) kp[i] = pages.data() + i * slot, vp[i] = pages.data() + (pages_total + i) * slot;
+        DeviceBuffer<const uint8_t*> d_kp(pages_total), d_vp(pages_total);
+        d_kp.upload(kp.data());
+        d_vp.upload(vp.data());
+        std::vector<float> q(size_t(streams) * kQueriesPerKV * kDim, 0.01f);
+        DeviceBuffer<float> d_q(q.size());
+        d_q.upload(q.data());
+        const int splits = decode_attention_splits(n_pages, streams);
+        DeviceBuffer<float> so(size_t(splits) * q.size()), sl(size_t(splits) * streams * kQueriesPerKV), out(q.size()),
+            lse(size_t(streams) * kQueriesPerKV);
+        const IntPagesGpu view{d_kp.data(), d_vp.data(), streams, n_pages, bits};
+        const double ms = median_ms(
+            [&] {
+              decode_attention_int_gpu(view, d_q.data(), kQueriesPerKV, 0.088f, splits, so.data(), sl.data(), out.data(),
+                                       lse.data(), nullptr);
+            },
+            20);
+        const double bytes = 2.0 * pages_total * page_bytes;
+        const double gbs = bytes / (ms * 1e-3) / 1e9;
+        const auto it = sdpa.find({batch, context});
+        auto peer = [&](const char* backend) {
+          return it != sdpa.end() && it->second.count(backend) ? it->second.at(backend) : NAN;
+        };
+        const double cudnn = peer("cudnn"), flash = peer("flash");
+        std::printf("%-12s %5ld %9ld %10.4f %12.0f %7.1f%% %11.4f %11.4f %8.2fx %8.2fx\n", spec.text().c_str(), batch, context,
+                    ms, gbs, 100.0 * gbs / peak, cudnn, flash, cudnn / ms, flash / ms);
+      }
+  }
+  return 0;
+}
+
+}  // namespace ringkv
+
+int main(int argc, char** argv) {
+  try {
+    return ringkv::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_decode_attention: %s\n", e.what());
+    return 1;
+  }
+}
