@@ -1,10 +1,12 @@
 #pragma once
 // Decode attention over INT-coded pages (the KIVI-style codec of kvstore/codec_int), reading the
 // codes directly, flash-decoding style: each block takes a run of pages of one stream (a layer and
-// KV head of one sequence) and keeps an online softmax; the partial states of the runs are merged
-// afterwards. One thread per token of a page for the scores (q . k = q . lo + (q * step) . codes,
-// with one (lo, step) per channel and page), one thread per channel for the values (v = lo_t +
-// step_t * code, one (lo, step) per token). The CPU twin is partial_attention over IntCodec pages.
+// KV head of one sequence) with an online softmax; the runs' partial states merge afterwards.
+// Both products run on tensor cores (mma.sync m16n8k16, fp16 in, fp32 accumulate) with the codes
+// as exact fp16 integers:
+//   scores  S[t][q] = q.lo + sum_c code[t][c] * (q[c] * step[c])  (one key (lo, step) per channel and page)
+//   values  O[q][c] += sum_t (p[q][t] * step_t) * code[t][c] + sum_t p[q][t] * lo_t  (one (lo, step) per token)
+// The CPU twin is partial_attention over IntCodec pages.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -12,8 +14,8 @@
 
 namespace ringkv::kernels {
 
-constexpr int kIntPageTokens = 128;  // one thread per token of a page
-constexpr int kIntMaxQueries = 8;    // query heads sharing a KV head (GQA group)
+constexpr int kIntPageTokens = 128;  // tokens per page; also the threads of a block (4 warps)
+constexpr int kIntMaxQueries = 8;    // query heads sharing a KV head (GQA group): the n of the score mma
 
 struct IntPageParams {
   const uint8_t* const* key_pages;    // [streams][n_pages] device pointers to encoded pages
@@ -24,28 +26,34 @@ struct IntPageParams {
 
 __device__ inline float half_at(const uint8_t* p) { return __half2float(*reinterpret_cast<const __half*>(p)); }
 
-// Sum (or max) over the block of one value per thread, for each of NQ queries; scratch holds
-// [warps][NQ] floats. Every thread gets the results.
-template <int NQ, bool MAX>
-__device__ inline void block_reduce(float (&v)[NQ], float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-#pragma unroll
-  for (int q = 0; q < NQ; ++q)
-    for (int o = 16; o > 0; o >>= 1) {
-      const float other = __shfl_xor_sync(0xffffffffu, v[q], o);
-      v[q] = MAX ? fmaxf(v[q], other) : v[q] + other;
-    }
-  __syncthreads();
-  if (lane == 0)
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) scratch[warp * NQ + q] = v[q];
-  __syncthreads();
-#pragma unroll
-  for (int q = 0; q < NQ; ++q) {
-    float r = scratch[q];
-    for (int w = 1; w < warps; ++w) r = MAX ? fmaxf(r, scratch[w * NQ + q]) : r + scratch[w * NQ + q];
-    v[q] = r;
-  }
+// Two codes (as the low and high bits of `pair`) -> half2 of their integer values: the codes go
+// into the mantissa of 1024.0, and 1024 is subtracted.
+template <int BITS>
+__device__ inline uint32_t codes_to_half2(uint32_t lo_code, uint32_t hi_code) {
+  const uint32_t u = 0x64006400u | lo_code | (hi_code << 16);
+  __half2 h = *reinterpret_cast<const __half2*>(&u);
+  h = __hsub2(h, __half2half2(__ushort_as_half(0x6400)));
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+__device__ inline uint32_t pack_half2(float a, float b) {
+  __half2 h = __floats2half2_rn(a, b);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+__device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The code of element `index` of a packed row-major array (LSB-first, as kernels/bit_packing.hpp writes).
+template <int BITS>
+__device__ inline uint32_t code_at(const uint8_t* packed, int index) {
+  const int bit = index * BITS, byte = bit >> 3, sh = bit & 7;
+  const uint32_t word = packed[byte] | (static_cast<uint32_t>(packed[byte + 1]) << 8);
+  return (word >> sh) & ((1u << BITS) - 1u);
 }
 
 // grid: (splits, streams); block: kIntPageTokens threads. queries: [streams][NQ][HEAD_DIM];
@@ -56,24 +64,36 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
                                                                              float* __restrict__ split_out,
                                                                              float* __restrict__ split_lse) {
   static_assert(HEAD_DIM == kIntPageTokens, "one thread per channel and per token: head_dim equals the page size");
-  constexpr int kRowBytes = HEAD_DIM * BITS / 8;            // packed codes of one token
-  constexpr int kParamBytes = 4 * HEAD_DIM;                 // fp16 (lo, step) per channel (keys) or token (values)
+  static_assert(NQ <= kIntMaxQueries, "at most 8 queries per KV head");
+  constexpr int kRowBytes = HEAD_DIM * BITS / 8;  // packed codes of one token
+  constexpr int kParamBytes = 4 * HEAD_DIM;       // fp16 (lo, step) per channel (keys) or per token (values)
   constexpr int kCodeBytes = kIntPageTokens * kRowBytes;
-  constexpr uint32_t kMask = (1u << BITS) - 1u;
+  constexpr int kPad = 8;                         // halves of padding per row: spreads shared-memory banks
   __shared__ float q_s[NQ][HEAD_DIM];
-  __shared__ float qstep_s[NQ][HEAD_DIM];
-  __shared__ float probs_s[NQ][kIntPageTokens];
-  __shared__ float vlo_s[kIntPageTokens], vstep_s[kIntPageTokens];
+  __shared__ __align__(16) __half qstep_s[kIntMaxQueries][HEAD_DIM + kPad];   // score mma B: [query][channel]
+  __shared__ __align__(16) __half pstep_s[kIntMaxQueries][kIntPageTokens + kPad];  // value mma A: [query][token]
+  __shared__ __align__(16) uint8_t kcodes_s[kCodeBytes + 4];
   __shared__ __align__(16) uint8_t vcodes_s[kCodeBytes + 4];
-  __shared__ float scratch[(kIntPageTokens / 32) * NQ];
+  __shared__ float vlo_s[kIntPageTokens];
+  __shared__ float base_part[4][kIntMaxQueries], max_part[4][kIntMaxQueries], sum_part[4][kIntMaxQueries],
+      lo_part[4][kIntMaxQueries];
 
   const int split = blockIdx.x, stream = blockIdx.y, streams = gridDim.y, tid = threadIdx.x;
+  const int lane = tid & 31, warp = tid >> 5, group = lane >> 2, pair = (lane & 3) * 2;
   const float* q_in = queries + static_cast<size_t>(stream) * NQ * HEAD_DIM;
   for (int i = tid; i < NQ * HEAD_DIM; i += blockDim.x) q_s[i / HEAD_DIM][i % HEAD_DIM] = q_in[i];
+  for (int i = tid; i < kIntMaxQueries * (HEAD_DIM + kPad); i += blockDim.x) {
+    qstep_s[i / (HEAD_DIM + kPad)][i % (HEAD_DIM + kPad)] = __float2half(0.f);
+    pstep_s[i / (HEAD_DIM + kPad)][i % (HEAD_DIM + kPad)] = __float2half(0.f);
+  }
 
-  float m[NQ], l[NQ], acc[NQ];
+  // Running softmax state, replicated in every thread: m, l and the lo term per query.
+  float m[kIntMaxQueries], l[kIntMaxQueries], lo_term[kIntMaxQueries];
 #pragma unroll
-  for (int q = 0; q < NQ; ++q) m[q] = -INFINITY, l[q] = 0.f, acc[q] = 0.f;
+  for (int q = 0; q < kIntMaxQueries; ++q) m[q] = -INFINITY, l[q] = 0.f, lo_term[q] = 0.f;
+  // Value accumulators: warp w owns channels [32w, 32w + 32) as 4 n-tiles of the value mma; this
+  // lane holds rows `group` (a query) and `group + 8` (padding) of each tile's fp32 fragment.
+  float acc[4][4] = {};
 
   const int first = split * pages.pages_per_split;
   const int last = min(first + pages.pages_per_split, pages.n_pages);
@@ -81,71 +101,137 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
     const uint8_t* kp = pages.key_pages[static_cast<size_t>(stream) * pages.n_pages + p];
     const uint8_t* vp = pages.value_pages[static_cast<size_t>(stream) * pages.n_pages + p];
     __syncthreads();  // the previous page's shared data is no longer read
-    // Keys: thread tid is channel tid for the per-channel terms.
-    const float klo = half_at(kp + 4 * tid), kstep = half_at(kp + 4 * tid + 2);
-    float base[NQ];
+    {  // thread tid as channel tid: the key terms; thread tid as token tid: its value (lo, step)
+      const float klo = half_at(kp + 4 * tid), kstep = half_at(kp + 4 * tid + 2);
 #pragma unroll
-    for (int q = 0; q < NQ; ++q) {
-      qstep_s[q][tid] = q_s[q][tid] * kstep;
-      base[q] = q_s[q][tid] * klo;
+      for (int q = 0; q < NQ; ++q) {
+        qstep_s[q][tid] = __float2half(q_s[q][tid] * kstep);
+        float b = q_s[q][tid] * klo;
+        for (int o = 16; o > 0; o >>= 1) b += __shfl_xor_sync(0xffffffffu, b, o);
+        if (lane == 0) base_part[warp][q] = b;
+      }
+      vlo_s[tid] = half_at(vp + 4 * tid);
     }
-    block_reduce<NQ, false>(base, scratch);  // also orders the qstep_s writes before their reads
-    // Scores: thread tid is token tid; its packed row is read as 32-bit words.
-    uint32_t words[kRowBytes / 4];
-    const uint32_t* row = reinterpret_cast<const uint32_t*>(kp + kParamBytes + tid * kRowBytes);
-#pragma unroll
-    for (int w = 0; w < kRowBytes / 4; ++w) words[w] = row[w];
-    float s[NQ];
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) s[q] = 0.f;
-#pragma unroll
-    for (int c = 0; c < HEAD_DIM; ++c) {
-      const int bit = c * BITS, w = bit >> 5, sh = bit & 31;
-      uint32_t code = words[w] >> sh;
-      if (sh + BITS > 32) code |= words[w + 1] << (32 - sh);
-      const float x = static_cast<float>(code & kMask);
-#pragma unroll
-      for (int q = 0; q < NQ; ++q) s[q] = fmaf(qstep_s[q][c], x, s[q]);
-    }
-    float page_max[NQ];
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) page_max[q] = s[q] = (s[q] + base[q]) * scale;
-    block_reduce<NQ, true>(page_max, scratch);
-    float e[NQ];
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) {
-      const float new_m = fmaxf(m[q], page_max[q]);
-      const float rescale = __expf(m[q] - new_m);  // 0 on the first page (m = -inf)
-      l[q] *= rescale;
-      acc[q] *= rescale;
-      m[q] = new_m;
-      probs_s[q][tid] = e[q] = __expf(s[q] - new_m);
-    }
-    block_reduce<NQ, false>(e, scratch);
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) l[q] += e[q];
-    // Values: per-token (lo, step) and the page's codes into shared memory.
-    vlo_s[tid] = half_at(vp + 4 * tid);
-    vstep_s[tid] = half_at(vp + 4 * tid + 2);
+    const uint4* ksrc = reinterpret_cast<const uint4*>(kp + kParamBytes);
     const uint4* vsrc = reinterpret_cast<const uint4*>(vp + kParamBytes);
-    uint4* vdst = reinterpret_cast<uint4*>(vcodes_s);
-    for (int i = tid; i < kCodeBytes / 16; i += blockDim.x) vdst[i] = vsrc[i];
+    for (int i = tid; i < kCodeBytes / 16; i += blockDim.x) {
+      reinterpret_cast<uint4*>(kcodes_s)[i] = ksrc[i];
+      reinterpret_cast<uint4*>(vcodes_s)[i] = vsrc[i];
+    }
     __syncthreads();
-    // Thread tid is channel tid: acc += sum_t p_t (lo_t + step_t * code_tc).
-    for (int t = 0; t < kIntPageTokens; ++t) {
-      const int bit = (t * HEAD_DIM + tid) * BITS, byte = bit >> 3, sh = bit & 7;
-      const uint32_t word = vcodes_s[byte] | (static_cast<uint32_t>(vcodes_s[byte + 1]) << 8);
-      const float v = vlo_s[t] + vstep_s[t] * static_cast<float>((word >> sh) & kMask);
+
+    // Scores of this warp's 32 tokens (two m-tiles of 16) against the queries (n = 8).
+    float s[2][4] = {};
 #pragma unroll
-      for (int q = 0; q < NQ; ++q) acc[q] = fmaf(probs_s[q][t], v, acc[q]);
+    for (int mt = 0; mt < 2; ++mt) {
+      const int t0 = warp * 32 + mt * 16 + group;
+#pragma unroll
+      for (int kt = 0; kt < HEAD_DIM / 16; ++kt) {
+        const int c = kt * 16 + pair;
+        uint32_t a[4];
+        a[0] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c), code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c + 1));
+        a[1] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c),
+                                    code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c + 1));
+        a[2] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c + 8),
+                                    code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c + 9));
+        a[3] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c + 8),
+                                    code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c + 9));
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][c]);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][c + 8]);
+        mma_16816(s[mt], a, b0, b1);
+      }
+    }
+    // s[mt][0..1]: token t0, queries pair, pair + 1; s[mt][2..3]: token t0 + 8.
+    float base[2], page_max[2];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int q = pair + j;
+      base[j] = 0.f;
+      for (int w = 0; w < 4; ++w) base[j] += q < NQ ? base_part[w][q] : 0.f;
+      float mx = -INFINITY;
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt) {
+        s[mt][j] = (s[mt][j] + base[j]) * scale;
+        s[mt][j + 2] = (s[mt][j + 2] + base[j]) * scale;
+        mx = fmaxf(mx, fmaxf(s[mt][j], s[mt][j + 2]));
+      }
+      for (int o = 4; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      page_max[j] = mx;
+    }
+    if (group == 0)
+      for (int j = 0; j < 2; ++j) max_part[warp][pair + j] = page_max[j];
+    __syncthreads();
+    float new_m[kIntMaxQueries];
+#pragma unroll
+    for (int q = 0; q < kIntMaxQueries; ++q)
+      new_m[q] = fmaxf(m[q], fmaxf(fmaxf(max_part[0][q], max_part[1][q]), fmaxf(max_part[2][q], max_part[3][q])));
+    // Probabilities (unnormalized) of this lane's tokens; p * step into shared memory for the value mma.
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int q = pair + j;
+      float sum = 0.f, lo = 0.f;
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const int t = warp * 32 + mt * 16 + group + 8 * r;
+          const float e = q < NQ ? __expf(s[mt][j + 2 * r] - new_m[q]) : 0.f;
+          sum += e;
+          lo += e * vlo_s[t];
+          pstep_s[q][t] = __float2half(e * half_at(vp + 4 * t + 2));
+        }
+      for (int o = 4; o < 32; o <<= 1) {
+        sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        lo += __shfl_xor_sync(0xffffffffu, lo, o);
+      }
+      if (group == 0) sum_part[warp][q] = sum, lo_part[warp][q] = lo;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int q = 0; q < kIntMaxQueries; ++q) {
+      const float rescale = __expf(m[q] - new_m[q]);  // 0 on the first page (m = -inf)
+      l[q] = l[q] * rescale + sum_part[0][q] + sum_part[1][q] + sum_part[2][q] + sum_part[3][q];
+      lo_term[q] = lo_term[q] * rescale + lo_part[0][q] + lo_part[1][q] + lo_part[2][q] + lo_part[3][q];
+      m[q] = new_m[q];
+      if (q == group)
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) acc[nt][0] *= rescale, acc[nt][1] *= rescale;
+    }
+    // Values: O[q][c] += sum_t pstep[q][t] * code[t][c]; this warp's 32 channels, all 128 tokens.
+#pragma unroll
+    for (int kt = 0; kt < kIntPageTokens / 16; ++kt) {
+      const int t = kt * 16 + pair;
+      uint32_t a[4];
+      a[0] = *reinterpret_cast<const uint32_t*>(&pstep_s[group][t]);
+      a[1] = 0u;  // rows 8..15: no queries
+      a[2] = *reinterpret_cast<const uint32_t*>(&pstep_s[group][t + 8]);
+      a[3] = 0u;
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        const int c = warp * 32 + nt * 8 + group;
+        const uint32_t b0 = codes_to_half2<BITS>(code_at<BITS>(vcodes_s, t * HEAD_DIM + c),
+                                                 code_at<BITS>(vcodes_s, (t + 1) * HEAD_DIM + c));
+        const uint32_t b1 = codes_to_half2<BITS>(code_at<BITS>(vcodes_s, (t + 8) * HEAD_DIM + c),
+                                                 code_at<BITS>(vcodes_s, (t + 9) * HEAD_DIM + c));
+        mma_16816(acc[nt], a, b0, b1);
+      }
     }
   }
+  // acc[nt][0..1]: query `group`, channels warp*32 + nt*8 + pair + {0, 1}.
   const size_t row = (static_cast<size_t>(split) * streams + stream) * NQ;
+  if (group < NQ) {
+    const int q = group;
 #pragma unroll
-  for (int q = 0; q < NQ; ++q) {
-    split_out[(row + q) * HEAD_DIM + tid] = l[q] > 0.f ? acc[q] / l[q] : 0.f;
-    if (tid == 0) split_lse[row + q] = l[q] > 0.f ? m[q] + logf(l[q]) : -INFINITY;
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int c = warp * 32 + nt * 8 + pair + j;
+        split_out[(row + q) * HEAD_DIM + c] = l[q] > 0.f ? (acc[nt][j] + lo_term[q]) / l[q] : 0.f;
+      }
   }
+#pragma unroll
+  for (int q = 0; q < NQ; ++q)
+    if (tid == q) split_lse[row + q] = l[q] > 0.f ? m[q] + logf(l[q]) : -INFINITY;
 }
 
 }  // namespace ringkv::kernels

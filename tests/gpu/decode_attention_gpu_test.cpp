@@ -1,5 +1,7 @@
 // GPU decode attention over INT-coded pages against its CPU twin (partial_attention over the same
-// pages through IntCodec); skipped where no CUDA device is present.
+// pages through IntCodec); skipped where no CUDA device is present. The GPU multiplies fp16
+// operands (exact codes, rounded query x scale and probability x scale products) with fp32
+// accumulation, hence an fp16-sized bound.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -69,10 +71,10 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       lse.download(got_lse.data());
       for (int s = 0; s < streams; ++s) {
         const float* g = got.data() + size_t(s) * n_queries * kDim;
-        EXPECT_LT(test::relative_error(g, want[s].out.data(), want[s].out.size()), 1e-4)
+        EXPECT_LT(test::relative_error(g, want[s].out.data(), want[s].out.size()), 3e-3)
             << bits << " bits, " << n_queries << " queries, stream " << s;
         for (int q = 0; q < n_queries; ++q)
-          EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 1e-4 * (1 + std::fabs(want[s].lse[q])));
+          EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 3e-3 * (1 + std::fabs(want[s].lse[q])));
       }
     }
 }
