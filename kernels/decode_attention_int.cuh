@@ -3,7 +3,11 @@
 // codes directly, flash-decoding style: each block takes a run of pages of one stream (a layer and
 // KV head of one sequence) with an online softmax; the runs' partial states merge afterwards.
 // Both products run on tensor cores (mma.sync m16n8k16, fp16 in, fp32 accumulate) with the codes
-// as exact fp16 integers:
+// as exact fp16 integers. The reduction dimension (channels for the scores, tokens for the values)
+// is taken in "pair order": a 32-bit word of packed codes holds pairs 16 bits apart, which one
+// shift and mask turn into an fp16 pair; the other operand is stored in the same order
+// (PairLayout). Key codes are row-major and value codes channel-major in the page, so those words
+// run along channels and along tokens respectively.
 //   scores  S[t][q] = q.lo + sum_c code[t][c] * (q[c] * step[c])  (one key (lo, step) per channel and page)
 //   values  O[q][c] += sum_t (p[q][t] * step_t) * code[t][c] + sum_t p[q][t] * lo_t  (one (lo, step) per token)
 // The CPU twin is partial_attention over IntCodec pages.
@@ -26,7 +30,7 @@ struct IntPageParams {
 
 __device__ inline float half_at(const uint8_t* p) { return __half2float(*reinterpret_cast<const __half*>(p)); }
 
-// Two codes (as the low and high bits of `pair`) -> half2 of their integer values: the codes go
+// Two codes -> an fp16 pair of their integer values (exact): the codes go
 // into the mantissa of 1024.0, and 1024 is subtracted.
 template <int BITS>
 __device__ inline uint32_t codes_to_half2(uint32_t lo_code, uint32_t hi_code) {
@@ -48,13 +52,44 @@ __device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The code of element `index` of a packed row-major array (LSB-first, as kernels/bit_packing.hpp writes).
+// The code of element `index` of a packed array (LSB-first, as kernels/bit_packing.hpp writes).
 template <int BITS>
 __device__ inline uint32_t code_at(const uint8_t* packed, int index) {
   const int bit = index * BITS, byte = bit >> 3, sh = bit & 7;
   const uint32_t word = packed[byte] | (static_cast<uint32_t>(packed[byte + 1]) << 8);
   return (word >> sh) & ((1u << BITS) - 1u);
 }
+
+// The order in which a run of 128 codes (4-byte aligned) feeds an mma's reduction dimension: pair g
+// is the two elements one register holds. Where codes tile a 32-bit word (1, 2, 4 bits), pair g of
+// word w is elements (w*P + i, w*P + i + P/2), 16 bits apart; otherwise (3 bits) elements (2g, 2g+1).
+template <int BITS>
+struct PairLayout {
+  static constexpr bool kWordPairs = 32 % BITS == 0;
+  static constexpr int kPerWord = kWordPairs ? 32 / BITS : 2, kHalf = kPerWord / 2;
+  static constexpr uint32_t kMask = (1u << BITS) - 1u;
+  // Position of element e in pair order (2g, or 2g + 1 for the second of pair g).
+  __device__ static int slot(int e) {
+    if constexpr (kWordPairs) {
+      const int w = e / kPerWord, r = e % kPerWord;
+      return r < kHalf ? 2 * (w * kHalf + r) : 2 * (w * kHalf + r - kHalf) + 1;
+    } else {
+      return e;
+    }
+  }
+  // Pair g of the run as an fp16 pair.
+  __device__ static uint32_t pair(const uint8_t* run, int g) {
+    if constexpr (kWordPairs) {
+      const uint32_t word = reinterpret_cast<const uint32_t*>(run)[g / kHalf];
+      __half2 h;
+      const uint32_t u = 0x64006400u | ((word >> ((g % kHalf) * BITS)) & (kMask | (kMask << 16)));
+      h = __hsub2(*reinterpret_cast<const __half2*>(&u), __half2half2(__ushort_as_half(0x6400)));
+      return *reinterpret_cast<const uint32_t*>(&h);
+    } else {
+      return codes_to_half2<BITS>(code_at<BITS>(run, 2 * g), code_at<BITS>(run, 2 * g + 1));
+    }
+  }
+};
 
 // grid: (splits, streams); block: kIntPageTokens threads. queries: [streams][NQ][HEAD_DIM];
 // split_out: [splits][streams][NQ][HEAD_DIM], split_lse: [splits][streams][NQ].
@@ -70,8 +105,9 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
   constexpr int kCodeBytes = kIntPageTokens * kRowBytes;
   constexpr int kPad = 8;                         // halves of padding per row: spreads shared-memory banks
   __shared__ float q_s[NQ][HEAD_DIM];
-  __shared__ __align__(16) __half qstep_s[kIntMaxQueries][HEAD_DIM + kPad];   // score mma B: [query][channel]
-  __shared__ __align__(16) __half pstep_s[kIntMaxQueries][kIntPageTokens + kPad];  // value mma A: [query][token]
+  using Layout = PairLayout<BITS>;
+  __shared__ __align__(16) __half qstep_s[kIntMaxQueries][HEAD_DIM + kPad];        // score mma B: [query][channel slot]
+  __shared__ __align__(16) __half pstep_s[kIntMaxQueries][kIntPageTokens + kPad];  // value mma A: [query][token slot]
   __shared__ __align__(16) uint8_t kcodes_s[kCodeBytes + 4];
   __shared__ __align__(16) uint8_t vcodes_s[kCodeBytes + 4];
   __shared__ float vlo_s[kIntPageTokens];
@@ -105,7 +141,7 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
       const float klo = half_at(kp + 4 * tid), kstep = half_at(kp + 4 * tid + 2);
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
-        qstep_s[q][tid] = __float2half(q_s[q][tid] * kstep);
+        qstep_s[q][Layout::slot(tid)] = __float2half(q_s[q][tid] * kstep);
         float b = q_s[q][tid] * klo;
         for (int o = 16; o > 0; o >>= 1) b += __shfl_xor_sync(0xffffffffu, b, o);
         if (lane == 0) base_part[warp][q] = b;
@@ -127,17 +163,13 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
       const int t0 = warp * 32 + mt * 16 + group;
 #pragma unroll
       for (int kt = 0; kt < HEAD_DIM / 16; ++kt) {
-        const int c = kt * 16 + pair;
-        uint32_t a[4];
-        a[0] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c), code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c + 1));
-        a[1] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c),
-                                    code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c + 1));
-        a[2] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c + 8),
-                                    code_at<BITS>(kcodes_s, t0 * HEAD_DIM + c + 9));
-        a[3] = codes_to_half2<BITS>(code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c + 8),
-                                    code_at<BITS>(kcodes_s, (t0 + 8) * HEAD_DIM + c + 9));
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][c]);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][c + 8]);
+        const int g = kt * 8 + (lane & 3);  // this lane's pairs: g (k = 2j, 2j+1) and g + 4 (k = 2j+8, 2j+9)
+        const uint8_t* row0 = kcodes_s + t0 * kRowBytes;
+        const uint8_t* row8 = kcodes_s + (t0 + 8) * kRowBytes;
+        const uint32_t a[4] = {Layout::pair(row0, g), Layout::pair(row8, g), Layout::pair(row0, g + 4),
+                               Layout::pair(row8, g + 4)};
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][2 * g]);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][2 * (g + 4)]);
         mma_16816(s[mt], a, b0, b1);
       }
     }
@@ -178,7 +210,7 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
           const float e = q < NQ ? __expf(s[mt][j + 2 * r] - new_m[q]) : 0.f;
           sum += e;
           lo += e * vlo_s[t];
-          pstep_s[q][t] = __float2half(e * half_at(vp + 4 * t + 2));
+          pstep_s[q][Layout::slot(t)] = __float2half(e * half_at(vp + 4 * t + 2));
         }
       for (int o = 4; o < 32; o <<= 1) {
         sum += __shfl_xor_sync(0xffffffffu, sum, o);
@@ -200,20 +232,13 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
     // Values: O[q][c] += sum_t pstep[q][t] * code[t][c]; this warp's 32 channels, all 128 tokens.
 #pragma unroll
     for (int kt = 0; kt < kIntPageTokens / 16; ++kt) {
-      const int t = kt * 16 + pair;
-      uint32_t a[4];
-      a[0] = *reinterpret_cast<const uint32_t*>(&pstep_s[group][t]);
-      a[1] = 0u;  // rows 8..15: no queries
-      a[2] = *reinterpret_cast<const uint32_t*>(&pstep_s[group][t + 8]);
-      a[3] = 0u;
+      const int g = kt * 8 + (lane & 3);
+      const uint32_t a[4] = {*reinterpret_cast<const uint32_t*>(&pstep_s[group][2 * g]), 0u,  // rows 8..15: no queries
+                             *reinterpret_cast<const uint32_t*>(&pstep_s[group][2 * (g + 4)]), 0u};
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
-        const int c = warp * 32 + nt * 8 + group;
-        const uint32_t b0 = codes_to_half2<BITS>(code_at<BITS>(vcodes_s, t * HEAD_DIM + c),
-                                                 code_at<BITS>(vcodes_s, (t + 1) * HEAD_DIM + c));
-        const uint32_t b1 = codes_to_half2<BITS>(code_at<BITS>(vcodes_s, (t + 8) * HEAD_DIM + c),
-                                                 code_at<BITS>(vcodes_s, (t + 9) * HEAD_DIM + c));
-        mma_16816(acc[nt], a, b0, b1);
+        const uint8_t* run = vcodes_s + (warp * 32 + nt * 8 + group) * kRowBytes;  // channel-major codes
+        mma_16816(acc[nt], a, Layout::pair(run, g), Layout::pair(run, g + 4));
       }
     }
   }

@@ -8,7 +8,10 @@
 
 namespace ringkv {
 
-// Page layout: [param_count x (fp16 lo, fp16 step)] [packed codes, row-major tokens x head_dim].
+// Page layout: [param_count x (fp16 lo, fp16 step)] [packed codes]. Key codes are row-major
+// (tokens x head_dim), value codes channel-major (head_dim x tokens): then a 32-bit word holds
+// codes of consecutive channels (keys) or consecutive tokens (values), the operand pairs the GPU's
+// tensor-core products take (kernels/decode_attention_int.cuh).
 
 IntCodec::IntCodec(const CodecSpec& spec, Role role, const CodecContext& context)
     : PageCodec(spec, role, context), bits_(spec.get_int("bits", 4, 1, 8)), group_(spec.get_int("group", 128, 1, 4096)) {}
@@ -49,30 +52,42 @@ void IntCodec::encode(const float* rows, int tokens, int, uint8_t* out) const {
     write_fp16(out + 4 * p + 2, grids[p].step);
   }
   BitWriter codes(out + 4 * n_params);
-  for (int t = 0; t < tokens; ++t)
-    for (int c = 0; c < d; ++c) codes.put(grids[param_index(t, c)].code(rows[static_cast<size_t>(t) * d + c], levels), bits_);
+  auto put = [&](int t, int c) { codes.put(grids[param_index(t, c)].code(rows[static_cast<size_t>(t) * d + c], levels), bits_); };
+  if (role() == Role::Key) {
+    for (int t = 0; t < tokens; ++t)
+      for (int c = 0; c < d; ++c) put(t, c);
+  } else {
+    for (int c = 0; c < d; ++c)
+      for (int t = 0; t < tokens; ++t) put(t, c);
+  }
   codes.flush();
 }
 
 void IntCodec::decode_rows(const PageView& page, int row_begin, int row_end, float* out) const {
-  const int d = head_dim();
+  const int d = head_dim(), n = row_end - row_begin;
   const uint8_t* codes = page.bytes + 4 * param_count(page.tokens);
+  auto lo = [&](int t, int c) { return read_fp16(page.bytes + 4 * param_index(t, c)); };
+  auto step = [&](int t, int c) { return read_fp16(page.bytes + 4 * param_index(t, c) + 2); };
+  if (role() == Role::Value) {  // channel-major: each channel's run of rows is contiguous
+    std::vector<uint16_t> run(n);
+    for (int c = 0; c < d; ++c) {
+      unpack_codes(codes, static_cast<size_t>(c) * page.tokens + row_begin, n, bits_, run.data());
+      for (int i = 0; i < n; ++i)
+        out[static_cast<size_t>(i) * d + c] = lo(row_begin + i, c) + step(row_begin + i, c) * static_cast<float>(run[i]);
+    }
+    return;
+  }
   std::vector<uint16_t> row_codes(d);
-  std::vector<float> lo(d), step(d);  // per channel, for the current row's parameters
-  size_t loaded = SIZE_MAX;           // key token group (keys) or row (values) whose parameters are loaded
+  std::vector<float> row_lo(d), row_step(d);  // per channel, for the current key group
+  int loaded = -1;                            // key token group whose parameters are loaded
   for (int t = row_begin; t < row_end; ++t) {
-    const size_t params_of_row = role() == Role::Key ? static_cast<size_t>(t / group_) : static_cast<size_t>(t);
-    if (params_of_row != loaded) {
-      for (int c = 0; c < d; ++c) {
-        const size_t p = param_index(t, c);
-        lo[c] = read_fp16(page.bytes + 4 * p);
-        step[c] = read_fp16(page.bytes + 4 * p + 2);
-      }
-      loaded = params_of_row;
+    if (t / group_ != loaded) {
+      for (int c = 0; c < d; ++c) row_lo[c] = lo(t, c), row_step[c] = step(t, c);
+      loaded = t / group_;
     }
     unpack_codes(codes, static_cast<size_t>(t) * d, d, bits_, row_codes.data());
     float* row = out + static_cast<size_t>(t - row_begin) * d;
-    for (int c = 0; c < d; ++c) row[c] = lo[c] + step[c] * static_cast<float>(row_codes[c]);
+    for (int c = 0; c < d; ++c) row[c] = row_lo[c] + row_step[c] * static_cast<float>(row_codes[c]);
   }
 }
 

@@ -16,7 +16,7 @@ namespace ringkv {
 
 namespace {
 constexpr char kMagic[8] = {'R', 'K', 'V', 'S', 'N', 'A', 'P', '1'};
-constexpr uint32_t kSnapshotVersion = 1;
+constexpr uint32_t kSnapshotVersion = 2;  // 2: INT value codes channel-major
 
 uint64_t rope_fingerprint(const RopeTable& rope) {
   return checksum64(rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float));
