@@ -28,8 +28,6 @@ struct IntPageParams {
   int pages_per_split;
 };
 
-__device__ inline float half_at(const uint8_t* p) { return __half2float(*reinterpret_cast<const __half*>(p)); }
-
 // Two codes -> an fp16 pair of their integer values (exact): the codes go
 // into the mantissa of 1024.0, and 1024 is subtracted.
 template <int BITS>
@@ -110,7 +108,7 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
   __shared__ __align__(16) __half pstep_s[kIntMaxQueries][kIntPageTokens + kPad];  // value mma A: [query][token slot]
   __shared__ __align__(16) uint8_t kcodes_s[kCodeBytes + 4];
   __shared__ __align__(16) uint8_t vcodes_s[kCodeBytes + 4];
-  __shared__ float vlo_s[kIntPageTokens];
+  __shared__ float vlo_s[kIntPageTokens], vstep_s[kIntPageTokens];
   __shared__ float base_part[4][kIntMaxQueries], max_part[4][kIntMaxQueries], sum_part[4][kIntMaxQueries],
       lo_part[4][kIntMaxQueries];
 
@@ -131,14 +129,33 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
   // lane holds rows `group` (a query) and `group + 8` (padding) of each tile's fp32 fragment.
   float acc[4][4] = {};
 
-  const int first = split * pages.pages_per_split;
-  const int last = min(first + pages.pages_per_split, pages.n_pages);
-  for (int p = first; p < last; ++p) {
+  // The next page is fetched into registers while the current one is computed: each thread holds
+  // one channel's key (lo, step), one token's value (lo, step) and kChunks 16-byte chunks of each
+  // page's codes.
+  constexpr int kChunks = kCodeBytes / 16 / kIntPageTokens;
+  static_assert(kChunks * 16 * kIntPageTokens == kCodeBytes, "codes split evenly over the threads");
+  struct Fetched {
+    __half2 key_param, value_param;  // (lo, step)
+    uint4 key_codes[kChunks], value_codes[kChunks];
+  } next;
+  auto fetch = [&](int p) {
     const uint8_t* kp = pages.key_pages[static_cast<size_t>(stream) * pages.n_pages + p];
     const uint8_t* vp = pages.value_pages[static_cast<size_t>(stream) * pages.n_pages + p];
+    next.key_param = reinterpret_cast<const __half2*>(kp)[tid];
+    next.value_param = reinterpret_cast<const __half2*>(vp)[tid];
+#pragma unroll
+    for (int i = 0; i < kChunks; ++i) {
+      next.key_codes[i] = reinterpret_cast<const uint4*>(kp + kParamBytes)[tid + i * kIntPageTokens];
+      next.value_codes[i] = reinterpret_cast<const uint4*>(vp + kParamBytes)[tid + i * kIntPageTokens];
+    }
+  };
+  const int first = split * pages.pages_per_split;
+  const int last = min(first + pages.pages_per_split, pages.n_pages);
+  if (first < last) fetch(first);
+  for (int p = first; p < last; ++p) {
     __syncthreads();  // the previous page's shared data is no longer read
     {  // thread tid as channel tid: the key terms; thread tid as token tid: its value (lo, step)
-      const float klo = half_at(kp + 4 * tid), kstep = half_at(kp + 4 * tid + 2);
+      const float klo = __low2float(next.key_param), kstep = __high2float(next.key_param);
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
         qstep_s[q][Layout::slot(tid)] = __float2half(q_s[q][tid] * kstep);
@@ -146,14 +163,15 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
         for (int o = 16; o > 0; o >>= 1) b += __shfl_xor_sync(0xffffffffu, b, o);
         if (lane == 0) base_part[warp][q] = b;
       }
-      vlo_s[tid] = half_at(vp + 4 * tid);
+      vlo_s[tid] = __low2float(next.value_param);
+      vstep_s[tid] = __high2float(next.value_param);
+#pragma unroll
+      for (int i = 0; i < kChunks; ++i) {
+        reinterpret_cast<uint4*>(kcodes_s)[tid + i * kIntPageTokens] = next.key_codes[i];
+        reinterpret_cast<uint4*>(vcodes_s)[tid + i * kIntPageTokens] = next.value_codes[i];
+      }
     }
-    const uint4* ksrc = reinterpret_cast<const uint4*>(kp + kParamBytes);
-    const uint4* vsrc = reinterpret_cast<const uint4*>(vp + kParamBytes);
-    for (int i = tid; i < kCodeBytes / 16; i += blockDim.x) {
-      reinterpret_cast<uint4*>(kcodes_s)[i] = ksrc[i];
-      reinterpret_cast<uint4*>(vcodes_s)[i] = vsrc[i];
-    }
+    if (p + 1 < last) fetch(p + 1);
     __syncthreads();
 
     // Scores of this warp's 32 tokens (two m-tiles of 16) against the queries (n = 8).
@@ -210,7 +228,7 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
           const float e = q < NQ ? __expf(s[mt][j + 2 * r] - new_m[q]) : 0.f;
           sum += e;
           lo += e * vlo_s[t];
-          pstep_s[q][Layout::slot(t)] = __float2half(e * half_at(vp + 4 * t + 2));
+          pstep_s[q][Layout::slot(t)] = __float2half(e * vstep_s[t]);
         }
       for (int o = 4; o < 32; o <<= 1) {
         sum += __shfl_xor_sync(0xffffffffu, sum, o);
