@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/gpu_timing.hpp"
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
 #include "kvstore/codec.hpp"
@@ -21,46 +22,6 @@ namespace ringkv {
 namespace {
 
 constexpr int kDim = 128, kPage = 128, kKVHeads = 8, kQueriesPerKV = 4;
-
-class Event {
- public:
-  Event() { RINGKV_CHECK_CUDA(cudaEventCreate(&e_)); }
-  ~Event() { cudaEventDestroy(e_); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  cudaEvent_t get() const { return e_; }
-
- private:
-  cudaEvent_t e_;
-};
-
-template <class F>
-double median_ms(F&& f, int repeats) {
-  f();
-  RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-  std::vector<float> t;
-  Event a, b;
-  for (int i = 0; i < repeats; ++i) {
-    RINGKV_CHECK_CUDA(cudaEventRecord(a.get()));
-    f();
-    RINGKV_CHECK_CUDA(cudaEventRecord(b.get()));
-    RINGKV_CHECK_CUDA(cudaEventSynchronize(b.get()));
-    float ms = 0;
-    RINGKV_CHECK_CUDA(cudaEventElapsedTime(&ms, a.get(), b.get()));
-    t.push_back(ms);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-// Device copy bandwidth, bytes read plus written per second.
-double copy_peak_gbs() {
-  const size_t n = size_t{2} << 30;
-  DeviceBuffer<uint8_t> a(n), b(n);
-  RINGKV_CHECK_CUDA(cudaMemset(a.data(), 1, n));
-  const double ms = median_ms([&] { RINGKV_CHECK_CUDA(cudaMemcpyAsync(b.data(), a.data(), n, cudaMemcpyDeviceToDevice)); }, 10);
-  return 2.0 * n / (ms * 1e-3) / 1e9;
-}
 
 std::vector<long> parse_list(const std::string& text) {
   std::vector<long> v;

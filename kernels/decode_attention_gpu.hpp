@@ -1,5 +1,6 @@
 #pragma once
-// Host entry points of the GPU decode attention over compressed pages (device pointers).
+// Host entry points of the GPU kernels over INT-coded pages: decode attention reading the codes in
+// place, and page encoding (device pointers throughout).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -26,5 +27,11 @@ int decode_attention_splits(int n_pages, int streams);
 // Scores are scale * q.k, as partial_attention computes them on the CPU.
 void decode_attention_int_gpu(const IntPagesGpu& pages, const float* queries, int n_queries, float scale, int splits,
                               float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream);
+
+// Encodes full pages of 128 tokens x head_dim 128 with the INT codec (group 128), exactly as
+// IntCodec::encode does: rows [n_pages][128][128] fp32, page_bytes a device array of n_pages device
+// pointers (4-byte aligned) to encoded_bytes(128) bytes each. keys: the key layout, else values.
+void encode_int_pages_gpu(const float* rows, int n_pages, int bits, bool keys, uint8_t* const* page_bytes,
+                          cudaStream_t stream);
 
 }  // namespace ringkv

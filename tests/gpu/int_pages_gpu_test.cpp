@@ -1,10 +1,12 @@
-// GPU decode attention over INT-coded pages against its CPU twin (partial_attention over the same
-// pages through IntCodec); skipped where no CUDA device is present. The GPU multiplies fp16
+// GPU kernels over INT-coded pages against their CPU twins: decode attention (partial_attention
+// over the same pages through IntCodec) and page encoding (IntCodec::encode, byte for byte);
+// skipped where no CUDA device is present. The GPU multiplies fp16
 // operands (exact codes, rounded query x scale and probability x scale products) with fp32
 // accumulation, hence an fp16-sized bound.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
@@ -76,6 +78,34 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
         for (int q = 0; q < n_queries; ++q)
           EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 3e-3 * (1 + std::fabs(want[s].lse[q])));
       }
+    }
+}
+
+TEST(GpuEncodeInt, WritesTheBytesTheCpuCodecWrites) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+  const int n_pages = 19;
+  const std::vector<float> rows = test::structured_rows(size_t(n_pages) * kPage, kDim, 77);
+  DeviceBuffer<float> d_rows(rows.size());
+  d_rows.upload(rows.data());
+  for (int bits : {1, 2, 3, 4})
+    for (Role role : {Role::Key, Role::Value}) {
+      const auto codec = make_codec(CodecSpec::parse("int:bits=" + std::to_string(bits)), role, {kDim, kPage, 0, 0, nullptr});
+      const size_t page_bytes = codec->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;
+      std::vector<uint8_t> want(n_pages * slot, 0);
+      for (int p = 0; p < n_pages; ++p) codec->encode(rows.data() + size_t(p) * kPage * kDim, kPage, p * kPage, want.data() + p * slot);
+      DeviceBuffer<uint8_t> out(want.size());
+      out.poison(0xA5);
+      std::vector<uint8_t*> ptrs;
+      for (int p = 0; p < n_pages; ++p) ptrs.push_back(out.data() + p * slot);
+      DeviceBuffer<uint8_t*> d_ptrs(ptrs.size());
+      d_ptrs.upload(ptrs.data());
+      encode_int_pages_gpu(d_rows.data(), n_pages, bits, role == Role::Key, d_ptrs.data(), nullptr);
+      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+      std::vector<uint8_t> got(want.size());
+      out.download(got.data());
+      for (int p = 0; p < n_pages; ++p)
+        ASSERT_EQ(0, std::memcmp(got.data() + p * slot, want.data() + p * slot, page_bytes))
+            << bits << " bits, " << (role == Role::Key ? "keys" : "values") << ", page " << p;
     }
 }
 
