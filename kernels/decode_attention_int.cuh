@@ -38,9 +38,14 @@ __device__ inline uint32_t codes_to_half2(uint32_t lo_code, uint32_t hi_code) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
-__device__ inline uint32_t pack_half2(float a, float b) {
-  __half2 h = __floats2half2_rn(a, b);
-  return *reinterpret_cast<const uint32_t*>(&h);
+// a[q] for a lane-dependent q without indexing the register array at run time (which would put
+// it in local memory).
+template <int N>
+__device__ inline float select(const float (&a)[N], int q) {
+  float r = 0.f;
+#pragma unroll
+  for (int k = 0; k < N; ++k) r = k == q ? a[k] : r;
+  return r;
 }
 
 __device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -219,13 +224,14 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       const int q = pair + j;
+      const float q_max = select(new_m, q);
       float sum = 0.f, lo = 0.f;
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
           const int t = warp * 32 + mt * 16 + group + 8 * r;
-          const float e = q < NQ ? __expf(s[mt][j + 2 * r] - new_m[q]) : 0.f;
+          const float e = q < NQ ? __expf(s[mt][j + 2 * r] - q_max) : 0.f;
           sum += e;
           lo += e * vlo_s[t];
           pstep_s[q][Layout::slot(t)] = __float2half(e * vstep_s[t]);
@@ -263,15 +269,16 @@ __global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(In
   // acc[nt][0..1]: query `group`, channels warp*32 + nt*8 + pair + {0, 1}.
   const size_t row = (static_cast<size_t>(split) * streams + stream) * NQ;
   if (group < NQ) {
-    const int q = group;
+    const float my_l = select(l, group), my_lo = select(lo_term, group);
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         const int c = warp * 32 + nt * 8 + pair + j;
-        split_out[(row + q) * HEAD_DIM + c] = l[q] > 0.f ? (acc[nt][j] + lo_term[q]) / l[q] : 0.f;
+        split_out[(row + group) * HEAD_DIM + c] = my_l > 0.f ? (acc[nt][j] + my_lo) / my_l : 0.f;
       }
   }
+
 #pragma unroll
   for (int q = 0; q < NQ; ++q)
     if (tid == q) split_lse[row + q] = l[q] > 0.f ? m[q] + logf(l[q]) : -INFINITY;
