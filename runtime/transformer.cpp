@@ -4,46 +4,12 @@
 #include <cmath>
 
 #include "kernels/error.hpp"
+#include "kernels/transformer_ops.hpp"
 #include "runtime/prefill_attention.hpp"
 
 namespace ringkv {
 
 namespace {
-// x: [n][dim] -> out: x / rms(x) * weight, in fp32 as the reference implementation computes it.
-void rms_norm(const float* x, int n, int dim, const std::vector<float>& weight, double eps, float* out) {
-#pragma omp parallel for schedule(static) if (n >= 16)
-  for (int i = 0; i < n; ++i) {
-    const float* xi = x + static_cast<size_t>(i) * dim;
-    float sum = 0;
-    for (int c = 0; c < dim; ++c) sum += xi[c] * xi[c];
-    const float inv = 1.0f / std::sqrt(sum / static_cast<float>(dim) + static_cast<float>(eps));
-    float* oi = out + static_cast<size_t>(i) * dim;
-    for (int c = 0; c < dim; ++c) oi[c] = weight[c] * (xi[c] * inv);
-  }
-}
-
-// Rotates every head of n rows ([n][heads][head_dim]) to its token's position.
-void rotate_heads(float* x, int n, int heads, int head_dim, int first_position, const RopeTable& rope) {
-  const int half = head_dim / 2;
-#pragma omp parallel for schedule(static) if (n >= 16)
-  for (int i = 0; i < n; ++i) {
-    std::vector<float> c(half), s(half);
-    for (int k = 0; k < half; ++k) {
-      const double angle = static_cast<double>(first_position + i) * rope.inv_freq[k];
-      c[k] = static_cast<float>(std::cos(angle));
-      s[k] = static_cast<float>(std::sin(angle));
-    }
-    for (int h = 0; h < heads; ++h) {
-      float* v = x + (static_cast<size_t>(i) * heads + h) * head_dim;
-      for (int k = 0; k < half; ++k) {
-        const float a = v[k], b = v[k + half];
-        v[k] = a * c[k] - b * s[k];
-        v[k + half] = b * c[k] + a * s[k];
-      }
-    }
-  }
-}
-
 // Rows [n][heads][head_dim] -> the rows of one head, [n][head_dim] (and back).
 void gather_head(const float* x, int n, int heads, int head_dim, int head, float* out) {
   for (int i = 0; i < n; ++i)
@@ -116,11 +82,11 @@ void Transformer::forward(std::span<const int32_t> tokens, int first_position, K
   std::vector<std::vector<double>> received;
   for (int l = 0; l < c.layers; ++l) {
     const LayerWeights& w = weights_.layers()[l];
-    rms_norm(x.data(), n, hidden, w.attention_norm, c.rms_norm_eps, h.data());
+    rms_norm_cpu(x.data(), n, hidden, w.attention_norm.data(), static_cast<float>(c.rms_norm_eps), h.data());
     linear(h.data(), n, w.q, w.q_bias.empty() ? nullptr : w.q_bias.data(), q.data());
     linear(h.data(), n, w.k, w.k_bias.empty() ? nullptr : w.k_bias.data(), k.data());
     linear(h.data(), n, w.v, w.v_bias.empty() ? nullptr : w.v_bias.data(), v.data());
-    rotate_heads(q.data(), n, c.heads, d, first_position, rope_.table);
+    rope_heads_cpu(q.data(), n, c.heads, d, first_position, rope_.table);
     const bool want_received = observer && observer->wants_received_attention;
     if (want_received) received.assign(c.kv_heads, {});
     attention(l, first_position, n, q.data(), k.data(), v.data(), kv, attn.data(), want_received ? &received : nullptr);
@@ -128,16 +94,16 @@ void Transformer::forward(std::span<const int32_t> tokens, int first_position, K
     linear(attn.data(), n, w.o, nullptr, h.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
 
-    rms_norm(x.data(), n, hidden, w.mlp_norm, c.rms_norm_eps, h.data());
+    rms_norm_cpu(x.data(), n, hidden, w.mlp_norm.data(), static_cast<float>(c.rms_norm_eps), h.data());
     linear(h.data(), n, w.gate, nullptr, gate.data());
     linear(h.data(), n, w.up, nullptr, up.data());
-    for (size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    silu_mul_cpu(gate.data(), up.data(), gate.size());
     linear(gate.data(), n, w.down, nullptr, h.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
   }
   const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
-  rms_norm(x.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm(), c.rms_norm_eps,
-           h.data());
+  rms_norm_cpu(x.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(),
+               static_cast<float>(c.rms_norm_eps), h.data());
   logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
   linear(h.data(), out_rows, weights_.lm_head(), nullptr, logits.data());
 }

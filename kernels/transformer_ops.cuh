@@ -1,0 +1,51 @@
+#pragma once
+// CUDA twins of kernels/transformer_ops.cpp: RMSNorm (one block per row), RoPE over the heads of
+// each row (angles in double, as on the CPU), and the SwiGLU product.
+#include <cuda_runtime.h>
+
+#include <cmath>
+
+namespace ringkv::kernels {
+
+constexpr int kRowThreads = 256;
+
+// grid: n rows; block: kRowThreads.
+__global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __restrict__ x, int dim,
+                                                                const float* __restrict__ weight, float eps,
+                                                                float* __restrict__ out) {
+  __shared__ float warp_sums[kRowThreads / 32];
+  const float* xi = x + static_cast<size_t>(blockIdx.x) * dim;
+  float sum = 0.f;
+  for (int c = threadIdx.x; c < dim; c += blockDim.x) sum += xi[c] * xi[c];
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = sum;
+  __syncthreads();
+  float total = 0.f;
+  for (int w = 0; w < kRowThreads / 32; ++w) total += warp_sums[w];
+  const float inv = 1.0f / sqrtf(total / static_cast<float>(dim) + eps);
+  float* oi = out + static_cast<size_t>(blockIdx.x) * dim;
+  for (int c = threadIdx.x; c < dim; c += blockDim.x) oi[c] = weight[c] * (xi[c] * inv);
+}
+
+// grid: n rows; block: one thread per (head, channel pair), strided.
+__global__ void rope_heads_kernel(float* __restrict__ x, int heads, int head_dim, int first_position,
+                                  const float* __restrict__ inv_freq) {
+  const int half = head_dim / 2, i = blockIdx.x;
+  const double position = static_cast<double>(first_position + i);
+  for (int w = threadIdx.x; w < heads * half; w += blockDim.x) {
+    const int h = w / half, k = w % half;
+    double s, c;
+    sincos(position * static_cast<double>(inv_freq[k]), &s, &c);
+    float* v = x + (static_cast<size_t>(i) * heads + h) * head_dim;
+    const float a = v[k], b = v[k + half], fc = static_cast<float>(c), fs = static_cast<float>(s);
+    v[k] = a * fc - b * fs;
+    v[k + half] = b * fc + a * fs;
+  }
+}
+
+__global__ void silu_mul_kernel(float* __restrict__ gate, const float* __restrict__ up, size_t n) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+}  // namespace ringkv::kernels

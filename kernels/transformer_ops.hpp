@@ -1,0 +1,17 @@
+#pragma once
+// The elementwise and row-wise steps of a LLaMA layer, in plain C++ (the CPU backend, and the
+// oracle of their CUDA twins in transformer_ops.cuh).
+#include <cstddef>
+
+#include "kernels/rope.hpp"
+
+namespace ringkv {
+
+// out[i] = x[i] / rms(x[i]) * weight for rows x: [n][dim], summed in fp32 as transformers does.
+void rms_norm_cpu(const float* x, int n, int dim, const float* weight, float eps, float* out);
+// Rotates every head of rows x: [n][heads][head_dim] to position first_position + i (angles in double).
+void rope_heads_cpu(float* x, int n, int heads, int head_dim, int first_position, const RopeTable& rope);
+// gate[i] = silu(gate[i]) * up[i], the SwiGLU product.
+void silu_mul_cpu(float* gate, const float* up, size_t n);
+
+}  // namespace ringkv

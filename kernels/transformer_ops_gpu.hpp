@@ -1,0 +1,15 @@
+#pragma once
+// Host entry points of the CUDA twins of kernels/transformer_ops.hpp (device pointers).
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+namespace ringkv {
+
+void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps, float* out, cudaStream_t stream);
+// inv_freq: device [head_dim / 2], the RopeTable's frequencies.
+void rope_heads_gpu(float* x, int n, int heads, int head_dim, int first_position, const float* inv_freq,
+                    cudaStream_t stream);
+void silu_mul_gpu(float* gate, const float* up, size_t n, cudaStream_t stream);
+
+}  // namespace ringkv
