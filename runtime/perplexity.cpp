@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "kernels/error.hpp"
@@ -28,11 +29,13 @@ void log_softmax_rows(std::vector<float>& logits, size_t vocab) {
 
 // What one rank sends for one codec: sums over its windows.
 struct QualitySums {
-  double nll = 0, kl = 0, predictions = 0, seconds = 0, stored_bytes = 0, stored_elements = 0, projected_bytes = 0;
+  double nll = 0, kl = 0, reference_nll = 0, predictions = 0, seconds = 0, stored_bytes = 0, stored_elements = 0,
+         projected_bytes = 0;
 };
 }  // namespace
 
 double CodecQuality::perplexity() const { return predictions ? std::exp(nll_sum / predictions) : 0; }
+double CodecQuality::reference_perplexity() const { return predictions ? std::exp(reference_nll_sum / predictions) : 0; }
 
 std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::span<const int32_t> tokens,
                                               std::span<const KVSpec> specs, const Calibration* calibration,
@@ -48,31 +51,43 @@ std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::spa
   std::vector<float> reference, logits;
   for (size_t w = comm.rank(); w < windows; w += comm.size()) {
     const std::span<const int32_t> window = tokens.subspan(w * o.window, o.window);
-    {  // the bf16 cache's distributions, which KL divergences are measured against
-      KVShard kv(model.shard_config(KVSpec::parse("bf16"), o.page_size, SIZE_MAX), nullptr);
-      model.prefill(window, 0, o.chunk, kv, reference, true);
-      log_softmax_rows(reference, vocab);
-    }
+    // The bf16 cache's distributions: the reference of the KL divergences and of the deltas.
+    const auto reference_start = std::chrono::steady_clock::now();
+    KVShard reference_kv(model.shard_config(KVSpec::parse("bf16"), o.page_size, SIZE_MAX), nullptr);
+    model.prefill(window, 0, o.chunk, reference_kv, reference, true);
+    log_softmax_rows(reference, vocab);
+    const double reference_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - reference_start).count();
+    double reference_nll = 0;
+    for (int t = 0; t + 1 < o.window; ++t) reference_nll -= reference[t * vocab + window[t + 1]];
     for (size_t s = 0; s < specs.size(); ++s) {
       const auto start = std::chrono::steady_clock::now();
-      KVShard kv(model.shard_config(specs[s], o.page_size, SIZE_MAX), calibration);
-      model.prefill(window, 0, o.chunk, kv, logits, true);
-      log_softmax_rows(logits, vocab);
+      const bool is_reference = specs[s].text() == "bf16";  // already evaluated
+      std::optional<KVShard> kv;
+      if (!is_reference) {
+        kv.emplace(model.shard_config(specs[s], o.page_size, SIZE_MAX), calibration);
+        model.prefill(window, 0, o.chunk, *kv, logits, true);
+        log_softmax_rows(logits, vocab);
+      }
+      const std::vector<float>& lps = is_reference ? reference : logits;
       QualitySums& q = sums[s];
       for (int t = 0; t + 1 < o.window; ++t) {
-        const float* lp = logits.data() + t * vocab;
+        const float* lp = lps.data() + t * vocab;
         const float* ref = reference.data() + t * vocab;
         q.nll -= lp[window[t + 1]];
         double kl = 0;
-        for (size_t i = 0; i < vocab; ++i) kl += std::exp(static_cast<double>(ref[i])) * (ref[i] - lp[i]);
+        if (!is_reference)
+          for (size_t i = 0; i < vocab; ++i) kl += std::exp(static_cast<double>(ref[i])) * (ref[i] - lp[i]);
         q.kl += kl;
         q.predictions += 1;
       }
-      const StorageStats st = kv.stats();
+      q.reference_nll += reference_nll;
+      const StorageStats st = (is_reference ? reference_kv : *kv).stats();
       q.stored_bytes += static_cast<double>(st.total());
       q.stored_elements += 2.0 * static_cast<double>(st.tokens) * c.head_dim;
       q.projected_bytes = st.projected_bytes_per_stream(o.projected_tokens, streams);
-      q.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      q.seconds += is_reference ? reference_seconds
+                                : std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
   }
   std::vector<uint8_t> mine(sums.size() * sizeof(QualitySums));
@@ -85,12 +100,13 @@ std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::spa
       QualitySums q;
       std::memcpy(&q, bytes.data() + s * sizeof(QualitySums), sizeof q);
       total.nll += q.nll, total.kl += q.kl, total.predictions += q.predictions, total.seconds += q.seconds;
+      total.reference_nll += q.reference_nll;
       total.stored_bytes += q.stored_bytes, total.stored_elements += q.stored_elements;
       total.projected_bytes = std::max(total.projected_bytes, q.projected_bytes);  // the same on every rank
     }
     CodecQuality& r = out[s];
     r.spec = specs[s].text();
-    r.nll_sum = total.nll, r.kl_sum = total.kl, r.predictions = static_cast<size_t>(total.predictions);
+    r.nll_sum = total.nll, r.kl_sum = total.kl, r.reference_nll_sum = total.reference_nll, r.predictions = static_cast<size_t>(total.predictions);
     r.seconds = total.seconds;
     r.bits_per_element = 8.0 * total.stored_bytes / total.stored_elements;
     r.projected_bits = 8.0 * total.projected_bytes / (2.0 * o.projected_tokens * c.head_dim);
@@ -99,22 +115,18 @@ std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::spa
 }
 
 std::string format_perplexity_table(const std::vector<CodecQuality>& rows, double projected_tokens) {
-  const CodecQuality* base = nullptr;
-  for (const CodecQuality& r : rows)
-    if (!base && r.spec == "bf16") base = &r;
   std::ostringstream out;
   char line[512];
   char projected[32];
   std::snprintf(projected, sizeof projected, "bits@%.0fK", projected_tokens / 1024);
   if (projected_tokens >= (1 << 20)) std::snprintf(projected, sizeof projected, "bits@%.0fM", projected_tokens / (1 << 20));
+  if (!rows.empty()) out << "bf16 cache perplexity on the same windows: " << rows[0].reference_perplexity() << "\n";
   std::snprintf(line, sizeof line, "%-52s %8s %10s %11s %9s %10s %9s\n", "codec", "bits/el", projected, "perplexity",
                 "delta", "KL(bf16)", "seconds");
   out << line;
   for (const CodecQuality& r : rows) {
-    char delta[32] = "";  // against bf16, when it is one of the rows
-    if (base) std::snprintf(delta, sizeof delta, "%+.4f", r.perplexity() - base->perplexity());
-    std::snprintf(line, sizeof line, "%-52s %8.3f %10.3f %11.4f %9s %10.5f %9.1f\n", r.spec.c_str(), r.bits_per_element,
-                  r.projected_bits, r.perplexity(), delta, r.mean_kl(), r.seconds);
+    std::snprintf(line, sizeof line, "%-52s %8.3f %10.3f %11.4f %+9.4f %10.5f %9.1f\n", r.spec.c_str(), r.bits_per_element,
+                  r.projected_bits, r.perplexity(), r.perplexity() - r.reference_perplexity(), r.mean_kl(), r.seconds);
     out << line;
   }
   return out.str();
@@ -122,10 +134,10 @@ std::string format_perplexity_table(const std::vector<CodecQuality>& rows, doubl
 
 std::string format_perplexity_csv(const std::vector<CodecQuality>& rows) {
   std::ostringstream out;
-  out << "codec,bits_per_element,projected_bits,perplexity,mean_kl,predictions,seconds\n";
+  out << "codec,bits_per_element,projected_bits,perplexity,bf16_perplexity,mean_kl,predictions,seconds\n";
   for (const CodecQuality& r : rows)
     out << '"' << r.spec << "\"," << r.bits_per_element << ',' << r.projected_bits << ',' << r.perplexity() << ','
-        << r.mean_kl() << ',' << r.predictions << ',' << r.seconds << '\n';
+        << r.reference_perplexity() << ',' << r.mean_kl() << ',' << r.predictions << ',' << r.seconds << '\n';
   return out.str();
 }
 

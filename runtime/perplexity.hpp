@@ -25,9 +25,11 @@ struct CodecQuality {
   double bits_per_element = 0;  // stored in the evaluated windows (bf16 tail and all codebooks included)
   double projected_bits = 0;    // at options.projected_tokens tokens per layer and head
   double nll_sum = 0, kl_sum = 0;
+  double reference_nll_sum = 0;  // of the bf16 cache on the same predictions
   size_t predictions = 0;
   double seconds = 0;
   double perplexity() const;
+  double reference_perplexity() const;
   double mean_kl() const { return predictions ? kl_sum / predictions : 0; }
 };
 
@@ -36,7 +38,7 @@ std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::spa
                                               std::span<const KVSpec> specs, const Calibration* calibration,
                                               const PerplexityOptions& options, Communicator& comm);
 
-// The table `ringkv perplexity` prints (delta against the first bf16 row when there is one), and CSV.
+// The table `ringkv perplexity` prints (delta: against the bf16 cache on the same windows), and CSV.
 std::string format_perplexity_table(const std::vector<CodecQuality>& rows, double projected_tokens);
 std::string format_perplexity_csv(const std::vector<CodecQuality>& rows);
 
