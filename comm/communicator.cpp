@@ -81,6 +81,22 @@ void Communicator::broadcast_bytes(std::vector<uint8_t>& bytes, int root, const 
   RINGKV_CHECK_MPI(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, MPI_COMM_WORLD), what);
 }
 
+std::vector<uint8_t> Communicator::ring_exchange_bytes(std::span<const uint8_t> mine, const char* what) {
+  if (size_ == 1) return {mine.begin(), mine.end()};
+  RINGKV_REQUIRE(mine.size() <= static_cast<size_t>(INT32_MAX), std::string(what) + ": payload over 2 GiB");
+  const int next = (rank_ + 1) % size_, previous = (rank_ + size_ - 1) % size_;
+  const int my_size = static_cast<int>(mine.size());
+  int their_size = 0;
+  RINGKV_CHECK_MPI(MPI_Sendrecv(&my_size, 1, MPI_INT, next, 0, &their_size, 1, MPI_INT, previous, 0, MPI_COMM_WORLD,
+                                MPI_STATUS_IGNORE),
+                   what);
+  std::vector<uint8_t> theirs(static_cast<size_t>(their_size));
+  RINGKV_CHECK_MPI(MPI_Sendrecv(mine.data(), my_size, MPI_BYTE, next, 1, theirs.data(), their_size, MPI_BYTE, previous, 1,
+                                MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+                   what);
+  return theirs;
+}
+
 int abort_all(const std::string& message) {
   int initialized = 0, finalized = 0, rank = 0, size = 1;
   MPI_Initialized(&initialized);

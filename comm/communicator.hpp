@@ -20,6 +20,9 @@ class Communicator {
   // Every rank's bytes (sizes may differ), indexed by rank, on every rank.
   std::vector<std::vector<uint8_t>> all_gather_bytes(std::span<const uint8_t> mine, const char* what);
   void broadcast_bytes(std::vector<uint8_t>& bytes, int root, const char* what);
+  // One ring step: sends `mine` to rank + 1 and returns what rank - 1 sent (sizes may differ; P = 1
+  // returns `mine`). Ring attention passes pages around the ranks with it.
+  std::vector<uint8_t> ring_exchange_bytes(std::span<const uint8_t> mine, const char* what);
 
  private:
   Communicator();

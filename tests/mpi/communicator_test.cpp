@@ -26,6 +26,16 @@ TEST(Communicator, GathersPayloadsOfDifferentSizesFromEveryRank) {
   for (int r = 0; r < comm.size(); ++r) EXPECT_EQ(all[r], payload_of(r, comm.size())) << "rank " << r;
 }
 
+TEST(Communicator, RingExchangePassesEveryPayloadOnceAroundTheRing) {
+  Communicator& comm = Communicator::world();
+  const int p = comm.size(), r = comm.rank();
+  std::vector<uint8_t> held = payload_of(r, p);
+  for (int step = 1; step <= p; ++step) {
+    held = comm.ring_exchange_bytes(held, "test ring");
+    EXPECT_EQ(held, payload_of((r - step % p + p) % p, p)) << "step " << step;  // after P steps, our own again
+  }
+}
+
 TEST(Communicator, BroadcastsFromEveryRoot) {
   Communicator& comm = Communicator::world();
   for (int root = 0; root < comm.size(); ++root) {
