@@ -16,14 +16,20 @@ struct IntPagesGpu {
   int streams = 1;
   int n_pages = 0;
   int bits = 2;
+  // Optional bf16 tails (tokens not sealed yet; keys after RoPE): per stream a device pointer to
+  // [tail_tokens[s]][128] rows, and the device array of counts (0 to 127). Null: no tails.
+  const uint16_t* const* tail_keys = nullptr;
+  const uint16_t* const* tail_values = nullptr;
+  const int* tail_tokens = nullptr;
 };
 
 // Splits of the pages so that the grid fills the device a few times over.
 int decode_attention_splits(int n_pages, int streams);
 
 // queries: post-RoPE [streams][n_queries][128] (n_queries: 1, 2, 4 or 8, the query heads of a
-// KV head); workspace: split_out [splits][streams][n_queries][128] and split_lse
-// [splits][streams][n_queries]; result: out [streams][n_queries][128], lse [streams][n_queries].
+// KV head); workspace: split_out [states][streams][n_queries][128] and split_lse
+// [states][streams][n_queries] with states = splits, plus one with tails; result: out
+// [streams][n_queries][128], lse [streams][n_queries], the sealed pages and tails merged.
 // Scores are scale * q.k, as partial_attention computes them on the CPU.
 void decode_attention_int_gpu(const IntPagesGpu& pages, const float* queries, int n_queries, float scale, int splits,
                               float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream);

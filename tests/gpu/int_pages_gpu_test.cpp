@@ -19,8 +19,10 @@ namespace {
 
 constexpr int kDim = 128, kPage = 128;
 
+// Sealed INT pages and, with tails, a bf16 tail per stream of 0, 37 and 74 tokens, as a shard holds them.
 TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+  for (bool tails : {false, true})
   for (int bits : {1, 2, 3, 4})
     for (int n_queries : {1, 4, 8}) {
       const int streams = 3, n_pages = 37;  // pages not a multiple of the splits
@@ -31,6 +33,9 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       std::vector<uint8_t> host(2 * slot * streams * n_pages);
       std::vector<float> queries(static_cast<size_t>(streams) * n_queries * kDim);
       std::vector<AttentionState> want;
+      const auto tail_codec = make_codec(CodecSpec::parse("bf16"), Role::Key, ctx);
+      std::vector<std::vector<uint8_t>> tail_keys(streams), tail_values(streams);
+      std::vector<int> tail_tokens(streams, 0);
       for (int s = 0; s < streams; ++s) {
         const std::vector<float> keys = test::structured_rows(size_t(n_pages) * kPage, kDim, 100 + s);
         const std::vector<float> values = test::structured_rows(size_t(n_pages) * kPage, kDim, 200 + s);
@@ -45,8 +50,21 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
         }
         const std::vector<float> q = test::gaussian(size_t(n_queries) * kDim, 300 + s, 0.3f);
         std::copy(q.begin(), q.end(), queries.begin() + size_t(s) * n_queries * kDim);
-        want.push_back(partial_attention({key_codec.get(), value_codec.get(), kv, vv}, q.data(), n_queries,
-                                         RopeTable::plain(kDim, 10000), 1.0f / std::sqrt(float(kDim))));
+        const RopeTable rope = RopeTable::plain(kDim, 10000);
+        const float scale = 1.0f / std::sqrt(float(kDim));
+        want.push_back(partial_attention({key_codec.get(), value_codec.get(), kv, vv}, q.data(), n_queries, rope, scale));
+        if (tails) {
+          const int n = 37 * s;
+          tail_tokens[s] = n;
+          const std::vector<float> tk = test::structured_rows(size_t(n), kDim, 400 + s), tv = test::structured_rows(size_t(n), kDim, 500 + s);
+          tail_keys[s].resize(std::max<size_t>(tail_codec->encoded_bytes(n, 0), 2));
+          tail_values[s].resize(tail_keys[s].size());
+          tail_codec->encode(tk.data(), n, n_pages * kPage, tail_keys[s].data());
+          tail_codec->encode(tv.data(), n, n_pages * kPage, tail_values[s].data());
+          const PageView tkv{tail_keys[s].data(), n, n_pages * kPage}, tvv{tail_values[s].data(), n, n_pages * kPage};
+          if (n > 0) merge_state(want.back(), partial_attention({tail_codec.get(), tail_codec.get(), {&tkv, 1}, {&tvv, 1}},
+                                                                q.data(), n_queries, rope, scale));
+        }
       }
       DeviceBuffer<uint8_t> d_pages(host.size());
       d_pages.upload(host.data());
@@ -60,11 +78,25 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       d_values.upload(value_ptrs.data());
       DeviceBuffer<float> d_q(queries.size());
       d_q.upload(queries.data());
-      const int splits = 5;
-      DeviceBuffer<float> split_out(size_t(splits) * queries.size()), split_lse(size_t(splits) * streams * n_queries);
+      std::vector<DeviceBuffer<uint8_t>> d_tails;
+      std::vector<const uint16_t*> tk_ptrs, tv_ptrs;
+      for (int s = 0; s < streams; ++s) {
+        for (auto* bytes : {&tail_keys[s], &tail_values[s]}) {
+          d_tails.emplace_back(bytes->size());
+          d_tails.back().upload(bytes->data());
+          (bytes == &tail_keys[s] ? tk_ptrs : tv_ptrs).push_back(reinterpret_cast<const uint16_t*>(d_tails.back().data()));
+        }
+      }
+      DeviceBuffer<const uint16_t*> d_tk(streams), d_tv(streams);
+      DeviceBuffer<int> d_tn(streams);
+      d_tk.upload(tk_ptrs.data()), d_tv.upload(tv_ptrs.data()), d_tn.upload(tail_tokens.data());
+      IntPagesGpu view{d_keys.data(), d_values.data(), streams, n_pages, bits};
+      if (tails) view.tail_keys = d_tk.data(), view.tail_values = d_tv.data(), view.tail_tokens = d_tn.data();
+      const int splits = 5, states = splits + (tails ? 1 : 0);
+      DeviceBuffer<float> split_out(size_t(states) * queries.size()), split_lse(size_t(states) * streams * n_queries);
       DeviceBuffer<float> out(queries.size()), lse(size_t(streams) * n_queries);
       split_out.poison(), split_lse.poison(), out.poison(), lse.poison();
-      decode_attention_int_gpu({d_keys.data(), d_values.data(), streams, n_pages, bits}, d_q.data(), n_queries,
+      decode_attention_int_gpu(view, d_q.data(), n_queries,
                                1.0f / std::sqrt(float(kDim)), splits, split_out.data(), split_lse.data(), out.data(),
                                lse.data(), nullptr);
       RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
@@ -74,7 +106,7 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       for (int s = 0; s < streams; ++s) {
         const float* g = got.data() + size_t(s) * n_queries * kDim;
         EXPECT_LT(test::relative_error(g, want[s].out.data(), want[s].out.size()), 3e-3)
-            << bits << " bits, " << n_queries << " queries, stream " << s;
+            << bits << " bits, " << n_queries << " queries, stream " << s << (tails ? ", with tails" : "");
         for (int q = 0; q < n_queries; ++q)
           EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 3e-3 * (1 + std::fabs(want[s].lse[q])));
       }
