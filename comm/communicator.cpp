@@ -81,8 +81,35 @@ void Communicator::broadcast_bytes(std::vector<uint8_t>& bytes, int root, const 
   RINGKV_CHECK_MPI(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, root, MPI_COMM_WORLD), what);
 }
 
-std::vector<uint8_t> Communicator::ring_exchange_bytes(std::span<const uint8_t> mine, const char* what) {
-  if (size_ == 1) return {mine.begin(), mine.end()};
+struct RingTransfer::Requests {
+  std::string what;
+  std::vector<uint8_t> received;
+  MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+};
+
+RingTransfer::RingTransfer(std::unique_ptr<Requests> requests) : requests_(std::move(requests)) {}
+RingTransfer::RingTransfer(RingTransfer&&) noexcept = default;
+
+RingTransfer::~RingTransfer() {
+  // A transfer abandoned by an exception still completes, so that no buffer is freed under MPI.
+  if (requests_) MPI_Waitall(2, requests_->requests, MPI_STATUSES_IGNORE);
+}
+
+std::vector<uint8_t> RingTransfer::wait() {
+  RINGKV_REQUIRE(requests_, "ring transfer waited on twice");
+  RINGKV_CHECK_MPI(MPI_Waitall(2, requests_->requests, MPI_STATUSES_IGNORE), requests_->what.c_str());
+  std::vector<uint8_t> received = std::move(requests_->received);
+  requests_.reset();
+  return received;
+}
+
+RingTransfer Communicator::start_ring_exchange(std::span<const uint8_t> mine, const char* what) {
+  auto r = std::make_unique<RingTransfer::Requests>();
+  r->what = what;
+  if (size_ == 1) {
+    r->received.assign(mine.begin(), mine.end());
+    return RingTransfer(std::move(r));
+  }
   RINGKV_REQUIRE(mine.size() <= static_cast<size_t>(INT32_MAX), std::string(what) + ": payload over 2 GiB");
   const int next = (rank_ + 1) % size_, previous = (rank_ + size_ - 1) % size_;
   const int my_size = static_cast<int>(mine.size());
@@ -90,11 +117,14 @@ std::vector<uint8_t> Communicator::ring_exchange_bytes(std::span<const uint8_t> 
   RINGKV_CHECK_MPI(MPI_Sendrecv(&my_size, 1, MPI_INT, next, 0, &their_size, 1, MPI_INT, previous, 0, MPI_COMM_WORLD,
                                 MPI_STATUS_IGNORE),
                    what);
-  std::vector<uint8_t> theirs(static_cast<size_t>(their_size));
-  RINGKV_CHECK_MPI(MPI_Sendrecv(mine.data(), my_size, MPI_BYTE, next, 1, theirs.data(), their_size, MPI_BYTE, previous, 1,
-                                MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-                   what);
-  return theirs;
+  r->received.resize(static_cast<size_t>(their_size));
+  RINGKV_CHECK_MPI(MPI_Irecv(r->received.data(), their_size, MPI_BYTE, previous, 1, MPI_COMM_WORLD, &r->requests[0]), what);
+  RINGKV_CHECK_MPI(MPI_Isend(mine.data(), my_size, MPI_BYTE, next, 1, MPI_COMM_WORLD, &r->requests[1]), what);
+  return RingTransfer(std::move(r));
+}
+
+std::vector<uint8_t> Communicator::ring_exchange_bytes(std::span<const uint8_t> mine, const char* what) {
+  return start_ring_exchange(mine, what).wait();
 }
 
 int abort_all(const std::string& message) {

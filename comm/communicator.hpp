@@ -2,11 +2,27 @@
 // The ranks of a RingKV job. This is the MPI backend on host buffers, which every distributed code
 // path uses on CPU; programs run the same with `mpirun -np P`, with -np 1, and without mpirun.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace ringkv {
+
+// A ring step in flight (see Communicator::start_ring_exchange): wait() returns what the previous
+// rank sent. The bytes being sent must stay alive until then.
+class RingTransfer {
+ public:
+  RingTransfer(RingTransfer&&) noexcept;
+  ~RingTransfer();
+  std::vector<uint8_t> wait();
+
+ private:
+  friend class Communicator;
+  struct Requests;
+  explicit RingTransfer(std::unique_ptr<Requests> requests);
+  std::unique_ptr<Requests> requests_;
+};
 
 class Communicator {
  public:
@@ -23,6 +39,8 @@ class Communicator {
   // One ring step: sends `mine` to rank + 1 and returns what rank - 1 sent (sizes may differ; P = 1
   // returns `mine`). Ring attention passes pages around the ranks with it.
   std::vector<uint8_t> ring_exchange_bytes(std::span<const uint8_t> mine, const char* what);
+  // The same step started without waiting, so that compute overlaps the transfer.
+  RingTransfer start_ring_exchange(std::span<const uint8_t> mine, const char* what);
 
  private:
   Communicator();

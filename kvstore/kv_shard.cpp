@@ -135,49 +135,48 @@ AttentionState KVShard::attend(int layer, int head, const float* queries, int n_
   return state;
 }
 
-void KVShard::decode_all(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values,
-                         std::vector<int>& positions) const {
+void KVShard::add_decoded_page(const PageCodec& kc, const PageCodec& vc, const PageView& k, const PageView& v,
+                               KVRows& rows) const {
+  std::vector<float> kr = kc.decode_page(k), vr = vc.decode_page(v);
+  if (kc.stores_pre_rope_keys()) apply_rope_rows(kr.data(), k.tokens, k.first_position, config_.rope);
+  rows.keys.insert(rows.keys.end(), kr.begin(), kr.end());
+  rows.values.insert(rows.values.end(), vr.begin(), vr.end());
+  for (int i = 0; i < k.tokens; ++i) rows.positions.push_back(k.first_position + i);
+}
+
+KVRows KVShard::decode_all(int layer, int head) const {
   const Stream& s = stream(layer, head);
-  keys_post_rope.clear();
-  values.clear();
-  positions.clear();
-  auto add = [&](const PageCodec& kc, const PageCodec& vc, const PageView& k, const PageView& v) {
-    std::vector<float> kr = kc.decode_page(k), vr = vc.decode_page(v);
-    if (kc.stores_pre_rope_keys()) apply_rope_rows(kr.data(), k.tokens, k.first_position, config_.rope);
-    keys_post_rope.insert(keys_post_rope.end(), kr.begin(), kr.end());
-    values.insert(values.end(), vr.begin(), vr.end());
-    for (int i = 0; i < k.tokens; ++i) positions.push_back(k.first_position + i);
-  };
+  KVRows rows;
   for (const SealedPage& p : s.pages)
-    add(*s.key_codec, *s.value_codec, {key_pool_->data(p.key_slot), p.key.tokens, p.key.first_position},
-        {value_pool_->data(p.value_slot), p.value.tokens, p.value.first_position});
-  if (s.tail_tokens > 0)
-    add(*s.tail_key_codec, *s.tail_value_codec, {s.tail_keys.data(), s.tail_tokens, s.tail_first_position},
-        {s.tail_values.data(), s.tail_tokens, s.tail_first_position});
+    add_decoded_page(*s.key_codec, *s.value_codec, {key_pool_->data(p.key_slot), p.key.tokens, p.key.first_position},
+                {value_pool_->data(p.value_slot), p.value.tokens, p.value.first_position}, rows);
+  const KVRows tail = tail_rows(layer, head);
+  rows.keys.insert(rows.keys.end(), tail.keys.begin(), tail.keys.end());
+  rows.values.insert(rows.values.end(), tail.values.begin(), tail.values.end());
+  rows.positions.insert(rows.positions.end(), tail.positions.begin(), tail.positions.end());
+  return rows;
 }
 
-int KVShard::tail_rows(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values) const {
+KVRows KVShard::tail_rows(int layer, int head) const {
   const Stream& s = stream(layer, head);
-  keys_post_rope = s.tail_key_codec->decode_page({s.tail_keys.data(), s.tail_tokens, s.tail_first_position});
-  values = s.tail_value_codec->decode_page({s.tail_values.data(), s.tail_tokens, s.tail_first_position});
-  if (s.tail_key_codec->stores_pre_rope_keys())
-    apply_rope_rows(keys_post_rope.data(), s.tail_tokens, s.tail_first_position, config_.rope);
-  return s.tail_tokens == 0 ? -1 : s.tail_first_position;
+  KVRows rows;
+  if (s.tail_tokens > 0)
+    add_decoded_page(*s.tail_key_codec, *s.tail_value_codec, {s.tail_keys.data(), s.tail_tokens, s.tail_first_position},
+                {s.tail_values.data(), s.tail_tokens, s.tail_first_position}, rows);
+  return rows;
 }
 
-void KVShard::tail_form(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position,
-                        float* keys_post_rope, float* values_out) const {
+void KVShard::add_tail_form(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position,
+                            KVRows& rows) const {
   const Stream& s = stream(layer, head);
   const int d = config_.head_dim;
   const PageCodec& kc = *s.tail_key_codec;
-  std::vector<float> rows(keys_pre_rope, keys_pre_rope + static_cast<size_t>(n) * d);
-  if (!kc.stores_pre_rope_keys()) apply_rope_rows(rows.data(), n, first_position, config_.rope);
-  std::vector<uint8_t> bytes(std::max(kc.encoded_bytes(n, first_position), s.tail_value_codec->encoded_bytes(n, first_position)));
-  kc.encode(rows.data(), n, first_position, bytes.data());
-  kc.decode_rows({bytes.data(), n, first_position}, 0, n, keys_post_rope);
-  if (kc.stores_pre_rope_keys()) apply_rope_rows(keys_post_rope, n, first_position, config_.rope);
-  s.tail_value_codec->encode(values, n, first_position, bytes.data());
-  s.tail_value_codec->decode_rows({bytes.data(), n, first_position}, 0, n, values_out);
+  std::vector<float> key_rows(keys_pre_rope, keys_pre_rope + static_cast<size_t>(n) * d);
+  if (!kc.stores_pre_rope_keys()) apply_rope_rows(key_rows.data(), n, first_position, config_.rope);
+  std::vector<uint8_t> keys(kc.encoded_bytes(n, first_position)), vals(s.tail_value_codec->encoded_bytes(n, first_position));
+  kc.encode(key_rows.data(), n, first_position, keys.data());
+  s.tail_value_codec->encode(values, n, first_position, vals.data());
+  add_decoded_page(kc, *s.tail_value_codec, {keys.data(), n, first_position}, {vals.data(), n, first_position}, rows);
 }
 
 size_t KVShard::tokens(int layer, int head) const {

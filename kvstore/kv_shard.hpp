@@ -4,6 +4,7 @@
 // storage is charged to one MemoryBudget, which refuses what does not fit before allocating.
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,13 @@ struct ShardConfig {
   KVSpec spec = KVSpec::parse("bf16");
   RopeTable rope;                          // used to rotate keys (post-RoPE codecs, pre-RoPE attention)
   size_t memory_budget_bytes = SIZE_MAX;   // all pages, tails and codec tables of this shard
+};
+
+// Decoded rows of one (layer, KV head): keys post-RoPE and values [rows][head_dim], positions ascending.
+struct KVRows {
+  std::vector<float> keys, values;
+  std::vector<int> positions;
+  size_t size() const { return positions.size(); }
 };
 
 // Bytes held by the shard, by what they hold; bits_per_element() divides by the stored elements.
@@ -59,16 +67,20 @@ class KVShard {
   // GQA group) over everything this shard holds for (layer, head); scores are scale * q.k.
   AttentionState attend(int layer, int head, const float* queries, int n_queries, float scale) const;
 
-  // Decoded keys (post-RoPE) and values of (layer, head) in stored order, for tests and prefill.
-  void decode_all(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values,
-                  std::vector<int>& positions) const;
+  // Everything held for (layer, head), decoded, in stored order: for tests and prefill.
+  KVRows decode_all(int layer, int head) const;
+  // The tail's rows (not sealed yet), decoded.
+  KVRows tail_rows(int layer, int head) const;
+  // Appends to `rows` the form n rows would have in the tail if appended now (bf16, or fp32 under
+  // an fp32 codec; keys post-RoPE), without appending them: prefill attends to a query's own page
+  // in this form.
+  void add_tail_form(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position,
+                     KVRows& rows) const;
 
-  // The tail's rows decoded (keys post-RoPE); returns the tail's first position, -1 when empty.
-  int tail_rows(int layer, int head, std::vector<float>& keys_post_rope, std::vector<float>& values) const;
-  // The form rows would have in the tail if appended now (bf16, or fp32 under an fp32 codec; keys
-  // post-RoPE), without appending them: prefill attends to a query's own page in this form.
-  void tail_form(int layer, int head, const float* keys_pre_rope, const float* values, int n, int first_position,
-                 float* keys_post_rope, float* values_out) const;
+  // The sealed pages of one layer (every head) as bytes that a shard of the same config on another
+  // rank decodes: ring attention passes these, compressed, between ranks. See page_transfer.cpp.
+  std::vector<uint8_t> pack_sealed_pages(int layer) const;
+  std::vector<KVRows> decode_packed_pages(int layer, std::span<const uint8_t> packed) const;
 
   size_t tokens(int layer, int head) const;
   StorageStats stats() const;
@@ -85,6 +97,8 @@ class KVShard {
   Stream& stream(int layer, int head);
   const Stream& stream(int layer, int head) const;
   void seal(Stream& s);
+  // Appends a page's rows, decoded, to `rows` (keys rotated when the codec keeps them pre-RoPE).
+  void add_decoded_page(const PageCodec& kc, const PageCodec& vc, const PageView& k, const PageView& v, KVRows& rows) const;
 
   ShardConfig config_;
   const Calibration* calibration_;

@@ -5,17 +5,8 @@
 
 #include "kernels/error.hpp"
 #include "kernels/transformer_ops.hpp"
-#include "runtime/prefill_attention.hpp"
 
 namespace ringkv {
-
-namespace {
-// Rows [n][heads][head_dim] -> the rows of one head, [n][head_dim] (and back).
-void gather_head(const float* x, int n, int heads, int head_dim, int head, float* out) {
-  for (int i = 0; i < n; ++i)
-    std::copy_n(x + (static_cast<size_t>(i) * heads + head) * head_dim, head_dim, out + static_cast<size_t>(i) * head_dim);
-}
-}  // namespace
 
 Transformer::Transformer(const ModelWeights& weights, size_t context_tokens)
     : weights_(weights), rope_(model_rope(weights.config(), context_tokens)) {
@@ -34,42 +25,23 @@ ShardConfig Transformer::shard_config(const KVSpec& spec, int page_size, size_t 
   return s;
 }
 
-void Transformer::attention(int layer, int first_position, int n, const float* queries, const float* keys_pre_rope,
-                            const float* values, KVShard& kv, float* out,
-                            std::vector<std::vector<double>>* received) const {
-  const ModelConfig& c = config();
-  const int d = c.head_dim, group = c.heads / c.kv_heads;
-  std::vector<float> head_keys(static_cast<size_t>(n) * d), head_values(head_keys.size());
-  std::vector<float> head_queries(static_cast<size_t>(n) * group * d), head_out(head_queries.size());
-  for (int kh = 0; kh < c.kv_heads; ++kh) {
-    gather_head(keys_pre_rope, n, c.kv_heads, d, kh, head_keys.data());
-    gather_head(values, n, c.kv_heads, d, kh, head_values.data());
-    for (int i = 0; i < n; ++i)  // the group's query heads are adjacent: one block per token
-      std::copy_n(queries + (static_cast<size_t>(i) * c.heads + static_cast<size_t>(kh) * group) * d, group * d,
-                  head_queries.data() + static_cast<size_t>(i) * group * d);
-    if (n == 1 && !received) {
-      // Decode: attention reads the compressed pages directly.
-      kv.append(layer, kh, head_keys.data(), head_values.data(), 1, first_position);
-      const AttentionState st = kv.attend(layer, kh, head_queries.data(), group, attention_scale_);
-      std::copy(st.out.begin(), st.out.end(), head_out.begin());
-    } else {
-      TailBeforeChunk tail;
-      tail.first_position = kv.tail_rows(layer, kh, tail.keys_post_rope, tail.values);
-      kv.append(layer, kh, head_keys.data(), head_values.data(), n, first_position);
-      prefill_attention(kv, layer, kh, {first_position, n, head_keys.data(), head_values.data()}, tail,
-                        head_queries.data(), group, attention_scale_, head_out.data(), received ? &(*received)[kh] : nullptr);
-    }
-    for (int i = 0; i < n; ++i)
-      std::copy_n(head_out.data() + static_cast<size_t>(i) * group * d, group * d,
-                  out + (static_cast<size_t>(i) * c.heads + static_cast<size_t>(kh) * group) * d);
-  }
+void Transformer::forward(std::span<const int32_t> tokens, int first_position, KVShard& kv, std::vector<float>& logits,
+                          bool all_logits, const ActivationObserver* observer) const {
+  const int n = static_cast<int>(tokens.size());
+  // One token without observers is a decode step: attention reads the compressed pages directly.
+  SequenceAttention attention = n == 1 && !observer ? SequenceAttention::decode(kv, nullptr, first_position, 0)
+                                                    : SequenceAttention::prefill(kv, nullptr, {{first_position, n}});
+  forward(tokens, attention, logits, all_logits, observer);
 }
 
-void Transformer::forward(std::span<const int32_t> tokens, int first_position, KVShard& kv, std::vector<float>& logits,
+void Transformer::forward(std::span<const int32_t> tokens, SequenceAttention& attention, std::vector<float>& logits,
                           bool all_logits, const ActivationObserver* observer) const {
   const ModelConfig& c = config();
   const int n = static_cast<int>(tokens.size());
-  RINGKV_REQUIRE(n > 0, "forward needs at least one token");
+  RINGKV_REQUIRE(n == attention.tokens(), "forward: " + std::to_string(n) + " tokens for " +
+                                              std::to_string(attention.tokens()) + " positions");
+  RINGKV_REQUIRE(!observer || attention.runs().size() == 1, "activation observers need one run of positions");
+  const AttentionShape shape{c.heads, c.kv_heads, c.head_dim, attention_scale_};
   const int hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d, kv_dim = c.kv_heads * d;
   const size_t rows = static_cast<size_t>(n);
   std::vector<float> x(rows * hidden), h(rows * hidden), q(rows * q_dim), k(rows * kv_dim), v(rows * kv_dim);
@@ -86,11 +58,17 @@ void Transformer::forward(std::span<const int32_t> tokens, int first_position, K
     linear(h.data(), n, w.q, w.q_bias.empty() ? nullptr : w.q_bias.data(), q.data());
     linear(h.data(), n, w.k, w.k_bias.empty() ? nullptr : w.k_bias.data(), k.data());
     linear(h.data(), n, w.v, w.v_bias.empty() ? nullptr : w.v_bias.data(), v.data());
-    rope_heads_cpu(q.data(), n, c.heads, d, first_position, rope_.table);
+    size_t row = 0;
+    for (const TokenRun& run : attention.runs()) {
+      rope_heads_cpu(q.data() + row * q_dim, run.tokens, c.heads, d, run.first_position, rope_.table);
+      row += run.tokens;
+    }
     const bool want_received = observer && observer->wants_received_attention;
     if (want_received) received.assign(c.kv_heads, {});
-    attention(l, first_position, n, q.data(), k.data(), v.data(), kv, attn.data(), want_received ? &received : nullptr);
-    if (observer) observer->observe({l, first_position, n, k.data(), v.data(), q.data(), want_received ? &received : nullptr});
+    attention.run(l, shape, q.data(), k.data(), v.data(), attn.data(), want_received ? &received : nullptr);
+    if (observer)
+      observer->observe({l, attention.runs()[0].first_position, n, k.data(), v.data(), q.data(),
+                         want_received ? &received : nullptr});
     linear(attn.data(), n, w.o, nullptr, h.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
 
@@ -101,6 +79,8 @@ void Transformer::forward(std::span<const int32_t> tokens, int first_position, K
     linear(gate.data(), n, w.down, nullptr, h.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += h[i];
   }
+  logits.clear();
+  if (n == 0) return;
   const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
   rms_norm_cpu(x.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(),
                static_cast<float>(c.rms_norm_eps), h.data());

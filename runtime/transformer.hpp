@@ -9,6 +9,7 @@
 #include "kvstore/kv_shard.hpp"
 #include "runtime/model_weights.hpp"
 #include "runtime/rope_scaling.hpp"
+#include "runtime/sequence_attention.hpp"
 
 namespace ringkv {
 
@@ -45,15 +46,17 @@ class Transformer {
   // [vocab] for the last token.
   void forward(std::span<const int32_t> tokens, int first_position, KVShard& kv, std::vector<float>& logits,
                bool all_logits, const ActivationObserver* observer = nullptr) const;
+  // The same with attention over a sequence that may be spread over ranks: tokens are this rank's
+  // tokens at the positions of attention.runs() (none is allowed: the rank still takes part in the
+  // ring); logits empty when there are none.
+  void forward(std::span<const int32_t> tokens, SequenceAttention& attention, std::vector<float>& logits, bool all_logits,
+               const ActivationObserver* observer = nullptr) const;
 
   // forward() over chunks of at most chunk_tokens; logits as forward() gives them for all tokens.
   void prefill(std::span<const int32_t> tokens, int first_position, int chunk_tokens, KVShard& kv,
                std::vector<float>& logits, bool all_logits, const ActivationObserver* observer = nullptr) const;
 
  private:
-  void attention(int layer, int first_position, int n, const float* queries, const float* keys_pre_rope,
-                 const float* values, KVShard& kv, float* out, std::vector<std::vector<double>>* received) const;
-
   const ModelWeights& weights_;
   ModelRope rope_;
   float attention_scale_;

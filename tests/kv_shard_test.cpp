@@ -64,11 +64,9 @@ TEST_P(ShardAttention, EqualsAttentionOverDecodedContents) {
   for (int l = 0; l < 2; ++l)
     for (int h = 0; h < 2; ++h) {
       ASSERT_EQ(shard.tokens(l, h), 1000u);
-      std::vector<float> k, v;
-      std::vector<int> pos;
-      shard.decode_all(l, h, k, v, pos);
-      ASSERT_EQ(pos, test::iota_positions(1000));
-      const AttentionState want = reference_attention(q, 4, k, v, 1000, 64, 0.125f);
+      const KVRows rows = shard.decode_all(l, h);
+      ASSERT_EQ(rows.positions, test::iota_positions(1000));
+      const AttentionState want = reference_attention(q, 4, rows.keys, rows.values, 1000, 64, 0.125f);
       const AttentionState got = shard.attend(l, h, q.data(), 4, 0.125f);
       EXPECT_LT(test::relative_error(got.out.data(), want.out.data(), want.out.size()), 2e-5);
     }
@@ -83,9 +81,7 @@ TEST(Shard, NonContiguousRangesSealEarlyAndKeepPositions) {
   const std::vector<float> rows = test::structured_rows(50, 64, 1);
   shard.append(0, 0, rows.data(), rows.data(), 20, 0);        // zigzag: chunk 0 ...
   shard.append(0, 0, rows.data(), rows.data(), 30, 1000);     // ... and a later chunk
-  std::vector<float> k, v;
-  std::vector<int> pos;
-  shard.decode_all(0, 0, k, v, pos);
+  const std::vector<int> pos = shard.decode_all(0, 0).positions;
   ASSERT_EQ(pos.size(), 50u);
   EXPECT_EQ(pos[19], 19);
   EXPECT_EQ(pos[20], 1000);

@@ -130,9 +130,9 @@ CodecSums analyze_stream(const KVDump& eval, const KVDump& cal_dump, int layer, 
   sums.projected_bytes = st.projected_bytes_per_stream(options.projected_tokens, 1);
   sums.projected_elements = 2.0 * options.projected_tokens * d;
 
-  std::vector<float> keys, values;
-  std::vector<int> positions;
-  shard.decode_all(0, 0, keys, values, positions);
+  const KVRows decoded = shard.decode_all(0, 0);
+  const std::vector<float>& keys = decoded.keys;
+  const std::vector<float>& values = decoded.values;
   const std::vector<float> ref_keys = rotated(eval.keys_at(layer, head), T, d, rope);
   const float* ref_values = eval.values_at(layer, head);
   sums.key_error = relative_error(keys.data(), ref_keys.data(), ref_keys.size());

@@ -1,0 +1,81 @@
+#include "runtime/distributed_sequence.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/error.hpp"
+
+namespace ringkv {
+
+namespace {
+std::span<const uint8_t> as_bytes(const std::vector<float>& v) {
+  return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)};
+}
+
+std::vector<float> as_floats(const std::vector<uint8_t>& bytes) {
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
+}  // namespace
+
+DistributedSequence::DistributedSequence(const Transformer& model, KVShard& kv, Communicator* comm)
+    : model_(model), kv_(kv), comm_(comm), layout_(comm ? comm->size() : 1, kv.config().page_size) {}
+
+void DistributedSequence::prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits,
+                                  bool all_logits) {
+  RINGKV_REQUIRE(chunk_tokens > 0, "prefill chunk size must be positive");
+  RINGKV_REQUIRE(!tokens.empty(), "prefill needs at least one token");
+  const size_t vocab = static_cast<size_t>(model_.config().vocab_size);
+  const size_t segment = static_cast<size_t>(chunk_tokens) * layout_.ranks();
+  logits.clear();
+  std::vector<float> mine;
+  for (size_t begin = 0; begin < tokens.size(); begin += segment) {
+    const int n = static_cast<int>(std::min(segment, tokens.size() - begin));
+    const bool last_segment = begin + n == tokens.size();
+    const std::vector<std::vector<TokenRun>> plan = layout_.plan_segment(n);
+    std::vector<int32_t> my_tokens;
+    for (const TokenRun& run : plan[rank()])
+      for (int i = 0; i < run.tokens; ++i) my_tokens.push_back(tokens[begin + run.first_position - length() + i]);
+    SequenceAttention attention = SequenceAttention::prefill(kv_, comm_, plan[rank()]);
+    model_.forward(my_tokens, attention, mine, all_logits);
+    ring_bytes_sent_ += attention.ring_bytes_sent();
+
+    if (all_logits) {
+      // Every rank's rows, placed by position.
+      const size_t at = logits.size();
+      logits.resize(at + static_cast<size_t>(n) * vocab);
+      const auto gathered = layout_.ranks() > 1 ? comm_->all_gather_bytes(as_bytes(mine), "prefill: gather logits")
+                                                : std::vector<std::vector<uint8_t>>{};
+      for (int r = 0; r < layout_.ranks(); ++r) {
+        const std::vector<float> rows = layout_.ranks() > 1 ? as_floats(gathered[r]) : mine;
+        size_t row = 0;
+        for (const TokenRun& run : plan[r])
+          for (int i = 0; i < run.tokens; ++i, ++row)
+            std::copy_n(rows.data() + row * vocab, vocab, logits.data() + at + (run.first_position - length() + i) * vocab);
+      }
+    } else if (last_segment) {
+      // The last token's rank sends its logits to all.
+      const int end = length() + n;
+      int holder = 0;
+      for (int r = 0; r < layout_.ranks(); ++r)
+        if (!plan[r].empty() && plan[r].back().first_position + plan[r].back().tokens == end) holder = r;
+      if (layout_.ranks() > 1) {
+        const std::span<const uint8_t> view = as_bytes(mine);
+        std::vector<uint8_t> bytes(view.begin(), view.end());
+        comm_->broadcast_bytes(bytes, holder, "prefill: share the last token's logits");
+        mine = as_floats(bytes);
+      }
+      logits = mine;
+    }
+    layout_.add_segment(n);
+  }
+}
+
+void DistributedSequence::decode(int32_t token, std::vector<float>& logits) {
+  SequenceAttention attention = SequenceAttention::decode(kv_, comm_, length(), layout_.decode_owner());
+  model_.forward({&token, 1}, attention, logits, false);
+  layout_.add_decoded_token();
+}
+
+}  // namespace ringkv

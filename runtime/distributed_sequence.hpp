@@ -1,0 +1,39 @@
+#pragma once
+// One sequence (a prompt and its continuation) whose KV cache is spread over the job's ranks, one
+// shard each: prefill runs ring attention over zigzag chunks of whole pages, decode runs every
+// token on every rank and merges the ranks' partial states. Every rank gets the same logits.
+// Without a communicator (or with one rank) this is plain chunked prefill and decode.
+#include <span>
+#include <vector>
+
+#include "runtime/sequence_layout.hpp"
+#include "runtime/transformer.hpp"
+
+namespace ringkv {
+
+class DistributedSequence {
+ public:
+  DistributedSequence(const Transformer& model, KVShard& kv, Communicator* comm);
+
+  // Appends tokens to the sequence in segments of about chunk_tokens per rank. logits:
+  // [tokens][vocab] when all_logits, else [vocab] of the last token.
+  void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits);
+  // Appends one token; logits [vocab].
+  void decode(int32_t token, std::vector<float>& logits);
+
+  int length() const { return layout_.length(); }
+  const SequenceLayout& layout() const { return layout_; }
+  // Compressed page bytes this rank sent around the ring so far.
+  size_t ring_bytes_sent() const { return ring_bytes_sent_; }
+
+ private:
+  int rank() const { return comm_ ? comm_->rank() : 0; }
+
+  const Transformer& model_;
+  KVShard& kv_;
+  Communicator* comm_;
+  SequenceLayout layout_;
+  size_t ring_bytes_sent_ = 0;
+};
+
+}  // namespace ringkv

@@ -1,0 +1,45 @@
+#pragma once
+// Which rank holds which pages of a sequence whose KV cache is spread over P ranks. Pages are
+// aligned to multiples of page_size from position 0 and are never split between ranks, so every
+// rank's shard holds exactly the pages a single-rank run would seal, and compressed results match.
+#include <vector>
+
+namespace ringkv {
+
+// Consecutive positions [first_position, first_position + tokens).
+struct TokenRun {
+  int first_position = 0;
+  int tokens = 0;
+};
+
+class SequenceLayout {
+ public:
+  SequenceLayout(int ranks, int page_size);
+
+  int ranks() const { return ranks_; }
+  int length() const { return length_; }  // tokens in the sequence so far
+
+  // A prefill segment of n tokens at the end of the sequence: its pages are split into 2P chunks
+  // of whole pages (a partly filled first page counts as one), and chunks c and 2P-1-c go to the
+  // same rank (zigzag: causal work is balanced), starting from the rank that holds the open page,
+  // which so continues it, or else from the rank that holds the fewest tokens. Per rank, its runs
+  // in ascending order (possibly none).
+  std::vector<std::vector<TokenRun>> plan_segment(int n) const;
+  void add_segment(int n);
+
+  // Decode appends one token at a time to the rank that holds the open page; when a page fills,
+  // the rank holding the fewest tokens takes the next page, so that shards stay level.
+  int decode_owner() const { return owner_; }
+  void add_decoded_token();
+
+ private:
+  int ranks_, page_size_;
+  int length_ = 0;
+  int owner_ = 0;  // the rank that holds (or next starts) the page of position length_
+  std::vector<long long> held_;  // tokens per rank
+
+  // After a page filled: the rank with the fewest tokens, the first after the last owner on ties.
+  void pass_page_on();
+};
+
+}  // namespace ringkv

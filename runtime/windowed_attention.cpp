@@ -1,0 +1,90 @@
+#include "runtime/windowed_attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <omp.h>
+
+#include "kernels/error.hpp"
+
+namespace ringkv {
+
+namespace {
+float dot(const float* a, const float* b, int n) {
+  float acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+void axpy(float a, const float* x, float* y, int n) {
+#pragma omp simd
+  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// The row range [first, last) a token's window covers.
+std::pair<size_t, size_t> window_rows(const KVRows& rows, int lo, int hi) {
+  const auto b = std::lower_bound(rows.positions.begin(), rows.positions.end(), lo);
+  const auto e = std::lower_bound(b, rows.positions.end(), hi);
+  return {static_cast<size_t>(b - rows.positions.begin()), static_cast<size_t>(e - rows.positions.begin())};
+}
+
+int head_dim_of(const KVRows& rows, const AttentionState& states) {
+  RINGKV_REQUIRE(rows.keys.size() == rows.size() * states.head_dim && rows.values.size() == rows.keys.size(),
+                 "attention rows do not match the head dimension");
+  return states.head_dim;
+}
+}  // namespace
+
+void attend_windows(const KVRows& rows, const QueryWindows& q, float scale, AttentionState& states) {
+  const int d = head_dim_of(rows, states);
+  RINGKV_REQUIRE(states.n_queries == q.tokens * q.group, "attention states do not match the queries");
+  if (rows.size() == 0) return;
+#pragma omp parallel
+  {
+    std::vector<float> scores;
+    std::vector<float> out(d);
+#pragma omp for schedule(dynamic, 4)
+    for (int item = 0; item < q.tokens * q.group; ++item) {
+      const int token = item / q.group;
+      const auto [first, last] = window_rows(rows, q.lo[token], q.hi[token]);
+      if (first == last) continue;
+      const float* query = q.queries + static_cast<size_t>(item) * d;
+      scores.resize(last - first);
+      float top = -INFINITY;
+      for (size_t j = first; j < last; ++j) top = std::max(top, scores[j - first] = scale * dot(query, &rows.keys[j * d], d));
+      double sum = 0;
+      for (float& s : scores) sum += (s = std::exp(s - top));
+      const float inv = static_cast<float>(1.0 / sum);
+      std::fill(out.begin(), out.end(), 0.f);
+      for (size_t j = first; j < last; ++j) axpy(scores[j - first] * inv, &rows.values[j * d], out.data(), d);
+      // Each item is one thread's: merge straight into its slot.
+      merge_one(&states.out[static_cast<size_t>(item) * d], states.lse[item], out.data(),
+                top + static_cast<float>(std::log(sum)), d);
+    }
+  }
+}
+
+void add_received_attention(const KVRows& rows, const QueryWindows& q, float scale, const std::vector<float>& final_lse,
+                            std::vector<double>& received) {
+  if (rows.size() == 0) return;
+  const int d = static_cast<int>(rows.keys.size() / rows.size());
+  RINGKV_REQUIRE(received.size() > static_cast<size_t>(rows.positions.back()), "received attention does not cover the rows");
+  const int threads = omp_get_max_threads();
+  std::vector<std::vector<double>> per_thread(threads, std::vector<double>(received.size()));
+#pragma omp parallel
+  {
+    std::vector<double>& mine = per_thread[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 4)
+    for (int item = 0; item < q.tokens * q.group; ++item) {
+      const int token = item / q.group;
+      const auto [first, last] = window_rows(rows, q.lo[token], q.hi[token]);
+      const float* query = q.queries + static_cast<size_t>(item) * d;
+      for (size_t j = first; j < last; ++j)
+        mine[rows.positions[j]] += std::exp(scale * dot(query, &rows.keys[j * d], d) - final_lse[item]);
+    }
+  }
+  for (const auto& t : per_thread)
+    for (size_t j = 0; j < received.size(); ++j) received[j] += t[j];
+}
+
+}  // namespace ringkv
