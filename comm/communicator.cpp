@@ -47,6 +47,12 @@ Communicator::Communicator() {
   RINGKV_CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set MPI error handler");
   RINGKV_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "query rank");
   RINGKV_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size_), "query size");
+  MPI_Comm node;
+  RINGKV_CHECK_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+                   "group the ranks of each node");
+  RINGKV_CHECK_MPI(MPI_Comm_rank(node, &local_rank_), "query the rank on this node");
+  RINGKV_CHECK_MPI(MPI_Comm_size(node, &local_size_), "query the ranks on this node");
+  MPI_Comm_free(&node);
 }
 
 Communicator& Communicator::world() {

@@ -31,6 +31,9 @@ class Communicator {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  // This rank among the ranks on its node: binds ranks to GPUs and divides the node's memory.
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
 
   void barrier(const char* what);
   // Every rank's bytes (sizes may differ), indexed by rank, on every rank.
@@ -46,6 +49,8 @@ class Communicator {
   Communicator();
   int rank_ = 0;
   int size_ = 1;
+  int local_rank_ = 0;
+  int local_size_ = 1;
 };
 
 // Prints "[rank r] error: message" and takes every rank of the job down (MPI_Abort), so that no

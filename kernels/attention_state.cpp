@@ -14,6 +14,8 @@ AttentionState::AttentionState(int queries, int dim)
       out(static_cast<size_t>(queries) * dim, 0.0f),
       lse(queries, -std::numeric_limits<float>::infinity()) {}
 
+namespace {
+// Combines one query's (out, lse) pair into the accumulator pair.
 void merge_one(float* acc_out, float& acc_lse, const float* out, float lse, int dim) {
   if (lse == -std::numeric_limits<float>::infinity()) return;
   if (acc_lse == -std::numeric_limits<float>::infinity()) {
@@ -27,6 +29,7 @@ void merge_one(float* acc_out, float& acc_lse, const float* out, float lse, int 
   for (int i = 0; i < dim; ++i) acc_out[i] = (acc_out[i] * wa + out[i] * wb) * inv;
   acc_lse = m + std::log(wa + wb);
 }
+}  // namespace
 
 void merge_state(AttentionState& into, const AttentionState& other) {
   RINGKV_REQUIRE(into.n_queries == other.n_queries && into.head_dim == other.head_dim,

@@ -18,9 +18,6 @@ struct AttentionState {
   AttentionState(int queries, int dim);
 };
 
-// Combines one query's (out, lse) into an accumulated (acc_out, acc_lse) of the same query.
-void merge_one(float* acc_out, float& acc_lse, const float* out, float lse, int dim);
-
 // Merges `other` into `into` (both over the same queries and head_dim).
 void merge_state(AttentionState& into, const AttentionState& other);
 

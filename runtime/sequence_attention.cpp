@@ -74,7 +74,7 @@ void SequenceAttention::run_prefill(int layer, const AttentionShape& shape, cons
   RINGKV_REQUIRE(!received || ranks() == 1, "the attention positions receive is collected on one rank only");
   RINGKV_REQUIRE(decode_owner_ < 0 || ranks() == 1, "a decode step on several ranks merges states; it has no prefill form");
   const int n = tokens(), d = shape.head_dim, group = shape.heads / shape.kv_heads, page = kv_.config().page_size;
-  std::vector<AttentionState> states(shape.kv_heads, AttentionState(n * group, d));
+  std::vector<PreciseStates> states(shape.kv_heads, PreciseStates(n * group, d));
   std::vector<std::vector<float>> queries(shape.kv_heads);
   std::vector<KVRows> own(shape.kv_heads);
   Windows windows;
@@ -136,7 +136,7 @@ void SequenceAttention::run_prefill(int layer, const AttentionShape& shape, cons
   for (int kh = 0; kh < shape.kv_heads; ++kh)
     for (int i = 0; i < n; ++i)
       std::copy_n(states[kh].out.data() + static_cast<size_t>(i) * group * d, static_cast<size_t>(group) * d,
-                  out + (static_cast<size_t>(i) * shape.heads + static_cast<size_t>(kh) * group) * d);
+                  out + (static_cast<size_t>(i) * shape.heads + static_cast<size_t>(kh) * group) * d);  // to float
 }
 
 void SequenceAttention::run_decode(int layer, const AttentionShape& shape, const float* q, const float* k,

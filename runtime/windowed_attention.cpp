@@ -16,11 +16,6 @@ float dot(const float* a, const float* b, int n) {
   return acc;
 }
 
-void axpy(float a, const float* x, float* y, int n) {
-#pragma omp simd
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 // The row range [first, last) a token's window covers.
 std::pair<size_t, size_t> window_rows(const KVRows& rows, int lo, int hi) {
   const auto b = std::lower_bound(rows.positions.begin(), rows.positions.end(), lo);
@@ -28,21 +23,23 @@ std::pair<size_t, size_t> window_rows(const KVRows& rows, int lo, int hi) {
   return {static_cast<size_t>(b - rows.positions.begin()), static_cast<size_t>(e - rows.positions.begin())};
 }
 
-int head_dim_of(const KVRows& rows, const AttentionState& states) {
+int head_dim_of(const KVRows& rows, const PreciseStates& states) {
   RINGKV_REQUIRE(rows.keys.size() == rows.size() * states.head_dim && rows.values.size() == rows.keys.size(),
                  "attention rows do not match the head dimension");
   return states.head_dim;
 }
 }  // namespace
 
-void attend_windows(const KVRows& rows, const QueryWindows& q, float scale, AttentionState& states) {
+PreciseStates::PreciseStates(int n, int dim)
+    : queries(n), head_dim(dim), out(static_cast<size_t>(n) * dim, 0.0), lse(n, -INFINITY) {}
+
+void attend_windows(const KVRows& rows, const QueryWindows& q, float scale, PreciseStates& states) {
   const int d = head_dim_of(rows, states);
-  RINGKV_REQUIRE(states.n_queries == q.tokens * q.group, "attention states do not match the queries");
+  RINGKV_REQUIRE(states.queries == q.tokens * q.group, "attention states do not match the queries");
   if (rows.size() == 0) return;
 #pragma omp parallel
   {
-    std::vector<float> scores;
-    std::vector<float> out(d);
+    std::vector<double> scores, out(d);
 #pragma omp for schedule(dynamic, 4)
     for (int item = 0; item < q.tokens * q.group; ++item) {
       const int token = item / q.group;
@@ -50,21 +47,30 @@ void attend_windows(const KVRows& rows, const QueryWindows& q, float scale, Atte
       if (first == last) continue;
       const float* query = q.queries + static_cast<size_t>(item) * d;
       scores.resize(last - first);
-      float top = -INFINITY;
-      for (size_t j = first; j < last; ++j) top = std::max(top, scores[j - first] = scale * dot(query, &rows.keys[j * d], d));
+      double top = -INFINITY;
+      for (size_t j = first; j < last; ++j)
+        top = std::max(top, scores[j - first] = static_cast<double>(scale * dot(query, &rows.keys[j * d], d)));
       double sum = 0;
-      for (float& s : scores) sum += (s = std::exp(s - top));
-      const float inv = static_cast<float>(1.0 / sum);
-      std::fill(out.begin(), out.end(), 0.f);
-      for (size_t j = first; j < last; ++j) axpy(scores[j - first] * inv, &rows.values[j * d], out.data(), d);
-      // Each item is one thread's: merge straight into its slot.
-      merge_one(&states.out[static_cast<size_t>(item) * d], states.lse[item], out.data(),
-                top + static_cast<float>(std::log(sum)), d);
+      std::fill(out.begin(), out.end(), 0.0);
+      for (size_t j = first; j < last; ++j) {
+        const double w = std::exp(scores[j - first] - top);
+        sum += w;
+        const float* value = &rows.values[j * d];
+#pragma omp simd
+        for (int c = 0; c < d; ++c) out[c] += w * value[c];
+      }
+      // Merge (out / sum, top + log sum) into this query's state; each item is one thread's.
+      double* acc = &states.out[static_cast<size_t>(item) * d];
+      double& acc_lse = states.lse[item];
+      const double lse = top + std::log(sum), m = std::max(acc_lse, lse);
+      const double wa = std::exp(acc_lse - m), wb = std::exp(lse - m) / sum, total = wa + wb * sum;
+      for (int c = 0; c < d; ++c) acc[c] = (acc[c] * wa + out[c] * wb) / total;
+      acc_lse = m + std::log(total);
     }
   }
 }
 
-void add_received_attention(const KVRows& rows, const QueryWindows& q, float scale, const std::vector<float>& final_lse,
+void add_received_attention(const KVRows& rows, const QueryWindows& q, float scale, const std::vector<double>& final_lse,
                             std::vector<double>& received) {
   if (rows.size() == 0) return;
   const int d = static_cast<int>(rows.keys.size() / rows.size());
@@ -80,7 +86,7 @@ void add_received_attention(const KVRows& rows, const QueryWindows& q, float sca
       const auto [first, last] = window_rows(rows, q.lo[token], q.hi[token]);
       const float* query = q.queries + static_cast<size_t>(item) * d;
       for (size_t j = first; j < last; ++j)
-        mine[rows.positions[j]] += std::exp(scale * dot(query, &rows.keys[j * d], d) - final_lse[item]);
+        mine[rows.positions[j]] += std::exp(static_cast<double>(scale * dot(query, &rows.keys[j * d], d)) - final_lse[item]);
     }
   }
   for (const auto& t : per_thread)

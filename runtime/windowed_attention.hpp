@@ -19,13 +19,24 @@ struct QueryWindows {
   const int* hi = nullptr;         // per token: one past the last position it sees here
 };
 
+// Partial attention states (out, lse) of many queries, kept in double: windows merge in an order
+// that depends on how many ranks hold the cache, and double keeps that order from showing in the
+// float result, so that P ranks give the keys and values of one rank bit for bit (almost surely),
+// and a quantized cache sees the same inputs.
+struct PreciseStates {
+  PreciseStates(int queries, int head_dim);
+  int queries, head_dim;
+  std::vector<double> out;  // [queries][head_dim]
+  std::vector<double> lse;  // [queries]; -inf over no keys
+};
+
 // Merges into `states` (tokens * group queries) the attention of each query over the rows in its
 // window; scores are scale * q.k.
-void attend_windows(const KVRows& rows, const QueryWindows& q, float scale, AttentionState& states);
+void attend_windows(const KVRows& rows, const QueryWindows& q, float scale, PreciseStates& states);
 
 // received[position] += the attention each row in a window gets, given each query's final lse
 // (over everything it sees); received must cover the rows' positions.
-void add_received_attention(const KVRows& rows, const QueryWindows& q, float scale, const std::vector<float>& final_lse,
+void add_received_attention(const KVRows& rows, const QueryWindows& q, float scale, const std::vector<double>& final_lse,
                             std::vector<double>& received);
 
 }  // namespace ringkv

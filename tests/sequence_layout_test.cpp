@@ -29,7 +29,9 @@ TEST(SequenceLayout, ZigzagPairsChunksSoCausalWorkIsBalanced) {
   for (int r = 0; r < 4; ++r) {
     ASSERT_EQ(plan[r].size(), r == 3 ? 1u : 2u) << "rank " << r;  // chunks 3 and 4 meet on rank 3
     EXPECT_EQ(plan[r][0].first_position, r * 16);
-    if (r < 3) EXPECT_EQ(plan[r][1].first_position, (7 - r) * 16);
+    if (r < 3) {
+      EXPECT_EQ(plan[r][1].first_position, (7 - r) * 16);
+    }
   }
   EXPECT_EQ(plan[3][0].tokens, 32);
   expect_covers(plan, 0, 128, 16);
@@ -45,7 +47,7 @@ TEST(SequenceLayout, TheOpenPageStaysWithItsRankAndDecodePagesRotate) {
     EXPECT_EQ(layout.decode_owner(), owner);
     layout.add_decoded_token();
   }
-  EXPECT_EQ(layout.decode_owner(), (owner + 1) % 3);  // page 7 goes to the next rank
+  EXPECT_EQ(layout.decode_owner(), (owner + 1) % 3);  // page 7: the fewest tokens, the next rank on ties
   for (int n : {1, 5, 16, 40, 333}) {
     const int from = layout.length();
     const auto next = layout.plan_segment(n);

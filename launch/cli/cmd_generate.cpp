@@ -7,22 +7,14 @@
 #include "kernels/error.hpp"
 #include "launch/cli/commands.hpp"
 #include "launch/cli/model_options.hpp"
+#include "launch/cli/sequence_run.hpp"
 #include "runtime/sampler.hpp"
-#include "runtime/transformer.hpp"
 
 namespace ringkv::cli {
 
 namespace {
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-std::string gib(double bytes) {
-  char b[32];
-  if (bytes >= (1ull << 30))
-    std::snprintf(b, sizeof b, "%.2f GiB", bytes / (1ull << 30));
-  else
-    std::snprintf(b, sizeof b, "%.2f MiB", bytes / (1ull << 20));
-  return b;
 }
 }  // namespace
 
@@ -49,39 +41,32 @@ int run_generate(const std::vector<std::string>& args) {
   RINGKV_REQUIRE((!prompt.empty()) + (!prompt_file.empty()) + (!prompt_ids_file.empty()) == 1,
                  "ringkv generate: give exactly one of --prompt, --prompt-file, --prompt-ids");
   RINGKV_REQUIRE(max_new >= 0, "--max-new-tokens must not be negative");
-  if (Communicator::world().rank() != 0) return 0;  // one rank runs the model; the others have no work
 
   const auto weights = m.load_weights();
   const ModelConfig& c = weights->config();
   std::unique_ptr<Tokenizer> tokenizer;
   if (prompt_ids_file.empty() || !print_ids) tokenizer = m.load_tokenizer(c);
   std::vector<int32_t> tokens;
-  if (!prompt_ids_file.empty()) {
-    tokens = read_token_ids(prompt_ids_file);
-  } else {
-    if (!no_bos && tokenizer->bos_id() >= 0) tokens.push_back(tokenizer->bos_id());
-    const std::vector<int32_t> text = tokenizer->encode(prompt.empty() ? read_text_file(prompt_file) : prompt);
-    tokens.insert(tokens.end(), text.begin(), text.end());
+  if (Communicator::world().rank() == 0) {
+    if (!prompt_ids_file.empty()) {
+      tokens = read_token_ids(prompt_ids_file);
+    } else {
+      if (!no_bos && tokenizer->bos_id() >= 0) tokens.push_back(tokenizer->bos_id());
+      const std::vector<int32_t> text = tokenizer->encode(prompt.empty() ? read_text_file(prompt_file) : prompt);
+      tokens.insert(tokens.end(), text.begin(), text.end());
+    }
   }
+  share_tokens(tokens);
   RINGKV_REQUIRE(!tokens.empty(), "ringkv generate: the prompt has no tokens");
   const size_t context = tokens.size() + static_cast<size_t>(max_new);
   if (context > static_cast<size_t>(c.max_position_embeddings))
     std::cerr << "warning: " << context << " tokens exceed the model's max_position_embeddings ("
               << c.max_position_embeddings << ")\n";
 
-  const KVSpec spec = KVSpec::parse(spec_text);
-  const auto calibration = m.load_calibration({spec});
-  const Transformer model(*weights, context);
-  KVShard kv(model.shard_config(spec, m.page_size, m.kv_memory_bytes()), calibration.get());
-  const size_t needed = kv.bytes_needed(context);
-  RINGKV_REQUIRE(needed <= m.kv_memory_bytes(), "a context of " + std::to_string(context) + " tokens with KV codec '" +
-                                                    spec.text() + "' needs " + gib(static_cast<double>(needed)) +
-                                                    " of KV memory; the budget is " +
-                                                    gib(static_cast<double>(m.kv_memory_bytes())) + " (--kv-memory-gb)");
-
+  SequenceRun run(m, *weights, KVSpec::parse(spec_text), context);
   auto start = std::chrono::steady_clock::now();
   std::vector<float> logits;
-  model.prefill(tokens, 0, m.chunk, kv, logits, false);
+  run.sequence().prefill(tokens, m.chunk, logits, false);
   const double prefill_s = seconds_since(start);
 
   Sampler sampler(sampling);
@@ -92,24 +77,24 @@ int run_generate(const std::vector<std::string>& args) {
   while (generated < max_new) {
     const int32_t next = sampler.next(logits);
     ++generated;
-    if (print_ids)
-      std::cout << (generated > 1 ? " " : "") << next;
-    else if (next != eos)
-      std::cout << tokenizer->token_bytes(previous, next);
-    std::cout.flush();
+    if (run.prints()) {  // every rank samples the same token from the same logits; rank 0 shows it
+      if (print_ids)
+        std::cout << (generated > 1 ? " " : "") << next << std::flush;
+      else if (next != eos)
+        std::cout << tokenizer->token_bytes(previous, next) << std::flush;
+    }
     if (next == eos || generated == max_new) break;
-    model.forward({&next, 1}, static_cast<int>(tokens.size()) + generated - 1, kv, logits, false);
+    run.sequence().decode(next, logits);
     previous = next;
   }
   const double decode_s = seconds_since(start);
+  const std::string storage = run.storage_report();
+  if (!run.prints()) return 0;
   std::cout << std::endl;
-  const StorageStats st = kv.stats();
   std::fprintf(stderr,
-               "prompt: %zu tokens, prefill %.2f s (%.1f tokens/s); generated %d tokens, %.2f s (%.2f tokens/s)\n"
-               "KV cache (%s): %s for %zu tokens, %.3f bits per element\n",
+               "prompt: %zu tokens, prefill %.2f s (%.1f tokens/s); generated %d tokens, %.2f s (%.2f tokens/s) on %d rank(s)\n%s\n",
                tokens.size(), prefill_s, static_cast<double>(tokens.size()) / prefill_s, generated, decode_s,
-               generated / std::max(decode_s, 1e-9), spec.text().c_str(), gib(static_cast<double>(st.total())).c_str(),
-               st.tokens / std::max(1, c.layers * c.kv_heads), st.bits_per_element(c.head_dim));
+               generated / std::max(decode_s, 1e-9), Communicator::world().size(), storage.c_str());
   return 0;
 }
 

@@ -6,7 +6,7 @@
 #include "kernels/error.hpp"
 #include "launch/cli/commands.hpp"
 #include "launch/cli/model_options.hpp"
-#include "runtime/transformer.hpp"
+#include "launch/cli/sequence_run.hpp"
 
 namespace ringkv::cli {
 
@@ -22,22 +22,21 @@ int run_logits(const std::vector<std::string>& args) {
                  "prefill this many tokens in chunks, then run the rest one token at a time (default: all prefill)");
   app.add_option("-o,--output", out_path, "file to write")->required();
   if (!parse_options(app, args)) return 0;
-  if (Communicator::world().rank() != 0) return 0;
 
   const auto weights = m.load_weights();
-  const std::vector<int32_t> tokens = read_token_ids(ids_path);
+  std::vector<int32_t> tokens;
+  if (Communicator::world().rank() == 0) tokens = read_token_ids(ids_path);
+  share_tokens(tokens);
   RINGKV_REQUIRE(!tokens.empty(), ids_path + " holds no token ids");
   const size_t prefill = decode_from < 0 ? tokens.size() : std::min<size_t>(std::max(decode_from, 1), tokens.size());
-  const KVSpec spec = KVSpec::parse(spec_text);
-  const auto calibration = m.load_calibration({spec});
-  const Transformer model(*weights, tokens.size());
-  KVShard kv(model.shard_config(spec, m.page_size, m.kv_memory_bytes()), calibration.get());
+  SequenceRun run(m, *weights, KVSpec::parse(spec_text), tokens.size());
   std::vector<float> all, step;
-  model.prefill(std::span(tokens).first(prefill), 0, m.chunk, kv, all, true);
+  run.sequence().prefill(std::span(tokens).first(prefill), m.chunk, all, true);
   for (size_t t = prefill; t < tokens.size(); ++t) {
-    model.forward(std::span(tokens).subspan(t, 1), static_cast<int>(t), kv, step, false);
+    run.sequence().decode(tokens[t], step);
     all.insert(all.end(), step.begin(), step.end());
   }
+  if (!run.prints()) return 0;  // every rank holds the same logits
   std::ofstream out(out_path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(all.data()), static_cast<std::streamsize>(all.size() * sizeof(float)));
   RINGKV_REQUIRE(out.good(), "cannot write " + out_path);

@@ -11,6 +11,7 @@ int run_calibrate(const std::vector<std::string>& args);
 int run_generate(const std::vector<std::string>& args);
 int run_perplexity(const std::vector<std::string>& args);
 int run_logits(const std::vector<std::string>& args);
+int run_qa(const std::vector<std::string>& args);
 int run_init_model(const std::vector<std::string>& args);
 int run_tokenize(const std::vector<std::string>& args);
 

@@ -13,7 +13,11 @@ const char* kUsage = R"(ringkv: long-context LLM inference over a compressed, se
 
 usage: [mpirun -np P] ringkv COMMAND [options]
 
+qa, generate and logits spread the KV cache over the P ranks (sequence parallelism);
+perplexity and calibrate split their windows over them.
+
 commands:
+  qa          read a document into the compressed KV cache, then answer questions about it
   generate    prefill a prompt into the compressed KV cache and stream a continuation
   perplexity  perplexity and KL divergence of a text under each KV codec
   logits      logits of every position of a token sequence (for comparisons)
@@ -39,6 +43,7 @@ int main(int argc, char** argv) {
     if (command == "analyze") return ringkv::cli::run_analyze(args);
     if (command == "calibrate") return ringkv::cli::run_calibrate(args);
     if (command == "synth-kv") return ringkv::cli::run_synth_kv(args);
+    if (command == "qa") return ringkv::cli::run_qa(args);
     if (command == "generate") return ringkv::cli::run_generate(args);
     if (command == "perplexity") return ringkv::cli::run_perplexity(args);
     if (command == "logits") return ringkv::cli::run_logits(args);

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "comm/communicator.hpp"
 #include "kernels/error.hpp"
 #include "kvstore/codec.hpp"
 
@@ -18,7 +19,8 @@ void ModelOptions::add_to(CLI::App& app, bool with_calibration) {
     app.add_option("--calibration", calibration, "codec tables from `ringkv calibrate` (needed by kvquant, cq, rvq)");
   app.add_option("--page-size", page_size, "tokens per sealed KV page")->capture_default_str();
   app.add_option("--chunk", chunk, "prefill chunk, tokens")->capture_default_str();
-  app.add_option("--kv-memory-gb", kv_memory_gb, "KV cache memory budget in GiB (default: 80% of this machine's memory)");
+  app.add_option("--kv-memory-gb", kv_memory_gb,
+                 "KV cache memory of each rank in GiB (default: 80% of this machine's memory, shared by its ranks)");
 }
 
 std::unique_ptr<ModelWeights> ModelOptions::load_weights() const { return ModelWeights::load(model); }
@@ -43,7 +45,7 @@ std::unique_ptr<Calibration> ModelOptions::load_calibration(const std::vector<KV
 size_t ModelOptions::kv_memory_bytes() const {
   if (kv_memory_gb > 0) return static_cast<size_t>(kv_memory_gb * (1ull << 30));
   const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
-  return static_cast<size_t>(0.8 * physical);
+  return static_cast<size_t>(0.8 * physical / Communicator::world().local_size());  // the node's ranks share it
 }
 
 std::vector<KVSpec> parse_specs(const std::vector<std::string>& texts) {

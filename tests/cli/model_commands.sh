@@ -55,7 +55,7 @@ c=$(gen --temperature 0.8 --top-p 0.9 --seed 5); d=$(gen --temperature 0.8 --top
 
 expect_error "needs learned tables" "$ringkv" generate --model "$model" --prompt hi --kv cq:channels=4,bits=6
 expect_error "out of KV memory" "$ringkv" generate --model "$model" --prompt hi --kv bf16 --kv-memory-gb 0.00001
-expect_error "tokens with KV codec 'bf16' needs [0-9.]* MiB of KV memory; the budget is 0.20 MiB" "$ringkv" generate --model "$model" \
+expect_error "tokens with KV codec 'bf16' needs [0-9.]* MiB of KV memory per rank on 1 rank(s); the budget is 0.20 MiB" "$ringkv" generate --model "$model" \
   --prompt-file "$text" --kv bf16 --kv-memory-gb 0.0002
 expect_error "does not exist" "$ringkv" generate --model "$dir/missing" --prompt hi
 cp -r "$model" "$dir/broken"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A rank that dies mid-run (killed with SIGKILL, so it says nothing) takes the whole job down
-# within a bounded time: no rank is left waiting in a collective, and the launcher names the rank.
+# within a bounded time: no rank is left waiting in a collective or a ring step, and the launcher
+# names the rank. COMMAND: perplexity (windows split over ranks) or generate (the KV cache spread
+# over the ranks, killed during the ring-attention prefill).
 set -uo pipefail
-ringkv=$1 mpirun=$2
+ringkv=$1 mpirun=$2 command=${3:-perplexity}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$ringkv" init-model -o "$dir/model" --layers 2 --hidden 64 --intermediate 128 --heads 2 --kv-heads 1 --head-dim 32 >/dev/null ||
@@ -10,13 +12,17 @@ trap 'rm -rf "$dir"' EXIT
 for i in $(seq 1 4000); do echo "line $i of a long text that keeps every rank busy for a while"; done > "$dir/text.txt"
 flags=(--oversubscribe -x OMP_WAIT_POLICY=PASSIVE -x OMP_NUM_THREADS=1 -x ASAN_OPTIONS)
 [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
-"$mpirun" "${flags[@]}" -np 3 "$ringkv" perplexity --model "$dir/model" --text "$dir/text.txt" --window 256 \
-  --kv bf16 --kv int:bits=2 > "$dir/log" 2>&1 &
+if [ "$command" = generate ]; then
+  args=(--prompt-file "$dir/text.txt" --kv int:bits=2 --max-new-tokens 8)
+else
+  args=(--text "$dir/text.txt" --window 256 --kv bf16 --kv int:bits=2)
+fi
+"$mpirun" "${flags[@]}" -np 3 "$ringkv" "$command" --model "$dir/model" "${args[@]}" > "$dir/log" 2>&1 &
 job=$!
 victim=""
 for _ in $(seq 1 100); do  # wait until the three ranks run
-  ranks=$(pgrep -P "$job" -f "ringkv perplexity" | wc -l)
-  [ "$ranks" -ge 3 ] && { sleep 2; victim=$(pgrep -P "$job" -f "ringkv perplexity" | sed -n 2p); break; }
+  ranks=$(pgrep -P "$job" -f "ringkv $command" | wc -l)
+  [ "$ranks" -ge 3 ] && { sleep 2; victim=$(pgrep -P "$job" -f "ringkv $command" | sed -n 2p); break; }
   sleep 0.2
 done
 [ -n "$victim" ] || { echo "FAIL: the three ranks did not start"; cat "$dir/log"; kill "$job"; exit 1; }

@@ -149,9 +149,13 @@ TEST_F(SequenceParallel, ShardsHoldWholePagesOfTheSequenceOnceAndStayLevel) {
         const int* p = reinterpret_cast<const int*>(theirs.data());
         for (size_t i = 0; i < n; ++i) {
           // A rank's positions ascend, and a page is never split between ranks.
-          if (i > 0) EXPECT_LT(p[i - 1], p[i]);
-          if (i > 0 && p[i] / kPage == p[i - 1] / kPage) EXPECT_EQ(p[i], p[i - 1] + 1);
-          if (i > 0 && p[i] / kPage != p[i - 1] / kPage) EXPECT_EQ(p[i] % kPage, 0);
+          if (i == 0) continue;
+          EXPECT_LT(p[i - 1], p[i]);
+          if (p[i] / kPage == p[i - 1] / kPage) {
+            EXPECT_EQ(p[i], p[i - 1] + 1);
+          } else {
+            EXPECT_EQ(p[i] % kPage, 0);
+          }
         }
         every.insert(every.end(), p, p + n);
         most = std::max(most, n), least = std::min(least, n);

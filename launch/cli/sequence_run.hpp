@@ -1,0 +1,39 @@
+#pragma once
+// What generate, logits and qa share: the prompt's token ids read on rank 0 and sent to all, the
+// model, this rank's shard of the KV cache (refused before allocating when the context does not
+// fit), and the sequence spread over the job's ranks.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "launch/cli/model_options.hpp"
+#include "runtime/distributed_sequence.hpp"
+
+namespace ringkv::cli {
+
+// Rank 0's token ids on every rank (rank 0 reads the files: other nodes need not have them).
+void share_tokens(std::vector<int32_t>& tokens);
+
+class SequenceRun {
+ public:
+  // context_tokens: the longest the sequence will grow.
+  SequenceRun(const ModelOptions& options, const ModelWeights& weights, const KVSpec& spec, size_t context_tokens);
+
+  DistributedSequence& sequence() { return *sequence_; }
+  const Transformer& model() const { return *model_; }
+  bool prints() const { return Communicator::world().rank() == 0; }
+  // "KV cache (spec): bytes over all ranks, bits per element" plus the per-rank spread; every rank
+  // must call it (it gathers).
+  std::string storage_report() const;
+
+ private:
+  KVSpec spec_;
+  std::unique_ptr<Calibration> calibration_;
+  std::unique_ptr<Transformer> model_;
+  std::unique_ptr<KVShard> kv_;
+  std::unique_ptr<DistributedSequence> sequence_;
+};
+
+std::string format_bytes(double bytes);
+
+}  // namespace ringkv::cli
