@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "kernels/error.hpp"
 
@@ -41,9 +42,14 @@ Communicator::Communicator() {
   MPI_Initialized(&initialized);
   if (!initialized) {
     int provided = 0;
-    RINGKV_CHECK_MPI(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "start the MPI runtime");
+    // Ring steps run on their own thread so that they overlap compute (MPI moves data only inside
+    // MPI calls); without thread support they fall back to nonblocking calls completed in wait().
+    RINGKV_CHECK_MPI(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "start the MPI runtime");
     std::atexit(finalize_mpi);
   }
+  int level = MPI_THREAD_SINGLE;
+  RINGKV_CHECK_MPI(MPI_Query_thread(&level), "query MPI thread support");
+  threads_ = level == MPI_THREAD_MULTIPLE;
   RINGKV_CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "set MPI error handler");
   RINGKV_CHECK_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "query rank");
   RINGKV_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size_), "query size");
@@ -91,6 +97,8 @@ struct RingTransfer::Requests {
   std::string what;
   std::vector<uint8_t> received;
   MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  std::thread worker;    // the blocking exchange, where MPI allows threads
+  int status = MPI_SUCCESS;
 };
 
 RingTransfer::RingTransfer(std::unique_ptr<Requests> requests) : requests_(std::move(requests)) {}
@@ -98,11 +106,15 @@ RingTransfer::RingTransfer(RingTransfer&&) noexcept = default;
 
 RingTransfer::~RingTransfer() {
   // A transfer abandoned by an exception still completes, so that no buffer is freed under MPI.
-  if (requests_) MPI_Waitall(2, requests_->requests, MPI_STATUSES_IGNORE);
+  if (!requests_) return;
+  if (requests_->worker.joinable()) requests_->worker.join();
+  MPI_Waitall(2, requests_->requests, MPI_STATUSES_IGNORE);
 }
 
 std::vector<uint8_t> RingTransfer::wait() {
   RINGKV_REQUIRE(requests_, "ring transfer waited on twice");
+  if (requests_->worker.joinable()) requests_->worker.join();
+  RINGKV_CHECK_MPI(requests_->status, requests_->what.c_str());
   RINGKV_CHECK_MPI(MPI_Waitall(2, requests_->requests, MPI_STATUSES_IGNORE), requests_->what.c_str());
   std::vector<uint8_t> received = std::move(requests_->received);
   requests_.reset();
@@ -124,8 +136,16 @@ RingTransfer Communicator::start_ring_exchange(std::span<const uint8_t> mine, co
                                 MPI_STATUS_IGNORE),
                    what);
   r->received.resize(static_cast<size_t>(their_size));
-  RINGKV_CHECK_MPI(MPI_Irecv(r->received.data(), their_size, MPI_BYTE, previous, 1, MPI_COMM_WORLD, &r->requests[0]), what);
-  RINGKV_CHECK_MPI(MPI_Isend(mine.data(), my_size, MPI_BYTE, next, 1, MPI_COMM_WORLD, &r->requests[1]), what);
+  if (threads_) {
+    RingTransfer::Requests* q = r.get();
+    q->worker = std::thread([q, mine, my_size, their_size, next, previous] {
+      q->status = MPI_Sendrecv(mine.data(), my_size, MPI_BYTE, next, 1, q->received.data(), their_size, MPI_BYTE, previous,
+                               1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    });
+  } else {
+    RINGKV_CHECK_MPI(MPI_Irecv(r->received.data(), their_size, MPI_BYTE, previous, 1, MPI_COMM_WORLD, &r->requests[0]), what);
+    RINGKV_CHECK_MPI(MPI_Isend(mine.data(), my_size, MPI_BYTE, next, 1, MPI_COMM_WORLD, &r->requests[1]), what);
+  }
   return RingTransfer(std::move(r));
 }
 

@@ -51,6 +51,7 @@ class Communicator {
   int size_ = 1;
   int local_rank_ = 0;
   int local_size_ = 1;
+  bool threads_ = false;  // MPI_THREAD_MULTIPLE: ring steps on a thread of their own
 };
 
 // Prints "[rank r] error: message" and takes every rank of the job down (MPI_Abort), so that no

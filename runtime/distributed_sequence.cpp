@@ -40,6 +40,7 @@ void DistributedSequence::prefill(std::span<const int32_t> tokens, int chunk_tok
     SequenceAttention attention = SequenceAttention::prefill(kv_, comm_, plan[rank()]);
     model_.forward(my_tokens, attention, mine, all_logits);
     ring_bytes_sent_ += attention.ring_bytes_sent();
+    ring_wait_seconds_ += attention.ring_wait_seconds();
 
     if (all_logits) {
       // Every rank's rows, placed by position.

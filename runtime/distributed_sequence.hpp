@@ -23,8 +23,9 @@ class DistributedSequence {
 
   int length() const { return layout_.length(); }
   const SequenceLayout& layout() const { return layout_; }
-  // Compressed page bytes this rank sent around the ring so far.
+  // Compressed page bytes this rank sent around the ring so far, and the time it waited on them.
   size_t ring_bytes_sent() const { return ring_bytes_sent_; }
+  double ring_wait_seconds() const { return ring_wait_seconds_; }
 
  private:
   int rank() const { return comm_ ? comm_->rank() : 0; }
@@ -34,6 +35,7 @@ class DistributedSequence {
   Communicator* comm_;
   SequenceLayout layout_;
   size_t ring_bytes_sent_ = 0;
+  double ring_wait_seconds_ = 0;
 };
 
 }  // namespace ringkv

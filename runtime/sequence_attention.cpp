@@ -1,6 +1,7 @@
 #include "runtime/sequence_attention.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <optional>
 
@@ -123,7 +124,9 @@ void SequenceAttention::run_prefill(int layer, const AttentionShape& shape, cons
     }
   }
   for (int step = 1; step < ranks(); ++step) {
+    const auto waiting = std::chrono::steady_clock::now();
     std::vector<uint8_t> arrived = transfer->wait();
+    ring_wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - waiting).count();
     ring_bytes_sent_ += sending.size();
     sending = std::move(arrived);
     if (step + 1 < ranks())

@@ -36,8 +36,10 @@ class SequenceAttention {
   void run(int layer, const AttentionShape& shape, const float* q, const float* k, const float* v, float* out,
            std::vector<std::vector<double>>* received);
 
-  // Bytes of compressed pages this rank sent around the ring so far.
+  // Bytes of compressed pages this rank sent around the ring so far, and the time it waited for
+  // ring steps to finish after its compute (the part of the traffic not hidden under compute).
   size_t ring_bytes_sent() const { return ring_bytes_sent_; }
+  double ring_wait_seconds() const { return ring_wait_seconds_; }
 
  private:
   SequenceAttention(KVShard& kv, Communicator* comm, std::vector<TokenRun> runs, int decode_owner);
@@ -51,6 +53,7 @@ class SequenceAttention {
   std::vector<TokenRun> runs_;
   int decode_owner_;  // -1: prefill
   size_t ring_bytes_sent_ = 0;
+  double ring_wait_seconds_ = 0;
 };
 
 }  // namespace ringkv

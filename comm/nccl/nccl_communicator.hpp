@@ -1,0 +1,54 @@
+#pragma once
+// The GPU backend of the job's communication: one NCCL communicator over all ranks of the job
+// (rank 0 makes the unique id and sends it over MPI), on its own stream, moving device buffers.
+// Operations are enqueued and return at once; synchronize() waits for them while watching NCCL's
+// asynchronous errors, and a peer that stops answering (a dead rank) ends in an exception naming
+// this rank and the operation after a timeout, the communicator aborted, instead of a hang.
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <cstddef>
+#include <string>
+
+#include "comm/communicator.hpp"
+
+namespace ringkv {
+
+// Binds this rank to a GPU by its rank on the node (local_rank % visible devices) and returns the
+// device; refuses when the node has no GPU.
+int bind_rank_to_gpu(const Communicator& mpi);
+
+class NcclCommunicator {
+ public:
+  // Collective over the job's ranks; the rank's GPU must be selected (bind_rank_to_gpu) first.
+  explicit NcclCommunicator(Communicator& mpi, double timeout_s = 120);
+  ~NcclCommunicator();
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  cudaStream_t stream() const { return stream_; }
+
+  // One ring step of device bytes: sends send_bytes to rank + 1 and receives recv_bytes from
+  // rank - 1 (the sizes are agreed beforehand, e.g. over MPI). Ring attention passes pages with it.
+  void ring_exchange(const void* send, size_t send_bytes, void* recv, size_t recv_bytes, const char* what);
+  // recv[r * bytes_per_rank ...] = rank r's send, on every rank (partial attention states in decode).
+  void all_gather(const void* send, void* recv, size_t bytes_per_rank, const char* what);
+  void broadcast(void* buffer, size_t bytes, int root, const char* what);
+  // Waits for everything enqueued so far; see the class comment for failures.
+  void synchronize(const char* what);
+
+ private:
+  [[noreturn]] void fail(const std::string& what, const std::string& why);
+  void check(ncclResult_t result, const char* call, const char* what);
+
+  Communicator& mpi_;
+  int rank_ = 0, size_ = 1;
+  double timeout_s_;
+  ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  bool aborted_ = false;
+};
+
+}  // namespace ringkv
