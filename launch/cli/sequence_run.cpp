@@ -19,10 +19,10 @@ std::string format_bytes(double bytes) {
 
 void share_tokens(std::vector<int32_t>& tokens) {
   std::vector<uint8_t> bytes(tokens.size() * sizeof(int32_t));
-  std::memcpy(bytes.data(), tokens.data(), bytes.size());
+  std::copy_n(reinterpret_cast<const uint8_t*>(tokens.data()), bytes.size(), bytes.begin());
   Communicator::world().broadcast_bytes(bytes, 0, "send the prompt's token ids to every rank");
   tokens.resize(bytes.size() / sizeof(int32_t));
-  std::memcpy(tokens.data(), bytes.data(), bytes.size());
+  std::copy(bytes.begin(), bytes.end(), reinterpret_cast<uint8_t*>(tokens.data()));
 }
 
 SequenceRun::SequenceRun(const ModelOptions& options, const ModelWeights& weights, const KVSpec& spec, size_t context_tokens)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Context-length scaling of sequence parallelism on CPU ranks: runs bench_context_scaling on 1, 2,
+# 4, ... ranks (each rank CORES/P - 1 OpenMP threads, leaving a core for its ring thread), writes
+# one CSV, prints the strong-scaling efficiency at the longest context, and draws the scaling plot
+# (prefill tokens/s against context, one line per rank count and codec) when gnuplot is installed.
+# usage: bench/context_scaling.sh BUILD_DIR OUT_DIR [RANKS] [CONTEXTS] [SPECS]
+set -euo pipefail
+build=${1:?usage: bench/context_scaling.sh BUILD_DIR OUT_DIR [RANKS] [CONTEXTS] [SPECS]}
+out=${2:?usage: bench/context_scaling.sh BUILD_DIR OUT_DIR [RANKS] [CONTEXTS] [SPECS]}
+ranks=${3:-1,2,4,8}
+contexts=${4:-8192,16384,32768}
+specs=${5:-bf16;int:bits=2}
+cores=$(nproc)
+mkdir -p "$out"
+csv=$out/context_scaling.csv
+rm -f "$csv"
+flags=(--oversubscribe --bind-to none -x OMP_WAIT_POLICY=PASSIVE)
+[ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+for p in ${ranks//,/ }; do
+  threads=$(( cores / p - 1 )); [ "$threads" -lt 1 ] && threads=1
+  mpirun "${flags[@]}" -x OMP_NUM_THREADS=$threads -np "$p" "$build/bench/bench_context_scaling" --contexts "$contexts" \
+    --kv "$specs" --csv "$csv"
+done
+# Strong scaling: prefill time on 1 rank / (P x prefill time on P ranks), per codec at the longest context.
+python3 - "$csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+longest = max(int(r["context"]) for r in rows)
+print(f"strong scaling of prefill at {longest} tokens (time on 1 rank / (P x time on P ranks)):")
+for codec in dict.fromkeys(r["codec"] for r in rows):
+    at = {int(r["ranks"]): float(r["prefill_s"]) for r in rows if r["codec"] == codec and int(r["context"]) == longest}
+    if 1 in at:
+        print(f"  {codec:20s} " + "  ".join(f"P={p}: {at[1] / (p * t):.0%}" for p, t in sorted(at.items())))
+PY
+if command -v gnuplot >/dev/null; then
+  plot=$out/context_scaling.png
+  series=$(python3 -c "
+import csv, sys
+rows = list(csv.DictReader(open('$csv')))
+keys = list(dict.fromkeys((r['ranks'], r['codec']) for r in rows))
+print(', '.join(f\"'$csv' using 3:(strcol(1) eq '{p}' && strcol(2) eq '{c}' ? \$5 : 1/0) with linespoints title '{c}, P={p}'\" for p, c in keys))")
+  gnuplot <<GP
+set terminal pngcairo size 900,600 noenhanced
+set output '$plot'
+set datafile separator ','
+set key autotitle columnhead
+set logscale x 2
+set xlabel 'context (tokens)'
+set ylabel 'prefill tokens/s'
+set title 'RingKV prefill, CPU ranks ($(basename "$build"), $cores cores)'
+set key outside right
+plot $series
+GP
+  echo "plot: $plot"
+else
+  echo "gnuplot not installed: no plot drawn (the CSV is $csv)"
+fi
