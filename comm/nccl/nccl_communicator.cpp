@@ -36,10 +36,14 @@ NcclCommunicator::~NcclCommunicator() {
   if (stream_) cudaStreamDestroy(stream_);
 }
 
-void NcclCommunicator::fail(const std::string& what, const std::string& why) {
+void NcclCommunicator::abort() {
   if (comm_) ncclCommAbort(comm_);  // frees this rank from kernels waiting on a peer, and the communicator
   comm_ = nullptr;
   aborted_ = true;
+}
+
+void NcclCommunicator::fail(const std::string& what, const std::string& why) {
+  abort();
   throw Error("[rank " + std::to_string(rank_) + "] " + what + ": " + why);
 }
 

@@ -38,6 +38,9 @@ class NcclCommunicator {
   void broadcast(void* buffer, size_t bytes, int root, const char* what);
   // Waits for everything enqueued so far; see the class comment for failures.
   void synchronize(const char* what);
+  // Abandons the communicator at once (this rank is failing): operations in flight end, and later
+  // calls refuse. Peers see this rank stop answering.
+  void abort();
 
  private:
   [[noreturn]] void fail(const std::string& what, const std::string& why);
