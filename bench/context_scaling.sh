@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Context-length scaling of sequence parallelism on CPU ranks: runs bench_context_scaling on 1, 2,
-# 4, ... ranks (each rank CORES/P - 1 OpenMP threads, leaving a core for its ring thread), writes
+# 4, ... ranks, every rank with the same OpenMP threads (CORES / largest P - 1, leaving a core for
+# its ring thread), so that P ranks have P times the cores of one (strong scaling); writes
 # one CSV, prints the strong-scaling efficiency at the longest context, and draws the scaling plot
 # (prefill tokens/s against context, one line per rank count and codec) when gnuplot is installed.
 # usage: bench/context_scaling.sh BUILD_DIR OUT_DIR [RANKS] [CONTEXTS] [SPECS]
@@ -16,8 +17,9 @@ csv=$out/context_scaling.csv
 rm -f "$csv"
 flags=(--oversubscribe --bind-to none -x OMP_WAIT_POLICY=PASSIVE)
 [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+most=$(tr ',' '\n' <<<"$ranks" | sort -n | tail -1)
+threads=$(( cores / most - 1 )); [ "$threads" -lt 1 ] && threads=1
 for p in ${ranks//,/ }; do
-  threads=$(( cores / p - 1 )); [ "$threads" -lt 1 ] && threads=1
   mpirun "${flags[@]}" -x OMP_NUM_THREADS=$threads -np "$p" "$build/bench/bench_context_scaling" --contexts "$contexts" \
     --kv "$specs" --csv "$csv"
 done
