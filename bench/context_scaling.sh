@@ -34,26 +34,4 @@ for codec in dict.fromkeys(r["codec"] for r in rows):
     if 1 in at:
         print(f"  {codec:20s} " + "  ".join(f"P={p}: {at[1] / (p * t):.0%}" for p, t in sorted(at.items())))
 PY
-if command -v gnuplot >/dev/null; then
-  plot=$out/context_scaling.png
-  series=$(python3 -c "
-import csv, sys
-rows = list(csv.DictReader(open('$csv')))
-keys = list(dict.fromkeys((r['ranks'], r['codec']) for r in rows))
-print(', '.join(f\"'$csv' using 3:(strcol(1) eq '{p}' && strcol(2) eq '{c}' ? \$5 : 1/0) with linespoints title '{c}, P={p}'\" for p, c in keys))")
-  gnuplot <<GP
-set terminal pngcairo size 900,600 noenhanced
-set output '$plot'
-set datafile separator ','
-set key autotitle columnhead
-set logscale x 2
-set xlabel 'context (tokens)'
-set ylabel 'prefill tokens/s'
-set title 'RingKV prefill, CPU ranks ($(basename "$build"), $cores cores)'
-set key outside right
-plot $series
-GP
-  echo "plot: $plot"
-else
-  echo "gnuplot not installed: no plot drawn (the CSV is $csv)"
-fi
+"$(dirname "$0")/plot_context_scaling.sh" "$csv" "$out/context_scaling.png" "CPU ranks, $(basename "$build"), $cores cores"

@@ -1,6 +1,7 @@
 #include "kvstore/kv_shard.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -145,16 +146,32 @@ void KVShard::add_decoded_page(const PageCodec& kc, const PageCodec& vc, const P
 }
 
 KVRows KVShard::decode_all(int layer, int head) const {
+  KVRows all;
+  visit_rows(layer, head, INT_MAX, SIZE_MAX, [&](const KVRows& rows) {
+    all.keys.insert(all.keys.end(), rows.keys.begin(), rows.keys.end());
+    all.values.insert(all.values.end(), rows.values.begin(), rows.values.end());
+    all.positions.insert(all.positions.end(), rows.positions.begin(), rows.positions.end());
+  });
+  return all;
+}
+
+void KVShard::visit_rows(int layer, int head, int below, size_t batch_tokens,
+                         const std::function<void(const KVRows&)>& visit) const {
   const Stream& s = stream(layer, head);
-  KVRows rows;
-  for (const SealedPage& p : s.pages)
+  KVRows batch;
+  for (const SealedPage& p : s.pages) {
+    if (p.key.first_position >= below) break;  // pages ascend
     add_decoded_page(*s.key_codec, *s.value_codec, {key_pool_->data(p.key_slot), p.key.tokens, p.key.first_position},
-                {value_pool_->data(p.value_slot), p.value.tokens, p.value.first_position}, rows);
-  const KVRows tail = tail_rows(layer, head);
-  rows.keys.insert(rows.keys.end(), tail.keys.begin(), tail.keys.end());
-  rows.values.insert(rows.values.end(), tail.values.begin(), tail.values.end());
-  rows.positions.insert(rows.positions.end(), tail.positions.begin(), tail.positions.end());
-  return rows;
+                     {value_pool_->data(p.value_slot), p.value.tokens, p.value.first_position}, batch);
+    if (batch.size() >= batch_tokens) visit(batch), batch = {};
+  }
+  if (s.tail_tokens > 0 && s.tail_first_position < below) {
+    const KVRows tail = tail_rows(layer, head);
+    batch.keys.insert(batch.keys.end(), tail.keys.begin(), tail.keys.end());
+    batch.values.insert(batch.values.end(), tail.values.begin(), tail.values.end());
+    batch.positions.insert(batch.positions.end(), tail.positions.begin(), tail.positions.end());
+  }
+  if (batch.size() > 0) visit(batch);
 }
 
 KVRows KVShard::tail_rows(int layer, int head) const {

@@ -3,6 +3,7 @@
 // plus an uncompressed bf16 tail that seals into a page when it holds page_size tokens. All
 // storage is charged to one MemoryBudget, which refuses what does not fit before allocating.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -67,8 +68,11 @@ class KVShard {
   // GQA group) over everything this shard holds for (layer, head); scores are scale * q.k.
   AttentionState attend(int layer, int head, const float* queries, int n_queries, float scale) const;
 
-  // Everything held for (layer, head), decoded, in stored order: for tests and prefill.
+  // Everything held for (layer, head), decoded, in stored order: for tests and analysis.
   KVRows decode_all(int layer, int head) const;
+  // The pages (sealed, then the tail) of (layer, head) that begin below position `below`, decoded
+  // a batch of about batch_tokens rows at a time, so that memory stays bounded at any context.
+  void visit_rows(int layer, int head, int below, size_t batch_tokens, const std::function<void(const KVRows&)>& visit) const;
   // The tail's rows (not sealed yet), decoded.
   KVRows tail_rows(int layer, int head) const;
   // Appends to `rows` the form n rows would have in the tail if appended now (bf16, or fp32 under
@@ -80,7 +84,9 @@ class KVShard {
   // The sealed pages of one layer (every head) as bytes that a shard of the same config on another
   // rank decodes: ring attention passes these, compressed, between ranks. See page_transfer.cpp.
   std::vector<uint8_t> pack_sealed_pages(int layer) const;
-  std::vector<KVRows> decode_packed_pages(int layer, std::span<const uint8_t> packed) const;
+  // Decodes such bytes in batches as visit_rows does: visit(head, rows) for the pages below `below`.
+  void visit_packed_pages(int layer, std::span<const uint8_t> packed, int below, size_t batch_tokens,
+                          const std::function<void(int head, const KVRows&)>& visit) const;
 
   size_t tokens(int layer, int head) const;
   StorageStats stats() const;

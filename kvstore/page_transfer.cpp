@@ -25,10 +25,10 @@ std::vector<uint8_t> KVShard::pack_sealed_pages(int layer) const {
   return w.bytes();
 }
 
-std::vector<KVRows> KVShard::decode_packed_pages(int layer, std::span<const uint8_t> packed) const {
+void KVShard::visit_packed_pages(int layer, std::span<const uint8_t> packed, int below, size_t batch_tokens,
+                                 const std::function<void(int head, const KVRows&)>& visit) const {
   BinaryReader r(packed.data(), packed.size(), "pages of layer " + std::to_string(layer) + " from another rank");
   RINGKV_REQUIRE(r.get<int32_t>() == layer, r.source() + " are labelled with another layer");
-  std::vector<KVRows> heads(config_.kv_heads);
   for (int h = 0; h < config_.kv_heads; ++h) {
     const Stream& s = stream(layer, h);
     auto read_header = [&](const PageCodec& codec, Role role) {
@@ -39,6 +39,7 @@ std::vector<KVRows> KVShard::decode_packed_pages(int layer, std::span<const uint
       return header;
     };
     const uint32_t pages = r.get<uint32_t>();
+    KVRows batch;
     for (uint32_t i = 0; i < pages; ++i) {
       const SealedPageHeader kh = read_header(*s.key_codec, Role::Key);
       const PageView k{r.take(s.key_codec->encoded_bytes(kh.tokens, kh.first_position)), kh.tokens, kh.first_position};
@@ -46,11 +47,13 @@ std::vector<KVRows> KVShard::decode_packed_pages(int layer, std::span<const uint
       RINGKV_REQUIRE(vh.tokens == kh.tokens && vh.first_position == kh.first_position,
                      r.source() + ": key and value pages disagree at offset " + std::to_string(r.offset()));
       const PageView v{r.take(s.value_codec->encoded_bytes(vh.tokens, vh.first_position)), vh.tokens, vh.first_position};
-      add_decoded_page(*s.key_codec, *s.value_codec, k, v, heads[h]);
+      if (kh.first_position >= below) continue;  // no query here sees it: checked, not decoded
+      add_decoded_page(*s.key_codec, *s.value_codec, k, v, batch);
+      if (batch.size() >= batch_tokens) visit(h, batch), batch = {};
     }
+    if (batch.size() > 0) visit(h, batch);
   }
   RINGKV_REQUIRE(r.remaining() == 0, r.source() + " have " + std::to_string(r.remaining()) + " unexpected trailing bytes");
-  return heads;
 }
 
 }  // namespace ringkv

@@ -11,6 +11,9 @@
 namespace ringkv {
 
 namespace {
+// Decoded rows attended at a time: memory for cached keys and values stays bounded at any context.
+constexpr size_t kRowsPerBatch = 16384;
+
 // Rows [n][heads][head_dim] -> the `count` adjacent heads from `head` of each row, [n][count][head_dim].
 std::vector<float> gather_heads(const float* x, int n, int heads, int head_dim, int head, int count) {
   std::vector<float> out(static_cast<size_t>(n) * count * head_dim);
@@ -27,6 +30,7 @@ struct Windows {
   QueryWindows sealed(const float* q, int group) const { return {q, size(), group, sealed_lo.data(), sealed_hi.data()}; }
   QueryWindows own(const float* q, int group) const { return {q, size(), group, own_lo.data(), own_hi.data()}; }
   int size() const { return static_cast<int>(sealed_lo.size()); }
+  int sealed_below() const { return sealed_hi.empty() ? INT_MIN : *std::max_element(sealed_hi.begin(), sealed_hi.end()); }
   // Position p of a run whose open page began at local_first: the cache right after p was
   // appended has p's page open (tail form) unless p filled it.
   void add(int p, int local_first, int page) {
@@ -110,17 +114,18 @@ void SequenceAttention::run_prefill(int layer, const AttentionShape& shape, cons
     sending = kv_.pack_sealed_pages(layer);
     transfer.emplace(comm_->start_ring_exchange(sending, "ring attention: pass sealed pages to the next rank"));
   }
+  const int below = windows.sealed_below();  // no query here sees a page from this position on
   for (int kh = 0; kh < shape.kv_heads; ++kh) {
-    const KVRows local = kv_.decode_all(layer, kh);
-    const float* hq = queries[kh].data();
-    attend_windows(local, windows.sealed(hq, group), shape.scale, states[kh]);
-    attend_windows(own[kh], windows.own(hq, group), shape.scale, states[kh]);
-    if (received) {
+    const QueryWindows sealed = windows.sealed(queries[kh].data(), group), own_page = windows.own(queries[kh].data(), group);
+    kv_.visit_rows(layer, kh, below, kRowsPerBatch, [&](const KVRows& rows) { attend_windows(rows, sealed, shape.scale, states[kh]); });
+    attend_windows(own[kh], own_page, shape.scale, states[kh]);
+    if (received) {  // a second pass, now that every query's lse is final
       std::vector<double>& r = (*received)[kh];
       const int span = runs_.empty() ? 0 : runs_.back().first_position + runs_.back().tokens;
       if (r.size() < static_cast<size_t>(span)) r.resize(span);
-      add_received_attention(local, windows.sealed(hq, group), shape.scale, states[kh].lse, r);
-      add_received_attention(own[kh], windows.own(hq, group), shape.scale, states[kh].lse, r);
+      kv_.visit_rows(layer, kh, below, kRowsPerBatch,
+                     [&](const KVRows& rows) { add_received_attention(rows, sealed, shape.scale, states[kh].lse, r); });
+      add_received_attention(own[kh], own_page, shape.scale, states[kh].lse, r);
     }
   }
   for (int step = 1; step < ranks(); ++step) {
@@ -131,9 +136,9 @@ void SequenceAttention::run_prefill(int layer, const AttentionShape& shape, cons
     sending = std::move(arrived);
     if (step + 1 < ranks())
       transfer.emplace(comm_->start_ring_exchange(sending, "ring attention: pass sealed pages to the next rank"));
-    const std::vector<KVRows> remote = kv_.decode_packed_pages(layer, sending);
-    for (int kh = 0; kh < shape.kv_heads; ++kh)
-      attend_windows(remote[kh], windows.sealed(queries[kh].data(), group), shape.scale, states[kh]);
+    kv_.visit_packed_pages(layer, sending, below, kRowsPerBatch, [&](int kh, const KVRows& rows) {
+      attend_windows(rows, windows.sealed(queries[kh].data(), group), shape.scale, states[kh]);
+    });
   }
 
   for (int kh = 0; kh < shape.kv_heads; ++kh)

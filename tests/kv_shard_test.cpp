@@ -2,6 +2,8 @@
 // and snapshots.
 #include <gtest/gtest.h>
 
+#include <climits>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +77,28 @@ TEST_P(ShardAttention, EqualsAttentionOverDecodedContents) {
 INSTANTIATE_TEST_SUITE_P(Codecs, ShardAttention,
                          ::testing::Values("bf16", "int:bits=2,group=32", "kvquant:bits=3,outliers=0.02,sink=1",
                                            "cq:channels=4,bits=8", "rvq:depth=2,codes=64,group=8|int:bits=4"));
+
+TEST(Shard, VisitingInBatchesGivesTheDecodedRowsAndStopsBelowAPosition) {
+  KVShard shard(config_for("int:bits=2,group=32"), nullptr);
+  fill(shard, 1000, 5);  // pages of 32 tokens and an 8-token tail
+  const KVRows all = shard.decode_all(1, 1);
+  KVRows joined;
+  int batches = 0;
+  shard.visit_rows(1, 1, INT_MAX, 100, [&](const KVRows& rows) {
+    EXPECT_LE(rows.size(), 100u + 32u);
+    ++batches;
+    joined.keys.insert(joined.keys.end(), rows.keys.begin(), rows.keys.end());
+    joined.values.insert(joined.values.end(), rows.values.begin(), rows.values.end());
+    joined.positions.insert(joined.positions.end(), rows.positions.begin(), rows.positions.end());
+  });
+  EXPECT_GE(batches, 7);  // 1000 rows, batches of four 32-token pages
+  EXPECT_EQ(joined.positions, all.positions);
+  EXPECT_EQ(joined.keys, all.keys);
+  EXPECT_EQ(joined.values, all.values);
+  int last = -1;
+  shard.visit_rows(1, 1, 70, 100, [&](const KVRows& rows) { last = rows.positions.back(); });
+  EXPECT_EQ(last, 95);  // the page that begins at 64 is the last one visited
+}
 
 TEST(Shard, NonContiguousRangesSealEarlyAndKeepPositions) {
   KVShard shard(config_for("int:bits=4"), nullptr);
