@@ -58,6 +58,7 @@ class KVShard {
   KVShard& operator=(KVShard&&) noexcept;
 
   const ShardConfig& config() const { return config_; }
+  const Calibration* calibration() const { return calibration_; }
 
   // Appends n tokens of one layer and head. keys are pre-RoPE, values as produced; both [n][head_dim];
   // row i is at absolute position first_position + i. A position that does not follow the tail's

@@ -1,12 +1,21 @@
 #include "runtime/distributed_sequence.hpp"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "kernels/error.hpp"
+#include "kvstore/binary_io.hpp"
 
 namespace ringkv {
 
 namespace {
+constexpr char kSequenceMagic[8] = {'R', 'K', 'V', 'S', 'E', 'Q', '0', '1'};
+constexpr uint32_t kSequenceVersion = 1;
+
+std::string shard_path(const std::string& dir, int rank, int ranks) {
+  return dir + "/rank-" + std::to_string(rank) + "-of-" + std::to_string(ranks) + ".rkvsnap";
+}
+
 std::span<const uint8_t> as_bytes(const std::vector<float>& v) {
   return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)};
 }
@@ -76,6 +85,66 @@ void DistributedSequence::decode(int32_t token, std::vector<float>& logits) {
   SequenceAttention attention = SequenceAttention::decode(kv_, comm_, length(), layout_.decode_owner());
   model_.forward({&token, 1}, attention, logits, false);
   layout_.add_decoded_token();
+}
+
+void DistributedSequence::save(const std::string& dir, uint64_t fingerprint) const {
+  if (rank() == 0) {
+    std::filesystem::create_directories(dir);
+    BinaryWriter w;
+    begin_file(w, kSequenceMagic, kSequenceVersion);
+    w.put<uint64_t>(fingerprint);
+    w.put_string(kv_.config().spec.text());
+    const std::vector<uint8_t> layout = layout_.to_bytes();
+    w.put<uint32_t>(static_cast<uint32_t>(layout.size()));
+    w.append(layout.data(), layout.size());
+    finish_file(w);
+    write_file_atomically(dir + "/sequence.rkvseq", w.bytes());
+  }
+  if (comm_) comm_->barrier("save the sequence: folder made");
+  kv_.save_snapshot(shard_path(dir, rank(), layout_.ranks()));
+  if (comm_) comm_->barrier("save the sequence: every shard written");
+}
+
+namespace {
+struct SavedSequence {
+  std::string path;
+  uint64_t fingerprint = 0;
+  std::string spec;
+  std::vector<uint8_t> layout;
+};
+
+SavedSequence read_saved(const std::string& dir) {
+  SavedSequence s{dir + "/sequence.rkvseq"};
+  const std::vector<uint8_t> file = read_file(s.path);
+  BinaryReader r = open_file_payload(file, kSequenceMagic, kSequenceVersion, s.path, "RingKV saved sequence");
+  s.fingerprint = r.get<uint64_t>();
+  s.spec = r.get_string();
+  const uint32_t n = r.get<uint32_t>();
+  const uint8_t* bytes = r.take(n);
+  s.layout.assign(bytes, bytes + n);
+  return s;
+}
+}  // namespace
+
+int DistributedSequence::saved_length(const std::string& dir) {
+  const SavedSequence s = read_saved(dir);
+  BinaryReader r(s.layout.data(), s.layout.size(), s.path);
+  const int ranks = r.get<int32_t>(), page = r.get<int32_t>();
+  return SequenceLayout::from_bytes(s.layout, ranks, page, s.path).length();
+}
+
+uint64_t DistributedSequence::load(const std::string& dir) {
+  const SavedSequence s = read_saved(dir);
+  const std::string& path = s.path;
+  RINGKV_REQUIRE(s.spec == kv_.config().spec.text(),
+                 path + " was saved with KV codec '" + s.spec + "', not '" + kv_.config().spec.text() + "'");
+  layout_ = SequenceLayout::from_bytes(s.layout, layout_.ranks(), kv_.config().page_size, path);
+  const std::string shard = shard_path(dir, rank(), layout_.ranks());
+  kv_ = KVShard::load_snapshot(shard, kv_.config(), kv_.calibration());
+  RINGKV_REQUIRE(static_cast<long long>(kv_.tokens(0, 0)) == layout_.tokens_on(rank()),
+                 shard + " holds " + std::to_string(kv_.tokens(0, 0)) + " tokens where " + path + " says " +
+                     std::to_string(layout_.tokens_on(rank())));
+  return s.fingerprint;
 }
 
 }  // namespace ringkv

@@ -4,6 +4,7 @@
 // token on every rank and merges the ranks' partial states. Every rank gets the same logits.
 // Without a communicator (or with one rank) this is plain chunked prefill and decode.
 #include <span>
+#include <string>
 #include <vector>
 
 #include "runtime/sequence_layout.hpp"
@@ -20,6 +21,15 @@ class DistributedSequence {
   void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits);
   // Appends one token; logits [vocab].
   void decode(int32_t token, std::vector<float>& logits);
+
+  // Saves the sequence into a folder (each rank's shard, and the layout with `fingerprint`, which
+  // names the content, e.g. a checksum of the document's tokens); every rank calls it.
+  void save(const std::string& dir, uint64_t fingerprint) const;
+  // Loads a sequence saved with the same number of ranks, page size, codec and calibration (each
+  // is checked, with a clear error) in place of this one; returns its fingerprint.
+  uint64_t load(const std::string& dir);
+  // The length of the sequence saved in `dir`, to size the shards before loading it.
+  static int saved_length(const std::string& dir);
 
   int length() const { return layout_.length(); }
   const SequenceLayout& layout() const { return layout_; }

@@ -1,6 +1,7 @@
 #include "runtime/sequence_layout.hpp"
 
 #include "kernels/error.hpp"
+#include "kvstore/binary_io.hpp"
 
 namespace ringkv {
 
@@ -56,6 +57,31 @@ void SequenceLayout::add_segment(int n) {
 void SequenceLayout::add_decoded_token() {
   ++held_[owner_];
   if (++length_ % page_size_ == 0) pass_page_on();
+}
+
+std::vector<uint8_t> SequenceLayout::to_bytes() const {
+  BinaryWriter w;
+  for (int v : {ranks_, page_size_, length_, owner_}) w.put<int32_t>(v);
+  for (long long h : held_) w.put<int64_t>(h);
+  return w.bytes();
+}
+
+SequenceLayout SequenceLayout::from_bytes(std::span<const uint8_t> bytes, int ranks, int page_size, const std::string& source) {
+  BinaryReader r(bytes.data(), bytes.size(), source);
+  const int saved_ranks = r.get<int32_t>(), saved_page = r.get<int32_t>();
+  RINGKV_REQUIRE(saved_ranks == ranks && saved_page == page_size,
+                 source + " was saved by " + std::to_string(saved_ranks) + " rank(s) with page size " +
+                     std::to_string(saved_page) + "; this job has " + std::to_string(ranks) + " rank(s) and page size " +
+                     std::to_string(page_size) + " (load it with the same -np and --page-size)");
+  SequenceLayout layout(ranks, page_size);
+  layout.length_ = r.get<int32_t>();
+  layout.owner_ = r.get<int32_t>();
+  long long total = 0;
+  for (long long& h : layout.held_) total += (h = r.get<int64_t>());
+  RINGKV_REQUIRE(layout.length_ >= 0 && layout.owner_ >= 0 && layout.owner_ < ranks && total == layout.length_ &&
+                     r.remaining() == 0,
+                 source + " holds an inconsistent sequence layout");
+  return layout;
 }
 
 }  // namespace ringkv

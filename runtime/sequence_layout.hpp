@@ -2,6 +2,9 @@
 // Which rank holds which pages of a sequence whose KV cache is spread over P ranks. Pages are
 // aligned to multiples of page_size from position 0 and are never split between ranks, so every
 // rank's shard holds exactly the pages a single-rank run would seal, and compressed results match.
+#include <cstdint>
+#include <span>
+#include <string>
 #include <vector>
 
 namespace ringkv {
@@ -30,7 +33,13 @@ class SequenceLayout {
   // Decode appends one token at a time to the rank that holds the open page; when a page fills,
   // the rank holding the fewest tokens takes the next page, so that shards stay level.
   int decode_owner() const { return owner_; }
+  long long tokens_on(int rank) const { return held_[rank]; }
   void add_decoded_token();
+
+  // The layout as bytes (saved with a sequence's shards) and back; from_bytes refuses bytes
+  // written for another number of ranks or page size.
+  std::vector<uint8_t> to_bytes() const;
+  static SequenceLayout from_bytes(std::span<const uint8_t> bytes, int ranks, int page_size, const std::string& source);
 
  private:
   int ranks_, page_size_;

@@ -10,6 +10,8 @@
 #include "launch/cli/commands.hpp"
 #include "launch/cli/model_options.hpp"
 #include "launch/cli/sequence_run.hpp"
+#include "kvstore/binary_io.hpp"
+#include "runtime/distributed_sequence.hpp"
 #include "runtime/sampler.hpp"
 
 namespace ringkv::cli {
@@ -33,14 +35,18 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 int run_qa(const std::vector<std::string>& args) {
   ModelOptions m;
-  std::string document_file, questions_file, spec_text = "bf16";
+  std::string document_file, questions_file, save_dir, load_dir, spec_text = "bf16";
   std::vector<std::string> questions;
   int max_answer = 128;
   bool multi_line = false;
   SamplingOptions sampling;
   CLI::App app{"Read a document into the compressed KV cache once, then answer questions about it", "ringkv qa"};
   m.add_to(app, true);
-  app.add_option("--document", document_file, "the document (text file of any length)")->required();
+  app.add_option("--document", document_file, "the document (text file of any length)");
+  app.add_option("--save-kv", save_dir, "save the document's KV cache (every rank's shard) into this folder");
+  app.add_option("--load-kv", load_dir,
+                 "read the document's KV cache saved by --save-kv (same ranks, page size, codec, calibration) "
+                 "instead of reading the document; --document, if given, must be the one saved");
   app.add_option("--question", questions, "a question (repeat for several; answered in order)");
   app.add_option("--questions-file", questions_file, "one question per line");
   app.add_option("--kv", spec_text, "KV codec spec (KEYSPEC|VALUESPEC for different roles)")->capture_default_str();
@@ -56,18 +62,20 @@ int run_qa(const std::vector<std::string>& args) {
   }
   RINGKV_REQUIRE(!questions.empty(), "ringkv qa: give at least one --question or a --questions-file");
   RINGKV_REQUIRE(max_answer > 0, "--max-answer-tokens must be positive");
+  RINGKV_REQUIRE(!document_file.empty() || !load_dir.empty(), "ringkv qa: give --document, or --load-kv");
 
   const auto weights = m.load_weights();
   const auto tokenizer = m.load_tokenizer(weights->config());
   std::vector<int32_t> document;
-  if (Communicator::world().rank() == 0) {
+  if (Communicator::world().rank() == 0 && !document_file.empty()) {
     if (tokenizer->bos_id() >= 0) document.push_back(tokenizer->bos_id());
     const std::vector<int32_t> text = tokenizer->encode(read_text_file(document_file));
     document.insert(document.end(), text.begin(), text.end());
   }
   share_tokens(document);
+  const uint64_t fingerprint = checksum64(document.data(), document.size() * sizeof(int32_t));
   std::vector<std::vector<int32_t>> prompts;
-  size_t context = document.size();
+  size_t context = load_dir.empty() ? document.size() : static_cast<size_t>(DistributedSequence::saved_length(load_dir));
   for (const std::string& q : questions) {
     prompts.push_back(tokenizer->encode("\n\nQuestion: " + q + "\nAnswer:"));
     context += prompts.back().size() + static_cast<size_t>(max_answer);
@@ -76,11 +84,24 @@ int run_qa(const std::vector<std::string>& args) {
   SequenceRun run(m, *weights, KVSpec::parse(spec_text), context);
   auto start = std::chrono::steady_clock::now();
   std::vector<float> logits;
-  run.sequence().prefill(document, m.chunk, logits, false);
-  if (run.prints())
-    std::fprintf(stderr, "document: %zu tokens read in %.2f s (%.1f tokens/s) on %d rank(s)\n", document.size(),
-                 seconds_since(start), static_cast<double>(document.size()) / seconds_since(start),
-                 Communicator::world().size());
+  if (!load_dir.empty()) {
+    const uint64_t saved = run.sequence().load(load_dir);
+    RINGKV_REQUIRE(document.empty() || saved == fingerprint,
+                   load_dir + " holds the KV cache of another document than " + document_file);
+    if (run.prints())
+      std::fprintf(stderr, "document: %d tokens of KV cache loaded from %s in %.2f s on %d rank(s)\n",
+                   run.sequence().length(), load_dir.c_str(), seconds_since(start), Communicator::world().size());
+  } else {
+    run.sequence().prefill(document, m.chunk, logits, false);
+    if (run.prints())
+      std::fprintf(stderr, "document: %zu tokens read in %.2f s (%.1f tokens/s) on %d rank(s)\n", document.size(),
+                   seconds_since(start), static_cast<double>(document.size()) / seconds_since(start),
+                   Communicator::world().size());
+  }
+  if (!save_dir.empty()) {
+    run.sequence().save(save_dir, fingerprint);
+    if (run.prints()) std::fprintf(stderr, "document's KV cache saved in %s\n", save_dir.c_str());
+  }
 
   Sampler sampler(sampling);
   for (size_t i = 0; i < questions.size(); ++i) {

@@ -61,4 +61,16 @@ else
   fail "qa: $answers $(cat "$dir/qa.log")"
 fi
 
+# The document's cache saved by one run answers the same questions in another without reading it.
+qa() { ranks "$1" qa "${common[@]}" --kv int:bits=2 --question "What was in the beginning?" --max-answer-tokens 12 "${@:2}"; }
+fresh=$(qa 2 --document "$dir/doc.txt" --save-kv "$dir/saved" 2>/dev/null) || fail "qa --save-kv"
+again=$(qa 2 --load-kv "$dir/saved" --document "$dir/doc.txt" 2>"$dir/load.log") || fail "qa --load-kv: $(cat "$dir/load.log")"
+[ -n "$fresh" ] && [ "$fresh" = "$again" ] && grep -q "loaded from" "$dir/load.log" && echo "ok: a saved cache answers as the document did" ||
+  fail "qa from a saved cache: '$fresh' vs '$again'"
+head -c 2000 "$dir/doc.txt" > "$dir/other.txt"
+out=$(qa 2 --load-kv "$dir/saved" --document "$dir/other.txt" 2>&1) && fail "qa loaded a cache saved for another document" ||
+  { grep -q "another document" <<<"$out" && echo "ok: refused a cache of another document" || fail "qa: $out"; }
+out=$(qa 3 --load-kv "$dir/saved" 2>&1) && fail "qa loaded 2 ranks' cache on 3" ||
+  { grep -q "saved by 2 rank(s)" <<<"$out" && echo "ok: refused a cache saved by another number of ranks" || fail "qa: $out"; }
+
 [ $failures -eq 0 ] && echo "all sequence-parallel command checks passed" || { echo "$failures failures"; exit 1; }
