@@ -1,0 +1,150 @@
+#pragma once
+// Causal prefill attention on tensor cores, flash-attention style: a block takes 64 queries of one
+// head (16 per warp), walks the key blocks of 64 it can see with an online softmax, and never
+// writes the score matrix out. Both products are mma.sync m16n8k16 (bf16 in, fp32 accumulate);
+// the probabilities go from the score accumulators straight into the A fragments of the value
+// product. Values are stored transposed in shared memory so that each B fragment register is one
+// 32-bit load. Returns (out, lse), which merge with other chunks' and ranks' states.
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "kernels/prefill_attention.hpp"
+
+namespace ringkv::kernels {
+
+constexpr int kPrefillQueries = 64, kPrefillKeys = 64, kPrefillThreads = 128, kPrefillPad = 8;
+
+__device__ inline void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ inline uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+template <int D>
+__global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(PrefillShape s, const uint16_t* __restrict__ q,
+                                                                             const uint16_t* __restrict__ k,
+                                                                             const uint16_t* __restrict__ v,
+                                                                             float* __restrict__ out, float* __restrict__ lse) {
+  constexpr int kSteps = D / 16, kOutTiles = D / 8, kScoreTiles = kPrefillKeys / 8;
+  __shared__ __align__(16) uint16_t keys_s[kPrefillKeys][D + kPrefillPad];
+  __shared__ __align__(16) uint16_t values_t[D][kPrefillKeys + kPrefillPad];  // transposed: [channel][key]
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int head = blockIdx.y, kv_head = head / (s.heads / s.kv_heads);
+  const int first_query = blockIdx.x * kPrefillQueries;
+  const int row0 = first_query + warp * 16 + g, row1 = row0 + 8;  // this thread's two query rows
+  const float scale_log2 = s.scale * 1.4426950408889634f;
+
+  // The warp's 16 queries as A fragments, read once from global memory (zero past the last query).
+  uint32_t qf[kSteps][4];
+  auto q_pair = [&](int row, int col) -> uint32_t {
+    if (row >= s.n_queries) return 0u;
+    return *reinterpret_cast<const uint32_t*>(q + (static_cast<size_t>(row) * s.heads + head) * D + col);
+  };
+#pragma unroll
+  for (int ks = 0; ks < kSteps; ++ks) {
+    qf[ks][0] = q_pair(row0, ks * 16 + 2 * t);
+    qf[ks][1] = q_pair(row1, ks * 16 + 2 * t);
+    qf[ks][2] = q_pair(row0, ks * 16 + 8 + 2 * t);
+    qf[ks][3] = q_pair(row1, ks * 16 + 8 + 2 * t);
+  }
+
+  float o[kOutTiles][4] = {};
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // log2-domain running max, partial sums
+  const int last_query = min(first_query + kPrefillQueries, s.n_queries) - 1;
+  const int key_end = min(s.n_keys, s.q_offset + last_query + 1);
+  for (int kb = 0; kb < key_end; kb += kPrefillKeys) {
+    // Keys as rows, values transposed; 16-byte loads of 8 channels.
+    for (int i = threadIdx.x; i < kPrefillKeys * D / 8; i += kPrefillThreads) {
+      const int key = i / (D / 8), c8 = i % (D / 8) * 8, pos = kb + key;
+      uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
+      if (pos < s.n_keys) {
+        const size_t at = (static_cast<size_t>(pos) * s.kv_heads + kv_head) * D + c8;
+        kv4 = *reinterpret_cast<const uint4*>(k + at);
+        vv4 = *reinterpret_cast<const uint4*>(v + at);
+      }
+      *reinterpret_cast<uint4*>(&keys_s[key][c8]) = kv4;
+      const uint16_t* vh = reinterpret_cast<const uint16_t*>(&vv4);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) values_t[c8 + e][key] = vh[e];
+    }
+    __syncthreads();
+
+    float sc[kScoreTiles][4] = {};
+#pragma unroll
+    for (int nt = 0; nt < kScoreTiles; ++nt)
+#pragma unroll
+      for (int ks = 0; ks < kSteps; ++ks) {
+        const uint16_t* kr = &keys_s[nt * 8 + g][ks * 16 + 2 * t];
+        mma_bf16_16816(sc[nt], qf[ks], *reinterpret_cast<const uint32_t*>(kr), *reinterpret_cast<const uint32_t*>(kr + 8));
+      }
+    // Causal and length mask, scale to log2 units, running maxima (a row's four threads agree).
+    float mx0 = m0, mx1 = m1;
+#pragma unroll
+    for (int nt = 0; nt < kScoreTiles; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kb + nt * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
+        const bool seen = key < s.n_keys && key <= s.q_offset + row;
+        sc[nt][e] = seen ? sc[nt][e] * scale_log2 : -INFINITY;
+        if (e < 2) mx0 = fmaxf(mx0, sc[nt][e]); else mx1 = fmaxf(mx1, sc[nt][e]);
+      }
+#pragma unroll
+    for (int off = 1; off < 4; off <<= 1) {
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+    }
+    const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
+    const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);  // 0 while nothing was seen
+    m0 = mx0, m1 = mx1;
+    l0 *= alpha0, l1 *= alpha1;
+#pragma unroll
+    for (int dt = 0; dt < kOutTiles; ++dt) o[dt][0] *= alpha0, o[dt][1] *= alpha0, o[dt][2] *= alpha1, o[dt][3] *= alpha1;
+#pragma unroll
+    for (int nt = 0; nt < kScoreTiles; ++nt) {
+      sc[nt][0] = exp2f(sc[nt][0] - base0), sc[nt][1] = exp2f(sc[nt][1] - base0);
+      sc[nt][2] = exp2f(sc[nt][2] - base1), sc[nt][3] = exp2f(sc[nt][3] - base1);
+      l0 += sc[nt][0] + sc[nt][1], l1 += sc[nt][2] + sc[nt][3];
+    }
+    // Probabilities as A fragments (16 keys per step) times the transposed values.
+#pragma unroll
+    for (int j = 0; j < kPrefillKeys / 16; ++j) {
+      const uint32_t a[4] = {pack_bf16(sc[2 * j][0], sc[2 * j][1]), pack_bf16(sc[2 * j][2], sc[2 * j][3]),
+                             pack_bf16(sc[2 * j + 1][0], sc[2 * j + 1][1]), pack_bf16(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+#pragma unroll
+      for (int dt = 0; dt < kOutTiles; ++dt) {
+        const uint16_t* vr = &values_t[dt * 8 + g][j * 16 + 2 * t];
+        mma_bf16_16816(o[dt], a, *reinterpret_cast<const uint32_t*>(vr), *reinterpret_cast<const uint32_t*>(vr + 8));
+      }
+    }
+    __syncthreads();
+  }
+
+#pragma unroll
+  for (int off = 1; off < 4; off <<= 1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+  }
+  const float ln2 = 0.6931471805599453f;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = half ? row1 : row0;
+    const float l = half ? l1 : l0, m = half ? m1 : m0;
+    if (row >= s.n_queries) continue;
+    const size_t at = static_cast<size_t>(row) * s.heads + head;
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int dt = 0; dt < kOutTiles; ++dt)
+      *reinterpret_cast<float2*>(out + at * D + dt * 8 + 2 * t) = make_float2(o[dt][2 * half] * inv, o[dt][2 * half + 1] * inv);
+    if (t == 0) lse[at] = l > 0.f ? m * ln2 + logf(l) : -INFINITY;
+  }
+}
+
+}  // namespace ringkv::kernels
