@@ -1,10 +1,10 @@
 #pragma once
-// Causal prefill attention on tensor cores, flash-attention style: a block takes 64 queries of one
+// Causal prefill attention on tensor cores, flash-attention style: a block takes 128 queries of one
 // head (16 per warp), walks the key blocks of 64 it can see with an online softmax, and never
 // writes the score matrix out. Both products are mma.sync m16n8k16 (bf16 in, fp32 accumulate);
 // the probabilities go from the score accumulators straight into the A fragments of the value
-// product. Values are stored transposed in shared memory so that each B fragment register is one
-// 32-bit load. Returns (out, lse), which merge with other chunks' and ranks' states.
+// product, whose B fragments come from the value rows through ldmatrix.trans. Blocks wholly below
+// the diagonal skip the mask. Returns (out, lse), which merge with other chunks' and ranks' states.
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -13,13 +13,20 @@
 
 namespace ringkv::kernels {
 
-constexpr int kPrefillQueries = 64, kPrefillKeys = 64, kPrefillThreads = 128, kPrefillPad = 8;
+constexpr int kPrefillQueries = 128, kPrefillKeys = 64, kPrefillThreads = 256, kPrefillPad = 8;
 
 __device__ inline void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two 8x8 bf16 matrices transposed out of shared memory: rows r (lanes 0-7) and r + 8 (lanes 8-15)
+// give the B fragment registers of an m16n8k16 whose k runs along those rows.
+__device__ inline void ldmatrix_x2_trans(uint32_t& b0, uint32_t& b1, const uint16_t* row) {
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(address));
 }
 
 __device__ inline uint32_t pack_bf16(float lo, float hi) {
@@ -34,7 +41,7 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
                                                                              float* __restrict__ out, float* __restrict__ lse) {
   constexpr int kSteps = D / 16, kOutTiles = D / 8, kScoreTiles = kPrefillKeys / 8;
   __shared__ __align__(16) uint16_t keys_s[kPrefillKeys][D + kPrefillPad];
-  __shared__ __align__(16) uint16_t values_t[D][kPrefillKeys + kPrefillPad];  // transposed: [channel][key]
+  __shared__ __align__(16) uint16_t values_s[kPrefillKeys][D + kPrefillPad];
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int head = blockIdx.y, kv_head = head / (s.heads / s.kv_heads);
@@ -61,7 +68,7 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
   const int last_query = min(first_query + kPrefillQueries, s.n_queries) - 1;
   const int key_end = min(s.n_keys, s.q_offset + last_query + 1);
   for (int kb = 0; kb < key_end; kb += kPrefillKeys) {
-    // Keys as rows, values transposed; 16-byte loads of 8 channels.
+    // Key and value rows; 16-byte loads of 8 channels.
     for (int i = threadIdx.x; i < kPrefillKeys * D / 8; i += kPrefillThreads) {
       const int key = i / (D / 8), c8 = i % (D / 8) * 8, pos = kb + key;
       uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
@@ -71,9 +78,7 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
         vv4 = *reinterpret_cast<const uint4*>(v + at);
       }
       *reinterpret_cast<uint4*>(&keys_s[key][c8]) = kv4;
-      const uint16_t* vh = reinterpret_cast<const uint16_t*>(&vv4);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) values_t[c8 + e][key] = vh[e];
+      *reinterpret_cast<uint4*>(&values_s[key][c8]) = vv4;
     }
     __syncthreads();
 
@@ -85,14 +90,16 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
         const uint16_t* kr = &keys_s[nt * 8 + g][ks * 16 + 2 * t];
         mma_bf16_16816(sc[nt], qf[ks], *reinterpret_cast<const uint32_t*>(kr), *reinterpret_cast<const uint32_t*>(kr + 8));
       }
-    // Causal and length mask, scale to log2 units, running maxima (a row's four threads agree).
+    // Causal and length mask (not needed below the diagonal), scale to log2 units, running maxima
+    // (a row's four threads agree).
+    const bool full = kb + kPrefillKeys <= s.n_keys && kb + kPrefillKeys <= s.q_offset + first_query + warp * 16 + 1;
     float mx0 = m0, mx1 = m1;
 #pragma unroll
     for (int nt = 0; nt < kScoreTiles; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = kb + nt * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
-        const bool seen = key < s.n_keys && key <= s.q_offset + row;
+        const bool seen = full || (key < s.n_keys && key <= s.q_offset + row);
         sc[nt][e] = seen ? sc[nt][e] * scale_log2 : -INFINITY;
         if (e < 2) mx0 = fmaxf(mx0, sc[nt][e]); else mx1 = fmaxf(mx1, sc[nt][e]);
       }
@@ -113,15 +120,16 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
       sc[nt][2] = exp2f(sc[nt][2] - base1), sc[nt][3] = exp2f(sc[nt][3] - base1);
       l0 += sc[nt][0] + sc[nt][1], l1 += sc[nt][2] + sc[nt][3];
     }
-    // Probabilities as A fragments (16 keys per step) times the transposed values.
+    // Probabilities as A fragments (16 keys per step) times the values.
 #pragma unroll
     for (int j = 0; j < kPrefillKeys / 16; ++j) {
       const uint32_t a[4] = {pack_bf16(sc[2 * j][0], sc[2 * j][1]), pack_bf16(sc[2 * j][2], sc[2 * j][3]),
                              pack_bf16(sc[2 * j + 1][0], sc[2 * j + 1][1]), pack_bf16(sc[2 * j + 1][2], sc[2 * j + 1][3])};
 #pragma unroll
       for (int dt = 0; dt < kOutTiles; ++dt) {
-        const uint16_t* vr = &values_t[dt * 8 + g][j * 16 + 2 * t];
-        mma_bf16_16816(o[dt], a, *reinterpret_cast<const uint32_t*>(vr), *reinterpret_cast<const uint32_t*>(vr + 8));
+        uint32_t b0, b1;
+        ldmatrix_x2_trans(b0, b1, &values_s[j * 16 + lane % 16][dt * 8]);
+        mma_bf16_16816(o[dt], a, b0, b1);
       }
     }
     __syncthreads();
