@@ -3,8 +3,9 @@
 // head (16 per warp), walks the key blocks of 64 it can see with an online softmax, and never
 // writes the score matrix out. Both products are mma.sync m16n8k16 (bf16 in, fp32 accumulate);
 // the probabilities go from the score accumulators straight into the A fragments of the value
-// product, whose B fragments come from the value rows through ldmatrix.trans. Blocks wholly below
-// the diagonal skip the mask. Returns (out, lse), which merge with other chunks' and ranks' states.
+// product, whose B fragments come from the value rows through ldmatrix.trans. The next key and
+// value tiles are copied in (cp.async, double buffered) while the current ones are used. Blocks
+// wholly below the diagonal skip the mask. Returns (out, lse), which merge with other chunks' and ranks' states.
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -29,6 +30,18 @@ __device__ inline void ldmatrix_x2_trans(uint32_t& b0, uint32_t& b1, const uint1
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(address));
 }
 
+// 16 bytes global -> shared without registers; zero-filled when `valid` is false.
+__device__ inline void copy_async_16(void* shared, const void* global, bool valid) {
+  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
+}
+__device__ inline void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int PENDING>
+__device__ inline void copy_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
+
+template <int D>
+constexpr size_t prefill_shared_bytes() { return size_t{2} * 2 * kPrefillKeys * (D + kPrefillPad) * sizeof(uint16_t); }
+
 __device__ inline uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
@@ -40,8 +53,11 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
                                                                              const uint16_t* __restrict__ v,
                                                                              float* __restrict__ out, float* __restrict__ lse) {
   constexpr int kSteps = D / 16, kOutTiles = D / 8, kScoreTiles = kPrefillKeys / 8;
-  __shared__ __align__(16) uint16_t keys_s[kPrefillKeys][D + kPrefillPad];
-  __shared__ __align__(16) uint16_t values_s[kPrefillKeys][D + kPrefillPad];
+  // Dynamic shared memory: [buffer][key][channel] for keys, then the same for values.
+  extern __shared__ __align__(16) uint16_t shared[];
+  using Tile = uint16_t[kPrefillKeys][D + kPrefillPad];
+  Tile* keys_buf = reinterpret_cast<Tile*>(shared);
+  Tile* values_buf = keys_buf + 2;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int head = blockIdx.y, kv_head = head / (s.heads / s.kv_heads);
@@ -67,20 +83,27 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // log2-domain running max, partial sums
   const int last_query = min(first_query + kPrefillQueries, s.n_queries) - 1;
   const int key_end = min(s.n_keys, s.q_offset + last_query + 1);
-  for (int kb = 0; kb < key_end; kb += kPrefillKeys) {
-    // Key and value rows; 16-byte loads of 8 channels.
+  // Key and value rows of the tile at kb into buffer b, 16 bytes (8 channels) per copy.
+  auto load_tile = [&](int kb, int b) {
     for (int i = threadIdx.x; i < kPrefillKeys * D / 8; i += kPrefillThreads) {
       const int key = i / (D / 8), c8 = i % (D / 8) * 8, pos = kb + key;
-      uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
-      if (pos < s.n_keys) {
-        const size_t at = (static_cast<size_t>(pos) * s.kv_heads + kv_head) * D + c8;
-        kv4 = *reinterpret_cast<const uint4*>(k + at);
-        vv4 = *reinterpret_cast<const uint4*>(v + at);
-      }
-      *reinterpret_cast<uint4*>(&keys_s[key][c8]) = kv4;
-      *reinterpret_cast<uint4*>(&values_s[key][c8]) = vv4;
+      const size_t at = (static_cast<size_t>(min(pos, max(s.n_keys - 1, 0))) * s.kv_heads + kv_head) * D + c8;
+      copy_async_16(&keys_buf[b][key][c8], k + at, pos < s.n_keys);
+      copy_async_16(&values_buf[b][key][c8], v + at, pos < s.n_keys);
+    }
+    copy_async_commit();
+  };
+  if (key_end > 0) load_tile(0, 0);
+  for (int kb = 0, b = 0; kb < key_end; kb += kPrefillKeys, b ^= 1) {
+    if (kb + kPrefillKeys < key_end) {
+      load_tile(kb + kPrefillKeys, b ^ 1);
+      copy_async_wait<1>();  // this tile has landed; the next one is in flight
+    } else {
+      copy_async_wait<0>();
     }
     __syncthreads();
+    const Tile& keys_s = keys_buf[b];
+    const Tile& values_s = values_buf[b];
 
     float sc[kScoreTiles][4] = {};
 #pragma unroll
