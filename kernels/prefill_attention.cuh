@@ -23,11 +23,18 @@ __device__ inline void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uin
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Two 8x8 bf16 matrices transposed out of shared memory: rows r (lanes 0-7) and r + 8 (lanes 8-15)
-// give the B fragment registers of an m16n8k16 whose k runs along those rows.
-__device__ inline void ldmatrix_x2_trans(uint32_t& b0, uint32_t& b1, const uint16_t* row) {
+// Four 8x8 bf16 matrices out of shared memory, lane i giving the address of row i % 8 of matrix
+// i / 8: the B fragment registers of two m16n8k16 products. TRANS: k runs along the rows (values),
+// else along the columns (keys).
+template <bool TRANS>
+__device__ inline void ldmatrix_x4(uint32_t (&b)[4], const uint16_t* row) {
   const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(b0), "=r"(b1) : "r"(address));
+  if constexpr (TRANS)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(address));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(address));
 }
 
 // 16 bytes global -> shared without registers; zero-filled when `valid` is false.
@@ -109,9 +116,11 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
 #pragma unroll
     for (int nt = 0; nt < kScoreTiles; ++nt)
 #pragma unroll
-      for (int ks = 0; ks < kSteps; ++ks) {
-        const uint16_t* kr = &keys_s[nt * 8 + g][ks * 16 + 2 * t];
-        mma_bf16_16816(sc[nt], qf[ks], *reinterpret_cast<const uint32_t*>(kr), *reinterpret_cast<const uint32_t*>(kr + 8));
+      for (int ks = 0; ks < kSteps; ks += 2) {  // two k-steps per load
+        uint32_t b[4];
+        ldmatrix_x4<false>(b, &keys_s[nt * 8 + lane % 8][(ks + lane / 16) * 16 + (lane / 8) % 2 * 8]);
+        mma_bf16_16816(sc[nt], qf[ks], b[0], b[1]);
+        mma_bf16_16816(sc[nt], qf[ks + 1], b[2], b[3]);
       }
     // Causal and length mask (not needed below the diagonal), scale to log2 units, running maxima
     // (a row's four threads agree).
@@ -149,10 +158,11 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
       const uint32_t a[4] = {pack_bf16(sc[2 * j][0], sc[2 * j][1]), pack_bf16(sc[2 * j][2], sc[2 * j][3]),
                              pack_bf16(sc[2 * j + 1][0], sc[2 * j + 1][1]), pack_bf16(sc[2 * j + 1][2], sc[2 * j + 1][3])};
 #pragma unroll
-      for (int dt = 0; dt < kOutTiles; ++dt) {
-        uint32_t b0, b1;
-        ldmatrix_x2_trans(b0, b1, &values_s[j * 16 + lane % 16][dt * 8]);
-        mma_bf16_16816(o[dt], a, b0, b1);
+      for (int dt = 0; dt < kOutTiles; dt += 2) {  // two channel tiles per load
+        uint32_t b[4];
+        ldmatrix_x4<true>(b, &values_s[j * 16 + lane % 16][(dt + lane / 16) * 8]);
+        mma_bf16_16816(o[dt], a, b[0], b[1]);
+        mma_bf16_16816(o[dt + 1], a, b[2], b[3]);
       }
     }
     __syncthreads();
