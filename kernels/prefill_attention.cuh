@@ -46,8 +46,11 @@ __device__ inline void copy_async_commit() { asm volatile("cp.async.commit_group
 template <int PENDING>
 __device__ inline void copy_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
 
+// Two buffers of key and value tiles, then the block's queries.
 template <int D>
-constexpr size_t prefill_shared_bytes() { return size_t{2} * 2 * kPrefillKeys * (D + kPrefillPad) * sizeof(uint16_t); }
+constexpr size_t prefill_shared_bytes() {
+  return (size_t{2} * 2 * kPrefillKeys + kPrefillQueries) * (D + kPrefillPad) * sizeof(uint16_t);
+}
 
 __device__ inline uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -55,7 +58,7 @@ __device__ inline uint32_t pack_bf16(float lo, float hi) {
 }
 
 template <int D>
-__global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(PrefillShape s, const uint16_t* __restrict__ q,
+__global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(PrefillShape s, const uint16_t* __restrict__ q,
                                                                              const uint16_t* __restrict__ k,
                                                                              const uint16_t* __restrict__ v,
                                                                              float* __restrict__ out, float* __restrict__ lse) {
@@ -65,6 +68,7 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
   using Tile = uint16_t[kPrefillKeys][D + kPrefillPad];
   Tile* keys_buf = reinterpret_cast<Tile*>(shared);
   Tile* values_buf = keys_buf + 2;
+  auto queries_s = reinterpret_cast<uint16_t(*)[D + kPrefillPad]>(values_buf + 2);  // [kPrefillQueries][D + pad]
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int head = blockIdx.y, kv_head = head / (s.heads / s.kv_heads);
@@ -72,19 +76,14 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
   const int row0 = first_query + warp * 16 + g, row1 = row0 + 8;  // this thread's two query rows
   const float scale_log2 = s.scale * 1.4426950408889634f;
 
-  // The warp's 16 queries as A fragments, read once from global memory (zero past the last query).
-  uint32_t qf[kSteps][4];
-  auto q_pair = [&](int row, int col) -> uint32_t {
-    if (row >= s.n_queries) return 0u;
-    return *reinterpret_cast<const uint32_t*>(q + (static_cast<size_t>(row) * s.heads + head) * D + col);
-  };
-#pragma unroll
-  for (int ks = 0; ks < kSteps; ++ks) {
-    qf[ks][0] = q_pair(row0, ks * 16 + 2 * t);
-    qf[ks][1] = q_pair(row1, ks * 16 + 2 * t);
-    qf[ks][2] = q_pair(row0, ks * 16 + 8 + 2 * t);
-    qf[ks][3] = q_pair(row1, ks * 16 + 8 + 2 * t);
+  // The block's queries into shared memory (zero past the last query); warps read their 16 rows as
+  // A fragments through ldmatrix, which keeps registers for two blocks per multiprocessor.
+  for (int i = threadIdx.x; i < kPrefillQueries * D / 8; i += kPrefillThreads) {
+    const int row = i / (D / 8), c8 = i % (D / 8) * 8, query = first_query + row;
+    const size_t at = (static_cast<size_t>(min(query, s.n_queries - 1)) * s.heads + head) * D + c8;
+    copy_async_16(&queries_s[row][c8], q + at, query < s.n_queries);
   }
+  copy_async_commit();
 
   float o[kOutTiles][4] = {};
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // log2-domain running max, partial sums
@@ -114,14 +113,19 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
 
     float sc[kScoreTiles][4] = {};
 #pragma unroll
-    for (int nt = 0; nt < kScoreTiles; ++nt)
+    for (int ks = 0; ks < kSteps; ks += 2) {  // two k-steps per load
+      uint32_t qa[2][4];
 #pragma unroll
-      for (int ks = 0; ks < kSteps; ks += 2) {  // two k-steps per load
+      for (int h = 0; h < 2; ++h)
+        ldmatrix_x4<false>(qa[h], &queries_s[warp * 16 + lane % 8 + (lane / 8) % 2 * 8][(ks + h) * 16 + lane / 16 * 8]);
+#pragma unroll
+      for (int nt = 0; nt < kScoreTiles; ++nt) {
         uint32_t b[4];
         ldmatrix_x4<false>(b, &keys_s[nt * 8 + lane % 8][(ks + lane / 16) * 16 + (lane / 8) % 2 * 8]);
-        mma_bf16_16816(sc[nt], qf[ks], b[0], b[1]);
-        mma_bf16_16816(sc[nt], qf[ks + 1], b[2], b[3]);
+        mma_bf16_16816(sc[nt], qa[0], b[0], b[1]);
+        mma_bf16_16816(sc[nt], qa[1], b[2], b[3]);
       }
+    }
     // Causal and length mask (not needed below the diagonal), scale to log2 units, running maxima
     // (a row's four threads agree).
     const bool full = kb + kPrefillKeys <= s.n_keys && kb + kPrefillKeys <= s.q_offset + first_query + warp * 16 + 1;
@@ -167,6 +171,8 @@ __global__ void __launch_bounds__(kPrefillThreads) prefill_attention_kernel(Pref
     }
     __syncthreads();
   }
+
+  copy_async_wait<0>();  // nothing left in flight, also when no key was visible
 
 #pragma unroll
   for (int off = 1; off < 4; off <<= 1) {
