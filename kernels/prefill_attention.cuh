@@ -52,6 +52,13 @@ constexpr size_t prefill_shared_bytes() {
   return (size_t{2} * 2 * kPrefillKeys + kPrefillQueries) * (D + kPrefillPad) * sizeof(uint16_t);
 }
 
+// 2^x on the special-function unit (flushes subnormals; -inf gives 0).
+__device__ inline float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ inline uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
@@ -145,15 +152,15 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
     }
     const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
-    const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);  // 0 while nothing was seen
+    const float alpha0 = fast_exp2(m0 - base0), alpha1 = fast_exp2(m1 - base1);  // 0 while nothing was seen
     m0 = mx0, m1 = mx1;
     l0 *= alpha0, l1 *= alpha1;
 #pragma unroll
     for (int dt = 0; dt < kOutTiles; ++dt) o[dt][0] *= alpha0, o[dt][1] *= alpha0, o[dt][2] *= alpha1, o[dt][3] *= alpha1;
 #pragma unroll
     for (int nt = 0; nt < kScoreTiles; ++nt) {
-      sc[nt][0] = exp2f(sc[nt][0] - base0), sc[nt][1] = exp2f(sc[nt][1] - base0);
-      sc[nt][2] = exp2f(sc[nt][2] - base1), sc[nt][3] = exp2f(sc[nt][3] - base1);
+      sc[nt][0] = fast_exp2(sc[nt][0] - base0), sc[nt][1] = fast_exp2(sc[nt][1] - base0);
+      sc[nt][2] = fast_exp2(sc[nt][2] - base1), sc[nt][3] = fast_exp2(sc[nt][3] - base1);
       l0 += sc[nt][0] + sc[nt][1], l1 += sc[nt][2] + sc[nt][3];
     }
     // Probabilities as A fragments (16 keys per step) times the values.
