@@ -64,6 +64,7 @@ int main() {
       const size_t bytes = mib << 20;
       DeviceBuffer<uint8_t> send(bytes), recv(bytes);
       RINGKV_CHECK_CUDA(cudaMemset(send.data(), 1, bytes));
+      nccl.after(nullptr);
       const double ring_ms = median_ms(nccl, [&] { nccl.ring_exchange(send.data(), bytes, recv.data(), bytes, "bench ring"); });
       double peer_ms = 0;
       if (can_access) {
@@ -84,6 +85,7 @@ int main() {
     DeviceBuffer<float> merged(out.size()), merged_lse(lse.size());
     RINGKV_CHECK_CUDA(cudaMemset(out.data(), 0, out.size() * 4));
     RINGKV_CHECK_CUDA(cudaMemset(lse.data(), 0, lse.size() * 4));
+    nccl.after(nullptr);
     constexpr int kLayers = 100;  // back to back, as the layers of decode steps run
     const double gather_ms = median_ms(nccl, [&] {
       for (int layer = 0; layer < kLayers; ++layer) {

@@ -28,12 +28,19 @@ NcclCommunicator::NcclCommunicator(Communicator& mpi, double timeout_s)
   mpi_.broadcast_bytes(bytes, 0, "send the NCCL id to every rank");
   std::memcpy(&id, bytes.data(), sizeof id);
   RINGKV_CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  RINGKV_CHECK_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
   check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank", "start NCCL");
 }
 
 NcclCommunicator::~NcclCommunicator() {
   if (comm_) ncclCommDestroy(comm_);
+  if (ready_) cudaEventDestroy(ready_);
   if (stream_) cudaStreamDestroy(stream_);
+}
+
+void NcclCommunicator::after(cudaStream_t producer) {
+  RINGKV_CHECK_CUDA(cudaEventRecord(ready_, producer));
+  RINGKV_CHECK_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
 }
 
 void NcclCommunicator::abort() {

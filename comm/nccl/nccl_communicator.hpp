@@ -30,6 +30,11 @@ class NcclCommunicator {
   int size() const { return size_; }
   cudaStream_t stream() const { return stream_; }
 
+  // Later operations wait for the work queued so far on `producer` (the kernels or copies that
+  // wrote the buffers they send or receive into): the communicator's stream does not otherwise
+  // order itself after other streams, the legacy default stream (0) included.
+  void after(cudaStream_t producer);
+
   // One ring step of device bytes: sends send_bytes to rank + 1 and receives recv_bytes from
   // rank - 1 (the sizes are agreed beforehand, e.g. over MPI). Ring attention passes pages with it.
   void ring_exchange(const void* send, size_t send_bytes, void* recv, size_t recv_bytes, const char* what);
@@ -51,6 +56,7 @@ class NcclCommunicator {
   double timeout_s_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t ready_ = nullptr;  // marks a producer's work for after()
   bool aborted_ = false;
 };
 

@@ -44,6 +44,7 @@ TEST(NcclCommunicator, RingStepsPassEveryPayloadAroundAsMpiDoes) {
     const int from = ((r - step) % p + p) % p;
     DeviceBuffer<uint8_t> recv(payload_of(from).size());
     recv.poison();
+    nccl.after(nullptr);  // the poison and upload ran on the default stream
     nccl.ring_exchange(send.data(), send.size(), recv.data(), recv.size(), "test ring");
     nccl.synchronize("test ring");
     std::vector<uint8_t> got(recv.size());
@@ -62,6 +63,7 @@ TEST(NcclCommunicator, GathersAndBroadcastsAsMpiDoes) {
   DeviceBuffer<uint8_t> send(n), all(n * nccl.size());
   send.upload(mine.data());
   all.poison();
+  nccl.after(nullptr);
   nccl.all_gather(send.data(), all.data(), n, "test gather");
   nccl.synchronize("test gather");
   std::vector<uint8_t> got(all.size());
@@ -72,6 +74,7 @@ TEST(NcclCommunicator, GathersAndBroadcastsAsMpiDoes) {
   for (int root = 0; root < nccl.size(); ++root) {
     DeviceBuffer<uint8_t> buffer(n);
     buffer.upload(mine.data());
+    nccl.after(nullptr);
     nccl.broadcast(buffer.data(), n, root, "test broadcast");
     nccl.synchronize("test broadcast");
     std::vector<uint8_t> b(n);
@@ -99,6 +102,7 @@ TEST(NcclCommunicator, GatheredPartialStatesMergeOnTheGpuAsOnTheCpu) {
   d_lse.upload(lse.data());
   merged_out.poison();
   merged_lse.poison();
+  nccl.after(nullptr);
   nccl.all_gather(d_out.data(), all_out.data(), out.size() * sizeof(float), "gather outs");
   nccl.all_gather(d_lse.data(), all_lse.data(), lse.size() * sizeof(float), "gather lses");
   merge_states_gpu(p, queries, d, all_out.data(), all_lse.data(), merged_out.data(), merged_lse.data(), nccl.stream());
