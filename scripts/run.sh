@@ -2,7 +2,9 @@
 # The main job: set up, build, then on CPU (2 MPI ranks where ranks share the work):
 #   1. learn codec tables from the model's own keys and values on calibration text,
 #   2. the perplexity table of a text under each KV codec (windows split over 2 ranks),
-#   3. generation from a prompt with a bf16 cache and with a 2-bit KVQuant cache.
+#   3. generation from a prompt with a bf16 cache and with a 2-bit KVQuant cache, the cache spread
+#      over the 2 ranks (ring-attention prefill, merged decode),
+#   4. questions about a document held in a 2-bit cache spread over the 2 ranks.
 # The model is reftiny-14m from $RINGKV_MODELS or ../shared/models, the texts from $RINGKV_DATA or
 # ../shared/data; where they are absent, a small random-weight model written by `ringkv init-model`
 # and this README serve instead (the numbers then say nothing about quality).
@@ -41,7 +43,12 @@ echo; echo "== ringkv perplexity (2 ranks)"
 # A document's opening (about 1000 tokens, so most of the cache is in sealed, compressed pages), then a prompt.
 { head -c 3500 "$eval_text"; echo; echo "$prompt"; } > build/prompt.txt
 for spec in bf16 kvquant:bits=2,outliers=0.01,sink=1,qnorm=1; do
-  echo; echo "== ringkv generate --kv $spec --prompt-file build/prompt.txt (ends: \"$prompt\")"
-  "$ringkv" generate --model "$model" --prompt-file build/prompt.txt --max-new-tokens 48 --kv "$spec" \
+  echo; echo "== ringkv generate --kv $spec --prompt-file build/prompt.txt (2 ranks; ends: \"$prompt\")"
+  "${mpirun[@]}" "$ringkv" generate --model "$model" --prompt-file build/prompt.txt --max-new-tokens 48 --kv "$spec" \
     --calibration build/model.calib
 done
+
+echo; echo "== ringkv qa (2 ranks): questions about the first 12000 bytes of $eval_text"
+head -c 12000 "$eval_text" > build/document.txt
+"${mpirun[@]}" "$ringkv" qa --model "$model" --document build/document.txt --kv kvquant:bits=2,outliers=0.01,sink=1,qnorm=1 \
+  --calibration build/model.calib --max-answer-tokens 24 --question "Who was the son of David?" --question "Where was Jesus born?"

@@ -1,6 +1,7 @@
 // ringkv qa: read a document into the compressed KV cache once, then answer questions about it.
 // Each question is appended as "\n\nQuestion: ...\nAnswer:" after the document (and the earlier
 // answers), and the answer is generated up to the end of its line.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -119,7 +120,8 @@ int run_qa(const std::vector<std::string>& args) {
       previous = next;
     }
     if (run.prints()) {
-      std::cout << "Q: " << questions[i] << "\nA:" << answer << "\n" << std::flush;
+      answer.erase(0, std::min(answer.size(), answer.find_first_not_of(" \n")));  // the answer's leading line break
+      std::cout << "Q: " << questions[i] << "\nA: " << answer << "\n" << std::flush;
       std::fprintf(stderr, "answered in %.2f s\n", seconds_since(start));
     }
   }
