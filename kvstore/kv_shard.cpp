@@ -66,7 +66,17 @@ KVShard::KVShard(ShardConfig config, const Calibration* calibration)
 
 KVShard::~KVShard() = default;
 KVShard::KVShard(KVShard&&) noexcept = default;
-KVShard& KVShard::operator=(KVShard&&) noexcept = default;
+KVShard& KVShard::operator=(KVShard&& other) noexcept {
+  // Swapped rather than assigned member by member: this shard's old pools then go with `other`,
+  // whose destructor releases them before their budget (a member-wise move freed the budget first).
+  std::swap(config_, other.config_);
+  std::swap(calibration_, other.calibration_);
+  std::swap(budget_, other.budget_);
+  std::swap(streams_, other.streams_);
+  std::swap(key_pool_, other.key_pool_);
+  std::swap(value_pool_, other.value_pool_);
+  return *this;
+}
 
 KVShard::Stream& KVShard::stream(int layer, int head) {
   RINGKV_REQUIRE(layer >= 0 && layer < config_.layers && head >= 0 && head < config_.kv_heads,

@@ -137,6 +137,15 @@ TEST(Shard, CodebooksAreCountedInBits) {
   EXPECT_EQ(shard.stats().codebooks, 4u * 2 * 8 * 256 * 8 * 4);
 }
 
+TEST(Shard, MoveAssignmentOverAShardWithPagesReleasesItsMemoryInOrder) {
+  KVShard held(config_for("int:bits=2,group=32"), nullptr), loaded(config_for("int:bits=2,group=32"), nullptr);
+  fill(held, 300, 1);
+  fill(loaded, 100, 2);
+  held = std::move(loaded);  // held's pages go back to its own budget before that budget goes (ASan checks)
+  EXPECT_EQ(held.tokens(0, 0), 100u);
+  EXPECT_EQ(held.decode_all(1, 1).positions.size(), 100u);
+}
+
 TEST(Shard, RefusesWhatDoesNotFitWithAClearMessage) {
   ShardConfig c = config_for("bf16");
   c.memory_budget_bytes = 200 * 1024;  // tails take 4 x 2 x 32 x 64 x 2 = 32 KiB; a slab 64 x 4 KiB per role
