@@ -1,5 +1,5 @@
-// GPU decode attention over compressed INT pages at the Llama-3-8B attention shape (32 query heads,
-// 8 KV heads, head_dim 128; one layer): time per step (median of CUDA-event timings after a
+// GPU decode attention over a bf16 cache and over compressed INT pages at the Llama-3-8B attention
+// shape (32 query heads, 8 KV heads, head_dim 128; one layer): time per step (median of CUDA-event timings after a
 // warm-up), compressed GB/s read against the device copy peak measured in this run, and the
 // speedup over PyTorch SDPA (bf16) on the same shapes when bench/sdpa_decode.py's timings are given.
 //
@@ -15,6 +15,7 @@
 
 #include "bench/gpu_timing.hpp"
 #include "kernels/cuda_check.hpp"
+#include "kernels/decode_attention_bf16_gpu.hpp"
 #include "kernels/decode_attention_gpu.hpp"
 #include "kvstore/codec.hpp"
 
@@ -67,6 +68,44 @@ int run(int argc, char** argv) {
               kKVHeads * kQueriesPerKV, kKVHeads, kDim, kPage, prop.name, peak);
   std::printf("%-12s %5s %9s %10s %12s %8s %11s %11s %9s %9s\n", "codec", "batch", "context", "time ms", "KV GB/s",
               "of peak", "SDPA cudnn", "SDPA flash", "vs cudnn", "vs flash");
+  // One table row: the bytes the kernel reads, its time, and SDPA on the same shape.
+  auto print_row = [&](const std::string& codec, long batch, long context, double ms, double bytes) {
+    const double gbs = bytes / (ms * 1e-3) / 1e9;
+    const auto it = sdpa.find({batch, context});
+    auto peer = [&](const char* backend) {
+      return it != sdpa.end() && it->second.count(backend) ? it->second.at(backend) : NAN;
+    };
+    const double cudnn = peer("cudnn"), flash = peer("flash");
+    std::printf("%-12s %5ld %9ld %10.4f %12.0f %7.1f%% %11.4f %11.4f %8.2fx %8.2fx\n", codec.c_str(), batch, context, ms, gbs,
+                100.0 * gbs / peak, cudnn, flash, cudnn / ms, flash / ms);
+  };
+  // The bf16 cache [context][kv_heads][head_dim] of one sequence (the kernel runs one sequence per launch).
+  for (long context : contexts) {
+    const size_t elements = static_cast<size_t>(context) * kKVHeads * kDim;
+    size_t free_bytes = 0, total_bytes = 0;
+    RINGKV_CHECK_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
+    if (4 * elements + (size_t{1} << 30) > free_bytes) {
+      std::printf("%-12s %5d %9ld   skipped: needs %.1f GB of the %.1f GB free\n", "bf16", 1, context, 4.0 * elements / 1e9,
+                  free_bytes / 1e9);
+      continue;
+    }
+    DeviceBuffer<uint16_t> keys(elements), values(elements);
+    RINGKV_CHECK_CUDA(cudaMemset(keys.data(), 0x3c, elements * 2));  // 0x3c3c: about 0.0115 in every element
+    RINGKV_CHECK_CUDA(cudaMemset(values.data(), 0x3c, elements * 2));
+    const DecodeShape shape{static_cast<int>(context), kKVHeads * kQueriesPerKV, kKVHeads, kDim, 0.088f};
+    const std::vector<float> q(size_t(shape.heads) * kDim, 0.01f);
+    DeviceBuffer<float> d_q(q.size());
+    d_q.upload(q.data());
+    const int splits = decode_attention_bf16_splits(shape.n_keys, kKVHeads);
+    DeviceBuffer<float> so(size_t(splits) * q.size()), sl(size_t(splits) * shape.heads), out(q.size()), lse(shape.heads);
+    const double ms = median_ms(
+        [&] {
+          decode_attention_bf16_gpu(shape, d_q.data(), keys.data(), values.data(), splits, so.data(), sl.data(), out.data(),
+                                    lse.data(), nullptr);
+        },
+        20);
+    print_row("bf16", 1, context, ms, 4.0 * elements);
+  }
   constexpr int kDistinctPages = 64;  // encoded once on the CPU, replicated on the device
   for (int bits : {1, 2, 3, 4}) {
     const CodecContext ctx{kDim, kPage, 0, 0, nullptr};
@@ -117,15 +156,7 @@ int run(int argc, char** argv) {
                                        lse.data(), nullptr);
             },
             20);
-        const double bytes = 2.0 * pages_total * page_bytes;
-        const double gbs = bytes / (ms * 1e-3) / 1e9;
-        const auto it = sdpa.find({batch, context});
-        auto peer = [&](const char* backend) {
-          return it != sdpa.end() && it->second.count(backend) ? it->second.at(backend) : NAN;
-        };
-        const double cudnn = peer("cudnn"), flash = peer("flash");
-        std::printf("%-12s %5ld %9ld %10.4f %12.0f %7.1f%% %11.4f %11.4f %8.2fx %8.2fx\n", spec.text().c_str(), batch, context,
-                    ms, gbs, 100.0 * gbs / peak, cudnn, flash, cudnn / ms, flash / ms);
+        print_row(spec.text(), batch, context, ms, 2.0 * pages_total * page_bytes);
       }
   }
   return 0;

@@ -1,5 +1,5 @@
 #pragma once
-// Checking of CUDA runtime calls, and RAII owners of device memory.
+// Checking of CUDA runtime calls, and RAII owners of device memory and streams.
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -49,6 +49,20 @@ class DeviceBuffer {
  private:
   T* data_ = nullptr;
   size_t count_ = 0;
+};
+
+// A non-blocking CUDA stream, destroyed with its owner.
+class CudaStream {
+ public:
+  CudaStream() { RINGKV_CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  ~CudaStream() { cudaStreamDestroy(stream_); }
+  CudaStream(const CudaStream&) = delete;
+  CudaStream& operator=(const CudaStream&) = delete;
+  cudaStream_t get() const { return stream_; }
+  void synchronize() const { RINGKV_CHECK_CUDA(cudaStreamSynchronize(stream_)); }
+
+ private:
+  cudaStream_t stream_ = nullptr;
 };
 
 }  // namespace ringkv

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/half.hpp"
+
 namespace ringkv {
 
 void rms_norm_cpu(const float* x, int n, int dim, const float* weight, float eps, float* out) {
@@ -41,6 +43,19 @@ void rope_heads_cpu(float* x, int n, int heads, int head_dim, int first_position
 void silu_mul_cpu(float* gate, const float* up, size_t n) {
 #pragma omp parallel for schedule(static) if (n >= (size_t{1} << 16))
   for (size_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void embed_rows_cpu(const uint16_t* table, const int32_t* ids, int n, int dim, float* out) {
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < dim; ++c) out[static_cast<size_t>(i) * dim + c] = bf16_to_float(table[static_cast<size_t>(ids[i]) * dim + c]);
+}
+
+void to_bf16_cpu(const float* x, size_t n, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = float_to_bf16(x[i]);
+}
+
+void add_in_place_cpu(float* x, const float* y, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
 }  // namespace ringkv

@@ -21,10 +21,32 @@ void rope_heads_gpu(float* x, int n, int heads, int head_dim, int first_position
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 
+namespace {
+// Blocks of 256 threads for an elementwise kernel over n elements (grid-stride beyond 4096 blocks).
+int elementwise_blocks(size_t n) { return static_cast<int>(std::min<size_t>((n + 255) / 256, 4096)); }
+}  // namespace
+
 void silu_mul_gpu(float* gate, const float* up, size_t n, cudaStream_t stream) {
   if (n == 0) return;
-  const int blocks = static_cast<int>(std::min<size_t>((n + 255) / 256, 4096));
-  kernels::silu_mul_kernel<<<blocks, 256, 0, stream>>>(gate, up, n);
+  kernels::silu_mul_kernel<<<elementwise_blocks(n), 256, 0, stream>>>(gate, up, n);
+  RINGKV_CHECK_CUDA(cudaGetLastError());
+}
+
+void embed_rows_gpu(const uint16_t* table, const int32_t* ids, int n, int dim, float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  kernels::embed_rows_kernel<<<n, kernels::kRowThreads, 0, stream>>>(table, ids, dim, out);
+  RINGKV_CHECK_CUDA(cudaGetLastError());
+}
+
+void to_bf16_gpu(const float* x, size_t n, uint16_t* out, cudaStream_t stream) {
+  if (n == 0) return;
+  kernels::to_bf16_kernel<<<elementwise_blocks(n), 256, 0, stream>>>(x, n, out);
+  RINGKV_CHECK_CUDA(cudaGetLastError());
+}
+
+void add_in_place_gpu(float* x, const float* y, size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  kernels::add_in_place_kernel<<<elementwise_blocks(n), 256, 0, stream>>>(x, y, n);
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 

@@ -1,7 +1,11 @@
 #pragma once
 // CUDA twins of kernels/transformer_ops.cpp: RMSNorm (one block per row), RoPE over the heads of
-// each row (angles in double, as on the CPU), and the SwiGLU product.
+// each row (angles in double, as on the CPU), the SwiGLU product, the embedding lookup, bf16
+// rounding and the residual sum.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 #include <cmath>
 
@@ -43,9 +47,32 @@ __global__ void rope_heads_kernel(float* __restrict__ x, int heads, int head_dim
   }
 }
 
-__global__ void silu_mul_kernel(float* __restrict__ gate, const float* __restrict__ up, size_t n) {
+// A grid-stride loop over n elements.
+template <class F>
+__device__ inline void for_each_element(size_t n, F&& f) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
-    gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    f(i);
+}
+
+__global__ void silu_mul_kernel(float* __restrict__ gate, const float* __restrict__ up, size_t n) {
+  for_each_element(n, [&](size_t i) { gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i]; });
+}
+
+// grid: n rows; block: kRowThreads.
+__global__ void __launch_bounds__(kRowThreads) embed_rows_kernel(const uint16_t* __restrict__ table,
+                                                                  const int32_t* __restrict__ ids, int dim,
+                                                                  float* __restrict__ out) {
+  const uint16_t* row = table + static_cast<size_t>(ids[blockIdx.x]) * dim;
+  float* o = out + static_cast<size_t>(blockIdx.x) * dim;
+  for (int c = threadIdx.x; c < dim; c += blockDim.x) o[c] = __uint_as_float(static_cast<uint32_t>(row[c]) << 16);
+}
+
+__global__ void to_bf16_kernel(const float* __restrict__ x, size_t n, uint16_t* __restrict__ out) {
+  for_each_element(n, [&](size_t i) { out[i] = __bfloat16_as_ushort(__float2bfloat16_rn(x[i])); });
+}
+
+__global__ void add_in_place_kernel(float* __restrict__ x, const float* __restrict__ y, size_t n) {
+  for_each_element(n, [&](size_t i) { x[i] += y[i]; });
 }
 
 }  // namespace ringkv::kernels

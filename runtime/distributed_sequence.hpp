@@ -8,19 +8,20 @@
 #include <vector>
 
 #include "runtime/sequence_layout.hpp"
+#include "runtime/token_sequence.hpp"
 #include "runtime/transformer.hpp"
 
 namespace ringkv {
 
-class DistributedSequence {
+class DistributedSequence : public TokenSequence {
  public:
   DistributedSequence(const Transformer& model, KVShard& kv, Communicator* comm);
 
   // Appends tokens to the sequence in segments of about chunk_tokens per rank. logits:
   // [tokens][vocab] when all_logits, else [vocab] of the last token.
-  void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits);
+  void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) override;
   // Appends one token; logits [vocab].
-  void decode(int32_t token, std::vector<float>& logits);
+  void decode(int32_t token, std::vector<float>& logits) override;
 
   // Saves the sequence into a folder (each rank's shard, and the layout with `fingerprint`, which
   // names the content, e.g. a checksum of the document's tokens); every rank calls it.
@@ -31,7 +32,7 @@ class DistributedSequence {
   // The length of the sequence saved in `dir`, to size the shards before loading it.
   static int saved_length(const std::string& dir);
 
-  int length() const { return layout_.length(); }
+  int length() const override { return layout_.length(); }
   const SequenceLayout& layout() const { return layout_; }
   // Compressed page bytes this rank sent around the ring so far, and the time it waited on them.
   size_t ring_bytes_sent() const { return ring_bytes_sent_; }

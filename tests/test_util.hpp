@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/half.hpp"
 #include "kvstore/codec.hpp"
 
 namespace ringkv::test {
@@ -48,6 +49,15 @@ inline std::vector<float> structured_rows(size_t n, int dim, uint64_t seed, bool
     }
   }
   return rows;
+}
+
+// Gaussian values rounded to bf16, as raw bf16 words.
+inline std::vector<uint16_t> random_bf16(size_t n, uint64_t seed, float sigma) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.f, sigma);
+  std::vector<uint16_t> v(n);
+  for (uint16_t& x : v) x = float_to_bf16(normal(rng));
+  return v;
 }
 
 inline std::vector<float> gaussian(size_t n, uint64_t seed, float sigma = 1.0f) {

@@ -26,6 +26,7 @@ int run_generate(const std::vector<std::string>& args) {
   SamplingOptions sampling;
   CLI::App app{"Prefill a prompt into the compressed KV cache and stream a continuation", "ringkv generate"};
   m.add_to(app, true);
+  m.add_device_to(app);
   app.add_option("--prompt", prompt, "prompt text");
   app.add_option("--prompt-file", prompt_file, "read the prompt from this file (a document of any length)");
   app.add_option("--prompt-ids", prompt_ids_file, "file of whitespace-separated token ids to use as the prompt");

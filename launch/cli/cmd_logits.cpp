@@ -16,6 +16,7 @@ int run_logits(const std::vector<std::string>& args) {
   int decode_from = -1;
   CLI::App app{"Write the logits of every position of a token sequence as float32 [tokens][vocab]", "ringkv logits"};
   m.add_to(app, true);
+  m.add_device_to(app);
   app.add_option("--token-ids", ids_path, "file of whitespace-separated token ids")->required();
   app.add_option("--kv", spec_text, "KV codec spec")->capture_default_str();
   app.add_option("--decode-from", decode_from,

@@ -43,6 +43,7 @@ int run_qa(const std::vector<std::string>& args) {
   SamplingOptions sampling;
   CLI::App app{"Read a document into the compressed KV cache once, then answer questions about it", "ringkv qa"};
   m.add_to(app, true);
+  m.add_device_to(app);
   app.add_option("--document", document_file, "the document (text file of any length)");
   app.add_option("--save-kv", save_dir, "save the document's KV cache (every rank's shard) into this folder");
   app.add_option("--load-kv", load_dir,
@@ -86,7 +87,7 @@ int run_qa(const std::vector<std::string>& args) {
   auto start = std::chrono::steady_clock::now();
   std::vector<float> logits;
   if (!load_dir.empty()) {
-    const uint64_t saved = run.sequence().load(load_dir);
+    const uint64_t saved = run.sharded_sequence().load(load_dir);
     RINGKV_REQUIRE(document.empty() || saved == fingerprint,
                    load_dir + " holds the KV cache of another document than " + document_file);
     if (run.prints())
@@ -100,7 +101,7 @@ int run_qa(const std::vector<std::string>& args) {
                    Communicator::world().size());
   }
   if (!save_dir.empty()) {
-    run.sequence().save(save_dir, fingerprint);
+    run.sharded_sequence().save(save_dir, fingerprint);
     if (run.prints()) std::fprintf(stderr, "document's KV cache saved in %s\n", save_dir.c_str());
   }
 

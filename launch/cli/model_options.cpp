@@ -23,6 +23,14 @@ void ModelOptions::add_to(CLI::App& app, bool with_calibration) {
                  "KV cache memory of each rank in GiB (default: 80% of this machine's memory, shared by its ranks)");
 }
 
+void ModelOptions::add_device_to(CLI::App& app) {
+  app.add_option("--device", device,
+                 "cpu: the CPU backend, the cache spread over the job's ranks; gpu: weights and a bf16 KV cache on "
+                 "this process's GPU (one rank)")
+      ->check(CLI::IsMember({"cpu", "gpu"}))
+      ->capture_default_str();
+}
+
 std::unique_ptr<ModelWeights> ModelOptions::load_weights() const { return ModelWeights::load(model); }
 
 std::unique_ptr<Tokenizer> ModelOptions::load_tokenizer(const ModelConfig& config) const {

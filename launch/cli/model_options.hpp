@@ -17,8 +17,11 @@ struct ModelOptions {
   int page_size = 128;
   int chunk = 512;
   double kv_memory_gb = 0;  // 0: 80% of this machine's memory
+  std::string device = "cpu";
 
   void add_to(CLI::App& app, bool with_calibration);
+  // --device, for the commands that run one sequence (generate, logits, qa).
+  void add_device_to(CLI::App& app);
   std::unique_ptr<ModelWeights> load_weights() const;
   // The model folder's tokenizer, or --tokenizer (needed for llama2.c checkpoints).
   std::unique_ptr<Tokenizer> load_tokenizer(const ModelConfig& config) const;

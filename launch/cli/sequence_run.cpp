@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/error.hpp"
+#include "runtime/gpu/gpu_backend.hpp"
 
 namespace ringkv::cli {
 
@@ -26,8 +27,14 @@ void share_tokens(std::vector<int32_t>& tokens) {
 }
 
 SequenceRun::SequenceRun(const ModelOptions& options, const ModelWeights& weights, const KVSpec& spec, size_t context_tokens)
-    : spec_(spec), calibration_(options.load_calibration({spec})) {
+    : spec_(spec), calibration_(options.load_calibration({spec})), config_(weights.config()) {
   Communicator& comm = Communicator::world();
+  if (options.device == "gpu") {
+    RINGKV_REQUIRE(comm.size() == 1, "--device gpu runs a sequence on one GPU from one rank so far; this job has " +
+                                         std::to_string(comm.size()) + " ranks (use --device cpu to spread it over them)");
+    gpu_ = make_gpu_sequence(weights, spec, context_tokens, options.chunk, 0);
+    return;
+  }
   model_ = std::make_unique<Transformer>(weights, context_tokens);
   kv_ = std::make_unique<KVShard>(model_->shard_config(spec, options.page_size, options.kv_memory_bytes()), calibration_.get());
   // A rank holds its share of the pages, and shards stay within three pages of each other.
@@ -39,10 +46,21 @@ SequenceRun::SequenceRun(const ModelOptions& options, const ModelWeights& weight
                      format_bytes(static_cast<double>(needed)) + " of KV memory per rank on " + std::to_string(ranks) +
                      " rank(s); the budget is " + format_bytes(static_cast<double>(options.kv_memory_bytes())) +
                      " per rank (--kv-memory-gb; more ranks or a smaller codec fit more)");
-  sequence_ = std::make_unique<DistributedSequence>(*model_, *kv_, &comm);
+  sharded_ = std::make_unique<DistributedSequence>(*model_, *kv_, &comm);
+}
+
+DistributedSequence& SequenceRun::sharded_sequence() {
+  RINGKV_REQUIRE(sharded_, "saving and loading a KV cache needs --device cpu so far");
+  return *sharded_;
 }
 
 std::string SequenceRun::storage_report() const {
+  const ModelConfig& c = config_;
+  if (gpu_) {  // bf16 keys and values of every layer and KV head
+    const double tokens = gpu_->length(), bytes = 2.0 * tokens * c.layers * c.kv_heads * c.head_dim * 2;
+    return "KV cache (bf16, on the GPU): " + format_bytes(bytes) + " for " + std::to_string(gpu_->length()) +
+           " tokens, 16.000 bits per element";
+  }
   const StorageStats st = kv_->stats();
   const double mine[2] = {static_cast<double>(st.total()), static_cast<double>(st.tokens)};
   const auto all = Communicator::world().all_gather_bytes({reinterpret_cast<const uint8_t*>(mine), sizeof mine},
@@ -54,7 +72,6 @@ std::string SequenceRun::storage_report() const {
     bytes += theirs[0], tokens += theirs[1];
     most = std::max(most, theirs[0]), least = std::min(least, theirs[0]);
   }
-  const ModelConfig& c = model_->config();
   char line[256];
   std::snprintf(line, sizeof line, "KV cache (%s): %s for %.0f tokens, %.3f bits per element", spec_.text().c_str(),
                 format_bytes(bytes).c_str(), tokens / std::max(1, c.layers * c.kv_heads),

@@ -1,7 +1,7 @@
 #pragma once
 // What generate, logits and qa share: the prompt's token ids read on rank 0 and sent to all, the
 // model, this rank's shard of the KV cache (refused before allocating when the context does not
-// fit), and the sequence spread over the job's ranks.
+// fit), and the sequence spread over the job's ranks; or, with --device gpu, the sequence on the GPU.
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,8 +19,9 @@ class SequenceRun {
   // context_tokens: the longest the sequence will grow.
   SequenceRun(const ModelOptions& options, const ModelWeights& weights, const KVSpec& spec, size_t context_tokens);
 
-  DistributedSequence& sequence() { return *sequence_; }
-  const Transformer& model() const { return *model_; }
+  TokenSequence& sequence() { return sharded_ ? static_cast<TokenSequence&>(*sharded_) : *gpu_; }
+  // The CPU ranks' sequence (saving and loading shards); refused on the GPU backend.
+  DistributedSequence& sharded_sequence();
   bool prints() const { return Communicator::world().rank() == 0; }
   // "KV cache (spec): bytes over all ranks, bits per element" plus the per-rank spread; every rank
   // must call it (it gathers).
@@ -29,9 +30,11 @@ class SequenceRun {
  private:
   KVSpec spec_;
   std::unique_ptr<Calibration> calibration_;
+  const ModelConfig& config_;
   std::unique_ptr<Transformer> model_;
   std::unique_ptr<KVShard> kv_;
-  std::unique_ptr<DistributedSequence> sequence_;
+  std::unique_ptr<DistributedSequence> sharded_;
+  std::unique_ptr<TokenSequence> gpu_;
 };
 
 std::string format_bytes(double bytes);

@@ -58,6 +58,12 @@ expect_error "out of KV memory" "$ringkv" generate --model "$model" --prompt hi 
 expect_error "tokens with KV codec 'bf16' needs [0-9.]* MiB of KV memory per rank on 1 rank(s); the budget is 0.20 MiB" "$ringkv" generate --model "$model" \
   --prompt-file "$text" --kv bf16 --kv-memory-gb 0.0002
 expect_error "does not exist" "$ringkv" generate --model "$dir/missing" --prompt hi
+expect_error "not in {cpu,gpu}\|cpu,gpu" "$ringkv" generate --model "$model" --prompt hi --device tpu
+if ! nvidia-smi -L >/dev/null 2>&1; then  # without a GPU, --device gpu says why it cannot run
+  expect_error "no CUDA device\|built without CUDA" "$ringkv" generate --model "$model" --prompt hi --device gpu
+else
+  expect_error "KV cache in bf16 so far" "$ringkv" generate --model "$model" --prompt hi --device gpu --kv int:bits=2
+fi
 cp -r "$model" "$dir/broken"
 head -c 5000 "$model/model.safetensors" > "$dir/broken/model.safetensors"
 expect_error "model.safetensors" "$ringkv" generate --model "$dir/broken" --prompt hi

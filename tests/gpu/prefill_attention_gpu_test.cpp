@@ -14,14 +14,6 @@
 namespace ringkv {
 namespace {
 
-std::vector<uint16_t> random_bf16(size_t n, uint64_t seed, float sigma) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.f, sigma);
-  std::vector<uint16_t> v(n);
-  for (uint16_t& x : v) x = float_to_bf16(normal(rng));
-  return v;
-}
-
 TEST(GpuPrefillAttention, MatchesCpuTwin) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   const PrefillShape shapes[] = {
@@ -33,8 +25,8 @@ TEST(GpuPrefillAttention, MatchesCpuTwin) {
   };
   for (const PrefillShape& s : shapes) {
     const size_t nq = static_cast<size_t>(s.n_queries) * s.heads, nk = static_cast<size_t>(s.n_keys) * s.kv_heads;
-    const std::vector<uint16_t> q = random_bf16(nq * s.head_dim, 1, 1.f), k = random_bf16(nk * s.head_dim + 8, 2, 1.f),
-                                v = random_bf16(nk * s.head_dim + 8, 3, 1.f);
+    const std::vector<uint16_t> q = test::random_bf16(nq * s.head_dim, 1, 1.f), k = test::random_bf16(nk * s.head_dim + 8, 2, 1.f),
+                                v = test::random_bf16(nk * s.head_dim + 8, 3, 1.f);
     std::vector<float> want(nq * s.head_dim), want_lse(nq);
     prefill_attention_cpu(s, q.data(), k.data(), v.data(), want.data(), want_lse.data());
     DeviceBuffer<uint16_t> dq(q.size()), dk(k.size()), dv(v.size());

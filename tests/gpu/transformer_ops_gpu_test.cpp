@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/cuda_check.hpp"
+#include "kernels/half.hpp"
 #include "kernels/transformer_ops.hpp"
 #include "kernels/transformer_ops_gpu.hpp"
 #include "../test_util.hpp"
@@ -51,6 +52,42 @@ TEST(GpuTransformerOps, SiluMulMatchesCpuTwin) {
   silu_mul_gpu(dg.data(), du.data(), n, nullptr);
   dg.download(got.data());
   EXPECT_LT(test::relative_error(got.data(), want.data(), n), 1e-6);
+}
+
+TEST(GpuTransformerOps, EmbeddingBf16RoundingAndResidualSumMatchCpuTwins) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+  const int vocab = 1009, dim = 300, n = 41;
+  std::vector<uint16_t> table(size_t(vocab) * dim);
+  const std::vector<float> values = test::gaussian(table.size(), 7, 2.0f);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = float_to_bf16(values[i]);
+  std::vector<int32_t> ids(n);
+  for (int i = 0; i < n; ++i) ids[i] = (i * 389 + 17) % vocab;
+  std::vector<float> want(size_t(n) * dim), got(want.size());
+  embed_rows_cpu(table.data(), ids.data(), n, dim, want.data());
+  DeviceBuffer<uint16_t> dtable(table.size()), dbf(want.size());
+  DeviceBuffer<int32_t> dids(n);
+  DeviceBuffer<float> drows(want.size()), dy(want.size());
+  dtable.upload(table.data()), dids.upload(ids.data()), drows.poison();
+  embed_rows_gpu(dtable.data(), dids.data(), n, dim, drows.data(), nullptr);
+  drows.download(got.data());
+  EXPECT_EQ(got, want) << "embedding rows";
+
+  // Values across bf16's rounding boundaries: ties, denormals, large magnitudes.
+  std::vector<float> x = test::gaussian(want.size(), 8, 1e3f);
+  x[0] = 1.00390625f, x[1] = 1e-40f, x[2] = -3.0e38f;
+  std::vector<uint16_t> want_bf(x.size()), got_bf(x.size());
+  to_bf16_cpu(x.data(), x.size(), want_bf.data());
+  drows.upload(x.data()), dbf.poison();
+  to_bf16_gpu(drows.data(), x.size(), dbf.data(), nullptr);
+  dbf.download(got_bf.data());
+  EXPECT_EQ(got_bf, want_bf) << "bf16 rounding";
+
+  const std::vector<float> y = test::gaussian(x.size(), 9);
+  dy.upload(y.data());
+  add_in_place_cpu(x.data(), y.data(), x.size());
+  add_in_place_gpu(drows.data(), dy.data(), x.size(), nullptr);
+  drows.download(got.data());
+  EXPECT_EQ(got, x) << "residual sum";
 }
 
 }  // namespace

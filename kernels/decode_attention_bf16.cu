@@ -1,0 +1,54 @@
+#include <algorithm>
+
+#include "kernels/cuda_check.hpp"
+#include "kernels/decode_attention_bf16.cuh"
+#include "kernels/decode_attention_bf16_gpu.hpp"
+#include "kernels/merge_states_gpu.hpp"
+
+namespace ringkv {
+
+int decode_attention_bf16_splits(int n_keys, int kv_heads) {
+  int device = 0, sms = 132;
+  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int wanted = (4 * sms + kv_heads - 1) / kv_heads;  // about 4 blocks per multiprocessor
+  constexpr int kMinKeysPerSplit = 256;                    // below this, merging costs more than it saves
+  return std::max(1, std::min(wanted, (n_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit));
+}
+
+namespace {
+template <int HEAD_DIM, int GROUP>
+void launch(const DecodeShape& s, const float* queries, const uint16_t* keys, const uint16_t* values, int splits,
+            float* split_out, float* split_lse, cudaStream_t stream) {
+  const int keys_per_split = (s.n_keys + splits - 1) / splits;
+  kernels::decode_attention_bf16_kernel<HEAD_DIM, GROUP><<<dim3(s.kv_heads, splits), kernels::kDecodeBf16Threads, 0, stream>>>(
+      queries, keys, values, s.n_keys, s.kv_heads, keys_per_split, s.scale, split_out, split_lse);
+}
+
+template <int HEAD_DIM>
+void launch_group(const DecodeShape& s, const float* queries, const uint16_t* keys, const uint16_t* values, int splits,
+                  float* split_out, float* split_lse, cudaStream_t stream) {
+  switch (s.heads / s.kv_heads) {
+    case 1: launch<HEAD_DIM, 1>(s, queries, keys, values, splits, split_out, split_lse, stream); break;
+    case 2: launch<HEAD_DIM, 2>(s, queries, keys, values, splits, split_out, split_lse, stream); break;
+    case 4: launch<HEAD_DIM, 4>(s, queries, keys, values, splits, split_out, split_lse, stream); break;
+    case 8: launch<HEAD_DIM, 8>(s, queries, keys, values, splits, split_out, split_lse, stream); break;
+    default: RINGKV_REQUIRE(false, "decode attention: heads / kv_heads must be 1, 2, 4 or 8");
+  }
+}
+}  // namespace
+
+void decode_attention_bf16_gpu(const DecodeShape& s, const float* queries, const uint16_t* keys, const uint16_t* values,
+                               int splits, float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream) {
+  RINGKV_REQUIRE(s.kv_heads > 0 && s.heads % s.kv_heads == 0, "decode attention: heads must be a multiple of kv_heads");
+  RINGKV_REQUIRE(splits > 0 && s.n_keys >= 0, "decode attention: needs at least one split");
+  if (s.head_dim == 128)
+    launch_group<128>(s, queries, keys, values, splits, split_out, split_lse, stream);
+  else if (s.head_dim == 64)
+    launch_group<64>(s, queries, keys, values, splits, split_out, split_lse, stream);
+  else
+    RINGKV_REQUIRE(false, "decode attention: head_dim must be 64 or 128");
+  RINGKV_CHECK_CUDA(cudaGetLastError());
+  merge_states_gpu(splits, s.heads, s.head_dim, split_out, split_lse, out, lse, stream);
+}
+
+}  // namespace ringkv

@@ -1,0 +1,32 @@
+#pragma once
+// Dense layers of the GPU backend: y = x W^T with bf16 x and W and fp32 y, on cuBLAS (fp32
+// accumulation), so every matrix product of the forward pass runs on the tensor cores.
+#include <cublas_v2.h>
+
+#include <cstdint>
+
+#include "kernels/cuda_check.hpp"
+
+namespace ringkv {
+
+// A [rows][cols] bf16 weight on the device, row-major: rows are output features.
+struct DeviceMatrix {
+  DeviceBuffer<uint16_t> data;
+  int64_t rows = 0, cols = 0;
+};
+
+class CublasHandle {
+ public:
+  explicit CublasHandle(cudaStream_t stream);
+  ~CublasHandle();
+  CublasHandle(const CublasHandle&) = delete;
+  CublasHandle& operator=(const CublasHandle&) = delete;
+
+  // y[n][w.rows] = x[n][w.cols] . w^T (device pointers).
+  void linear(const uint16_t* x, int64_t n, const DeviceMatrix& w, float* y) const;
+
+ private:
+  cublasHandle_t handle_ = nullptr;
+};
+
+}  // namespace ringkv

@@ -1,0 +1,127 @@
+#include "runtime/gpu/gpu_transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/decode_attention_bf16_gpu.hpp"
+#include "kernels/prefill_attention_gpu.hpp"
+#include "kernels/transformer_ops_gpu.hpp"
+
+namespace ringkv {
+
+namespace {
+size_t kv_row(const ModelConfig& c) { return static_cast<size_t>(c.kv_heads) * c.head_dim; }
+}  // namespace
+
+size_t GpuKVCache::bytes_needed(const ModelConfig& c, size_t capacity) {
+  return 2 * static_cast<size_t>(c.layers) * capacity * kv_row(c) * sizeof(uint16_t);
+}
+
+GpuKVCache::GpuKVCache(const ModelConfig& c, size_t capacity) : capacity_(capacity) {
+  for (int l = 0; l < c.layers; ++l) {
+    keys_.emplace_back(capacity * kv_row(c));
+    values_.emplace_back(capacity * kv_row(c));
+  }
+}
+
+size_t GpuTransformer::activation_bytes(const ModelConfig& c, int max_step_tokens) {
+  const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
+  const size_t widest = std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)});
+  const size_t floats = n * (2 * c.hidden_size + 2 * q_dim + 2 * kv_row(c) + c.heads + 2 * c.intermediate_size + c.vocab_size);
+  return floats * sizeof(float) + n * widest * sizeof(uint16_t) + n * sizeof(int32_t);
+}
+
+GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_tokens, int max_step_tokens)
+    : config_(weights.config()),
+      rope_(model_rope(config_, context_tokens)),
+      max_step_tokens_(max_step_tokens),
+      cublas_(stream_.get()),
+      weights_(weights) {
+  const ModelConfig& c = config_;
+  RINGKV_REQUIRE(c.head_dim == 64 || c.head_dim == 128,
+                 "the GPU attention kernel takes head_dim 64 or 128; this model has " + std::to_string(c.head_dim));
+  RINGKV_REQUIRE(max_step_tokens > 0, "a GPU forward step needs room for at least one token");
+  attention_scale_ = static_cast<float>(rope_.attention_factor * rope_.attention_factor / std::sqrt(c.head_dim));
+  require_gpu_memory(activation_bytes(c, max_step_tokens), "a step of " + std::to_string(max_step_tokens) + " tokens");
+  inv_freq_ = DeviceBuffer<float>(rope_.table.inv_freq.size());
+  inv_freq_.upload(rope_.table.inv_freq.data());
+  const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
+  ids_ = DeviceBuffer<int32_t>(n);
+  x_ = DeviceBuffer<float>(n * c.hidden_size), h_ = DeviceBuffer<float>(n * c.hidden_size);
+  q_ = DeviceBuffer<float>(n * q_dim), k_ = DeviceBuffer<float>(n * kv_row(c)), v_ = DeviceBuffer<float>(n * kv_row(c));
+  attention_ = DeviceBuffer<float>(n * q_dim), lse_ = DeviceBuffer<float>(n * c.heads);
+  gate_ = DeviceBuffer<float>(n * c.intermediate_size), up_ = DeviceBuffer<float>(n * c.intermediate_size);
+  logits_ = DeviceBuffer<float>(n * c.vocab_size);
+  const size_t splits = static_cast<size_t>(decode_attention_bf16_splits(static_cast<int>(context_tokens), c.kv_heads));
+  split_out_ = DeviceBuffer<float>(splits * q_dim), split_lse_ = DeviceBuffer<float>(splits * c.heads);
+  rounded_ = DeviceBuffer<uint16_t>(n * std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)}));
+}
+
+void GpuTransformer::forward(std::span<const int32_t> tokens, int first_position, GpuKVCache& cache,
+                             std::vector<float>& logits, bool all_logits) {
+  const ModelConfig& c = config_;
+  const int n = static_cast<int>(tokens.size());
+  RINGKV_REQUIRE(n <= max_step_tokens_, "a GPU forward step of " + std::to_string(n) + " tokens exceeds the " +
+                                            std::to_string(max_step_tokens_) + " it was sized for");
+  RINGKV_REQUIRE(first_position >= 0 && static_cast<size_t>(first_position) + n <= cache.capacity(),
+                 "positions up to " + std::to_string(first_position + n) + " exceed the GPU KV cache's " +
+                     std::to_string(cache.capacity()) + " tokens");
+  for (int32_t t : tokens)
+    RINGKV_REQUIRE(t >= 0 && t < c.vocab_size,
+                   "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
+  logits.clear();
+  if (n == 0) return;
+  cudaStream_t s = stream_.get();
+  const int hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d, kv_dim = c.kv_heads * d;
+  const size_t rows = static_cast<size_t>(n), cache_offset = static_cast<size_t>(first_position) * kv_dim;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  RINGKV_CHECK_CUDA(cudaMemcpyAsync(ids_.data(), tokens.data(), rows * sizeof(int32_t), cudaMemcpyHostToDevice, s));
+  embed_rows_gpu(weights_.embedding().data.data(), ids_.data(), n, hidden, x_.data(), s);
+  // rounded_ = bf16(src), then dst = rounded_ . w^T.
+  auto linear = [&](const float* src, size_t width, const DeviceMatrix& w, float* dst) {
+    to_bf16_gpu(src, rows * width, rounded_.data(), s);
+    cublas_.linear(rounded_.data(), n, w, dst);
+  };
+  const PrefillShape shape{n, first_position + n, first_position, c.heads, c.kv_heads, d, attention_scale_};
+  const int decode_splits = decode_attention_bf16_splits(first_position + 1, c.kv_heads);
+  for (int l = 0; l < c.layers; ++l) {
+    const GpuLayerWeights& w = weights_.layers()[l];
+    rms_norm_gpu(x_.data(), n, hidden, w.attention_norm.data(), eps, h_.data(), s);
+    to_bf16_gpu(h_.data(), rows * hidden, rounded_.data(), s);
+    cublas_.linear(rounded_.data(), n, w.q, q_.data());
+    cublas_.linear(rounded_.data(), n, w.k, k_.data());
+    cublas_.linear(rounded_.data(), n, w.v, v_.data());
+    rope_heads_gpu(q_.data(), n, c.heads, d, first_position, inv_freq_.data(), s);
+    rope_heads_gpu(k_.data(), n, c.kv_heads, d, first_position, inv_freq_.data(), s);
+    to_bf16_gpu(k_.data(), rows * kv_dim, cache.keys(l) + cache_offset, s);
+    to_bf16_gpu(v_.data(), rows * kv_dim, cache.values(l) + cache_offset, s);
+    if (n == 1) {  // a decode step: keys split over blocks, fp32 query
+      const DecodeShape one{first_position + 1, c.heads, c.kv_heads, d, attention_scale_};
+      decode_attention_bf16_gpu(one, q_.data(), cache.keys(l), cache.values(l), decode_splits, split_out_.data(),
+                                split_lse_.data(), attention_.data(), lse_.data(), s);
+    } else {
+      to_bf16_gpu(q_.data(), rows * q_dim, rounded_.data(), s);
+      prefill_attention_gpu(shape, rounded_.data(), cache.keys(l), cache.values(l), attention_.data(), lse_.data(), s);
+    }
+    linear(attention_.data(), q_dim, w.o, h_.data());
+    add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
+
+    rms_norm_gpu(x_.data(), n, hidden, w.mlp_norm.data(), eps, h_.data(), s);
+    to_bf16_gpu(h_.data(), rows * hidden, rounded_.data(), s);
+    cublas_.linear(rounded_.data(), n, w.gate, gate_.data());
+    cublas_.linear(rounded_.data(), n, w.up, up_.data());
+    silu_mul_gpu(gate_.data(), up_.data(), rows * c.intermediate_size, s);
+    linear(gate_.data(), c.intermediate_size, w.down, h_.data());
+    add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
+  }
+  const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
+  rms_norm_gpu(x_.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(), eps,
+               h_.data(), s);
+  to_bf16_gpu(h_.data(), static_cast<size_t>(out_rows) * hidden, rounded_.data(), s);
+  cublas_.linear(rounded_.data(), out_rows, weights_.lm_head(), logits_.data());
+  logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
+  RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
+  stream_.synchronize();
+}
+
+}  // namespace ringkv

@@ -1,0 +1,12 @@
+// The GPU backend of a build without the CUDA toolkit.
+#include "kernels/error.hpp"
+#include "runtime/gpu/gpu_backend.hpp"
+
+namespace ringkv {
+
+std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights&, const KVSpec&, size_t, int, int) {
+  RINGKV_REQUIRE(false, "this ringkv was built without CUDA (nvcc was not found at configure time): use --device cpu");
+  return nullptr;
+}
+
+}  // namespace ringkv

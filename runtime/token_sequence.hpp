@@ -1,0 +1,21 @@
+#pragma once
+// One sequence (a prompt and its continuation) as the commands drive it, whatever holds its KV
+// cache: the CPU ranks' shards (DistributedSequence) or one GPU (GpuSequence).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace ringkv {
+
+class TokenSequence {
+ public:
+  virtual ~TokenSequence() = default;
+  // Appends tokens in chunks of about chunk_tokens. logits: [tokens][vocab] when all_logits, else
+  // [vocab] of the last token.
+  virtual void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) = 0;
+  // Appends one token; logits [vocab].
+  virtual void decode(int32_t token, std::vector<float>& logits) = 0;
+  virtual int length() const = 0;
+};
+
+}  // namespace ringkv

@@ -1,0 +1,99 @@
+// The whole forward pass on the GPU against the CPU backend on a real model (reftiny-14m, bf16 KV
+// cache): chunked prefill and decode steps give the same logits within bf16 rounding and the same
+// perplexity. Skipped without a CUDA device or without the model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "kernels/cuda_check.hpp"
+#include "runtime/distributed_sequence.hpp"
+#include "runtime/gpu/gpu_backend.hpp"
+#include "runtime/gpu/gpu_sequence.hpp"
+#include "runtime/tokenizer.hpp"
+#include "../test_util.hpp"
+
+namespace ringkv {
+namespace {
+
+// Mean negative log-likelihood of tokens[t + 1] under logits row t.
+double mean_nll(const std::vector<float>& logits, std::span<const int32_t> tokens, size_t vocab) {
+  double nll = 0;
+  for (size_t t = 0; t + 1 < tokens.size(); ++t) {
+    const float* row = logits.data() + t * vocab;
+    double top = row[0], sum = 0;
+    for (size_t i = 1; i < vocab; ++i) top = std::max<double>(top, row[i]);
+    for (size_t i = 0; i < vocab; ++i) sum += std::exp(row[i] - top);
+    nll -= row[tokens[t + 1]] - top - std::log(sum);
+  }
+  return nll / static_cast<double>(tokens.size() - 1);
+}
+
+// Logits of a prefill of `prefill` tokens in chunks of 200, then one decode step per remaining token.
+std::vector<float> run(TokenSequence& sequence, std::span<const int32_t> tokens, size_t prefill) {
+  std::vector<float> all, step;
+  sequence.prefill(tokens.first(prefill), 200, all, true);
+  for (size_t t = prefill; t < tokens.size(); ++t) {
+    sequence.decode(tokens[t], step);
+    all.insert(all.end(), step.begin(), step.end());
+  }
+  return all;
+}
+
+TEST(GpuForward, MatchesTheCpuBackendOnReftiny) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
+  const std::string model_dir = test::models_dir() + "/reftiny-14m", text_path = test::data_dir() + "/kjv-new-testament.txt";
+  RINGKV_REQUIRE_FILE(model_dir);
+  RINGKV_REQUIRE_FILE(text_path);
+  const auto weights = ModelWeights::load(model_dir);
+  const auto tokenizer = load_tokenizer(model_dir, weights->config().vocab_size);
+  std::ifstream in(text_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::vector<int32_t> tokens = tokenizer->encode(text.str().substr(20000, 6000));
+  tokens.resize(std::min<size_t>(tokens.size(), 900));
+  ASSERT_GT(tokens.size(), 600u);
+  const size_t prefill = tokens.size() - 40, vocab = weights->config().vocab_size;
+
+  Transformer cpu_model(*weights, tokens.size());
+  KVShard kv(cpu_model.shard_config(KVSpec::parse("bf16"), 128, SIZE_MAX), nullptr);
+  DistributedSequence cpu(cpu_model, kv, nullptr);
+  const std::vector<float> want = run(cpu, tokens, prefill);
+  GpuSequence gpu(*weights, tokens.size(), 200);
+  const std::vector<float> got = run(gpu, tokens, prefill);
+  ASSERT_EQ(got.size(), want.size());
+
+  // bf16 activations into every GEMM and bf16 queries: about 1% of the logits' size.
+  EXPECT_LT(test::relative_error(got.data(), want.data(), want.size()), 3e-2);
+  size_t same_top = 0;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    const float* g = got.data() + t * vocab;
+    const float* w = want.data() + t * vocab;
+    same_top += std::max_element(g, g + vocab) - g == std::max_element(w, w + vocab) - w;
+  }
+  EXPECT_GE(same_top, tokens.size() * 95 / 100) << "greedy tokens agree at " << same_top << " of " << tokens.size();
+  const double cpu_ppl = std::exp(mean_nll(want, tokens, vocab)), gpu_ppl = std::exp(mean_nll(got, tokens, vocab));
+  EXPECT_NEAR(gpu_ppl / cpu_ppl, 1.0, 0.01) << "perplexity GPU " << gpu_ppl << " CPU " << cpu_ppl;
+  std::printf("reftiny-14m, %zu tokens: perplexity GPU %.4f, CPU %.4f; greedy agreement %zu/%zu; logits relative error %.2e\n",
+              tokens.size(), gpu_ppl, cpu_ppl, same_top, tokens.size(),
+              test::relative_error(got.data(), want.data(), want.size()));
+}
+
+TEST(GpuForward, RefusesWhatItCannotHoldBeforeAllocating) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
+  const std::string model_dir = test::models_dir() + "/reftiny-14m";
+  RINGKV_REQUIRE_FILE(model_dir);
+  const auto weights = ModelWeights::load(model_dir);
+  try {
+    GpuSequence too_long(*weights, size_t{1} << 34, 128);  // 16G tokens: 8 TiB of bf16 cache
+    FAIL() << "a context far beyond the GPU's memory was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("GiB of GPU memory"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("int:bits=2"), 1024, 128, 0), Error);
+  EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("bf16"), 1024, 128, cuda_device_count()), Error);
+}
+
+}  // namespace
+}  // namespace ringkv
