@@ -32,7 +32,7 @@ SequenceRun::SequenceRun(const ModelOptions& options, const ModelWeights& weight
   if (options.device == "gpu") {
     RINGKV_REQUIRE(comm.size() == 1, "--device gpu runs a sequence on one GPU from one rank so far; this job has " +
                                          std::to_string(comm.size()) + " ranks (use --device cpu to spread it over them)");
-    gpu_ = make_gpu_sequence(weights, spec, context_tokens, options.chunk, 0);
+    gpu_ = make_gpu_sequence(weights, spec, context_tokens, options.chunk, options.page_size, 0);
     return;
   }
   model_ = std::make_unique<Transformer>(weights, context_tokens);
@@ -56,10 +56,13 @@ DistributedSequence& SequenceRun::sharded_sequence() {
 
 std::string SequenceRun::storage_report() const {
   const ModelConfig& c = config_;
-  if (gpu_) {  // bf16 keys and values of every layer and KV head
-    const double tokens = gpu_->length(), bytes = 2.0 * tokens * c.layers * c.kv_heads * c.head_dim * 2;
-    return "KV cache (bf16, on the GPU): " + format_bytes(bytes) + " for " + std::to_string(gpu_->length()) +
-           " tokens, 16.000 bits per element";
+  char line[256];
+  if (gpu_) {
+    const double bytes = static_cast<double>(gpu_->stored_kv_bytes());
+    const double elements = 2.0 * gpu_->length() * c.layers * c.kv_heads * c.head_dim;
+    std::snprintf(line, sizeof line, "KV cache (%s, on the GPU): %s for %d tokens, %.3f bits per element",
+                  spec_.text().c_str(), format_bytes(bytes).c_str(), gpu_->length(), elements > 0 ? bytes * 8 / elements : 0.0);
+    return line;
   }
   const StorageStats st = kv_->stats();
   const double mine[2] = {static_cast<double>(st.total()), static_cast<double>(st.tokens)};
@@ -72,7 +75,6 @@ std::string SequenceRun::storage_report() const {
     bytes += theirs[0], tokens += theirs[1];
     most = std::max(most, theirs[0]), least = std::min(least, theirs[0]);
   }
-  char line[256];
   std::snprintf(line, sizeof line, "KV cache (%s): %s for %.0f tokens, %.3f bits per element", spec_.text().c_str(),
                 format_bytes(bytes).c_str(), tokens / std::max(1, c.layers * c.kv_heads),
                 tokens > 0 ? bytes * 8.0 / (2.0 * tokens * c.head_dim) : 0.0);

@@ -1,5 +1,6 @@
 // GPU kernels over INT-coded pages against their CPU twins: decode attention (partial_attention
-// over the same pages through IntCodec) and page encoding (IntCodec::encode, byte for byte);
+// over the same pages through IntCodec), page encoding (IntCodec::encode, byte for byte) and
+// page decoding to bf16 rows (IntCodec::decode_page, rounded to bf16, bit for bit);
 // skipped where no CUDA device is present. The GPU multiplies fp16
 // operands (exact codes, rounded query x scale and probability x scale products) with fp32
 // accumulation, hence an fp16-sized bound.
@@ -138,6 +139,41 @@ TEST(GpuEncodeInt, WritesTheBytesTheCpuCodecWrites) {
       for (int p = 0; p < n_pages; ++p)
         ASSERT_EQ(0, std::memcmp(got.data() + p * slot, want.data() + p * slot, page_bytes))
             << bits << " bits, " << (role == Role::Key ? "keys" : "values") << ", page " << p;
+    }
+}
+
+TEST(GpuDecodeIntPages, WritesTheRowsTheCpuCodecDecodes) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+  const int n_pages = 5, kv_heads = 3;  // page k of KV head h at k * kv_heads + h
+  for (int bits : {1, 2, 3, 4})
+    for (Role role : {Role::Key, Role::Value}) {
+      const auto codec = make_codec(CodecSpec::parse("int:bits=" + std::to_string(bits)), role, {kDim, kPage, 0, 0, nullptr});
+      const size_t page_bytes = codec->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;
+      std::vector<uint8_t> pages(size_t(n_pages) * kv_heads * slot, 0);
+      std::vector<uint16_t> want(size_t(n_pages) * kPage * kv_heads * kDim);
+      for (int k = 0; k < n_pages; ++k)
+        for (int h = 0; h < kv_heads; ++h) {
+          const std::vector<float> rows = test::structured_rows(kPage, kDim, 1000 + k * kv_heads + h);
+          uint8_t* bytes = pages.data() + (size_t(k) * kv_heads + h) * slot;
+          codec->encode(rows.data(), kPage, k * kPage, bytes);
+          const std::vector<float> decoded = codec->decode_page({bytes, kPage, k * kPage});
+          for (int t = 0; t < kPage; ++t)
+            for (int c = 0; c < kDim; ++c)
+              want[((size_t(k) * kPage + t) * kv_heads + h) * kDim + c] = float_to_bf16(decoded[size_t(t) * kDim + c]);
+        }
+      DeviceBuffer<uint8_t> d_pages(pages.size());
+      d_pages.upload(pages.data());
+      std::vector<const uint8_t*> ptrs;
+      for (size_t i = 0; i < size_t(n_pages) * kv_heads; ++i) ptrs.push_back(d_pages.data() + i * slot);
+      DeviceBuffer<const uint8_t*> d_ptrs(ptrs.size());
+      d_ptrs.upload(ptrs.data());
+      DeviceBuffer<uint16_t> d_rows(want.size());
+      d_rows.poison();
+      decode_int_pages_gpu(d_ptrs.data(), n_pages, kv_heads, bits, role == Role::Key, d_rows.data(), nullptr);
+      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+      std::vector<uint16_t> got(want.size());
+      d_rows.download(got.data());
+      EXPECT_EQ(got, want) << bits << " bits, " << (role == Role::Key ? "keys" : "values");
     }
 }
 
