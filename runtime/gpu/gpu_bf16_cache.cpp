@@ -21,7 +21,7 @@ size_t GpuBf16Cache::bytes_needed(const ModelConfig& c, size_t capacity) {
          splits * c.heads * (c.head_dim + 1) * sizeof(float);
 }
 
-GpuBf16Cache::GpuBf16Cache(const ModelConfig& c, size_t capacity) : config_(c), capacity_(capacity) {
+GpuBf16Cache::GpuBf16Cache(const ModelConfig& c, size_t capacity) : GpuWholeSequenceCache(capacity), config_(c) {
   for (int l = 0; l < c.layers; ++l) {
     keys_.emplace_back(capacity * kv_row(c));
     values_.emplace_back(capacity * kv_row(c));
@@ -35,7 +35,9 @@ size_t GpuBf16Cache::stored_bytes() const {
 }
 
 void GpuBf16Cache::attend(const GpuAttentionStep& step, cudaStream_t stream) {
+  require_next_positions(step);
   const int n = step.tokens, first = length_, l = step.layer;
+  if (n == 0) return;
   const size_t row = kv_row(config_), offset = static_cast<size_t>(first) * row;
   to_bf16_gpu(step.keys, n * row, keys_[l].data() + offset, stream);
   to_bf16_gpu(step.values, n * row, values_[l].data() + offset, stream);

@@ -9,21 +9,16 @@
 
 namespace ringkv {
 
-class GpuBf16Cache : public GpuKVCache {
+class GpuBf16Cache : public GpuWholeSequenceCache {
  public:
   GpuBf16Cache(const ModelConfig& config, size_t capacity);
   static size_t bytes_needed(const ModelConfig& config, size_t capacity);
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
-  void advance(int tokens) override { length_ += tokens; }
-  int length() const override { return length_; }
-  size_t capacity() const override { return capacity_; }
   size_t stored_bytes() const override;
 
  private:
   ModelConfig config_;
-  size_t capacity_;
-  int length_ = 0;
   std::vector<DeviceBuffer<uint16_t>> keys_, values_;
   DeviceBuffer<float> split_out_, split_lse_;  // decode attention's partial states, one per split
 };

@@ -24,14 +24,19 @@ size_t states_for(const ModelConfig& c, size_t capacity) {
 size_t GpuIntCache::bytes_needed(const ModelConfig& c, size_t capacity, int bits) {
   const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads, pages = static_cast<size_t>(pages_for(capacity));
   const size_t pools = 2 * streams * pages * slot_bytes(bits), pointers = 4 * streams * pages * sizeof(void*);
-  const size_t tails = 2 * streams * kPage * kRowBytes, scratch = 2 * capacity * c.kv_heads * kRowBytes;
+  const size_t tails = 2 * streams * (kPage * kRowBytes + sizeof(void*)), scratch = 2 * capacity * c.kv_heads * kRowBytes;
+  const size_t counts = static_cast<size_t>(kPage + 1) * c.kv_heads * sizeof(int);
   const size_t staging = static_cast<size_t>(c.kv_heads) * kPage * kDim * (sizeof(uint16_t) + sizeof(float));
   const size_t states = states_for(c, capacity) * c.heads * (kDim + 1) * sizeof(float);
-  return pools + pointers + tails + scratch + staging + states;
+  return pools + pointers + tails + counts + scratch + staging + states;
 }
 
 GpuIntCache::GpuIntCache(const ModelConfig& c, size_t capacity, int bits)
-    : config_(c), capacity_(capacity), bits_(bits), max_pages_(pages_for(capacity)), slot_bytes_(slot_bytes(bits)) {
+    : GpuWholeSequenceCache(capacity),
+      config_(c),
+      bits_(bits),
+      max_pages_(pages_for(capacity)),
+      slot_bytes_(slot_bytes(bits)) {
   const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads, slots = streams * max_pages_;
   for (int r = 0; r < 2; ++r) {
     pool_[r] = DeviceBuffer<uint8_t>(slots * slot_bytes_);
@@ -48,7 +53,11 @@ GpuIntCache::GpuIntCache(const ModelConfig& c, size_t capacity, int bits)
     scratch_[r] = DeviceBuffer<uint16_t>(capacity * c.kv_heads * kDim);
   }
   attention_pages_.assign(c.layers, 0);
-  tail_tokens_ = DeviceBuffer<int>(c.kv_heads);
+  // Tail lengths as a constant table, so a decode step points at its row instead of copying it.
+  std::vector<int> counts(static_cast<size_t>(kPage + 1) * c.kv_heads);
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] = static_cast<int>(i / c.kv_heads);
+  tail_counts_ = DeviceBuffer<int>(counts.size());
+  tail_counts_.upload(counts.data());
   page_rows_bf16_ = DeviceBuffer<uint16_t>(static_cast<size_t>(c.kv_heads) * kPage * kDim);
   page_rows_ = DeviceBuffer<float>(page_rows_bf16_.size());
   const size_t states = states_for(c, capacity);
@@ -90,9 +99,8 @@ void GpuIntCache::point_attention_at(int l, int pages, cudaStream_t stream) {
 }
 
 void GpuIntCache::attend(const GpuAttentionStep& step, cudaStream_t stream) {
-  RINGKV_REQUIRE(static_cast<size_t>(length_) + step.tokens <= capacity_,
-                 "positions up to " + std::to_string(length_ + step.tokens) + " exceed the GPU KV cache's " +
-                     std::to_string(capacity_) + " tokens");
+  require_next_positions(step);
+  if (step.tokens == 0) return;
   if (step.tokens == 1)
     decode_step(step, stream);
   else
@@ -115,12 +123,11 @@ void GpuIntCache::decode_step(const GpuAttentionStep& step, cudaStream_t stream)
     ++sealed, tail_tokens = 0;
   }
   point_attention_at(l, sealed, stream);
-  const std::vector<int> counts(kv_heads, tail_tokens);
-  RINGKV_CHECK_CUDA(cudaMemcpyAsync(tail_tokens_.data(), counts.data(), counts.size() * sizeof(int), cudaMemcpyHostToDevice, stream));
   const size_t pages_at = static_cast<size_t>(l) * max_pages_ * kv_heads, tails_at = static_cast<size_t>(l) * kv_heads;
   const IntPagesGpu pages{attention_pointers_[kKeys].data() + pages_at, attention_pointers_[kValues].data() + pages_at,
                           kv_heads, sealed, bits_, tail_pointers_[kKeys].data() + tails_at,
-                          tail_pointers_[kValues].data() + tails_at, tail_tokens_.data()};
+                          tail_pointers_[kValues].data() + tails_at,
+                          tail_counts_.data() + static_cast<size_t>(tail_tokens) * kv_heads};
   decode_attention_int_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(sealed, kv_heads),
                            split_out_.data(), split_lse_.data(), step.out, step.lse, stream);
 }

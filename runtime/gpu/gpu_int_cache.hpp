@@ -16,7 +16,7 @@
 
 namespace ringkv {
 
-class GpuIntCache : public GpuKVCache {
+class GpuIntCache : public GpuWholeSequenceCache {
  public:
   static constexpr int kPage = 128, kDim = 128;
 
@@ -24,9 +24,6 @@ class GpuIntCache : public GpuKVCache {
   static size_t bytes_needed(const ModelConfig& config, size_t capacity, int bits);
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
-  void advance(int tokens) override { length_ += tokens; }
-  int length() const override { return length_; }
-  size_t capacity() const override { return capacity_; }
   size_t stored_bytes() const override;
 
  private:
@@ -41,8 +38,7 @@ class GpuIntCache : public GpuKVCache {
   uint16_t* tail(Role role, int l, int h);
 
   ModelConfig config_;
-  size_t capacity_;
-  int bits_, max_pages_, length_ = 0;
+  int bits_, max_pages_;
   size_t slot_bytes_;
   DeviceBuffer<uint8_t> pool_[2];                     // [layers][max_pages][kv_heads] slots per role
   DeviceBuffer<uint8_t*> page_pointers_[2];           // the same order: page k of layer l is a [kv_heads] run
@@ -50,7 +46,7 @@ class GpuIntCache : public GpuKVCache {
   std::vector<int> attention_pages_;                  // pages the pointers of each layer cover
   DeviceBuffer<uint16_t> tails_[2];                   // [layers][kv_heads][128][128] bf16
   DeviceBuffer<const uint16_t*> tail_pointers_[2];    // [layers][kv_heads]
-  DeviceBuffer<int> tail_tokens_;                     // [kv_heads], the decode kernel's tail lengths
+  DeviceBuffer<int> tail_counts_;                     // [129][kv_heads]: row t holds t, the decode kernel's tail lengths
   DeviceBuffer<uint16_t> scratch_[2];                 // one layer's rows [capacity][kv_heads][128] bf16
   DeviceBuffer<uint16_t> page_rows_bf16_;             // [kv_heads][128][128]
   DeviceBuffer<float> page_rows_;                     // the same in fp32, the encoder's input

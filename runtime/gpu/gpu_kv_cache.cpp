@@ -22,6 +22,15 @@ int gpu_int_bits(const KVSpec& spec, const ModelConfig& c, int page_size) {
 }
 }  // namespace
 
+void GpuWholeSequenceCache::require_next_positions(const GpuAttentionStep& step) const {
+  if (step.tokens == 0) return;
+  RINGKV_REQUIRE(step.runs.size() == 1 && step.runs[0].first_position == length_,
+                 "a single-GPU KV cache takes tokens at the end of its sequence (position " + std::to_string(length_) + ")");
+  RINGKV_REQUIRE(static_cast<size_t>(length_) + step.tokens <= capacity_,
+                 "positions up to " + std::to_string(length_ + step.tokens) + " exceed the GPU KV cache's " +
+                     std::to_string(capacity_) + " tokens");
+}
+
 size_t gpu_kv_cache_bytes(const KVSpec& spec, const ModelConfig& config, size_t capacity, int page_size) {
   if (spec.text() == "bf16") return GpuBf16Cache::bytes_needed(config, capacity);
   return GpuIntCache::bytes_needed(config, capacity, gpu_int_bits(spec, config, page_size));

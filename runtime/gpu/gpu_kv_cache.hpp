@@ -7,16 +7,19 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "kvstore/codec_spec.hpp"
 #include "runtime/model_config.hpp"
+#include "runtime/sequence_layout.hpp"
 
 namespace ringkv {
 
 // One layer's attention inputs and outputs for a run of tokens (device pointers).
 struct GpuAttentionStep {
   int layer = 0, tokens = 0;
+  std::span<const TokenRun> runs;  // the tokens' positions
   int heads = 1, kv_heads = 1, head_dim = 128;
   float scale = 1;
   const float* queries = nullptr;          // after RoPE [tokens][heads][head_dim]
@@ -30,14 +33,30 @@ struct GpuAttentionStep {
 class GpuKVCache {
  public:
   virtual ~GpuKVCache() = default;
-  // Appends the step's tokens at positions length() on to its layer and writes their attention.
+  // Appends the step's tokens to its layer and writes their attention.
   virtual void attend(const GpuAttentionStep& step, cudaStream_t stream) = 0;
-  // Every layer took `tokens` tokens: the sequence is that much longer.
-  virtual void advance(int tokens) = 0;
+  // Every layer took the step's tokens: the sequence is that much longer.
+  virtual void advance(const GpuAttentionStep& step) = 0;
   virtual int length() const = 0;
   virtual size_t capacity() const = 0;
   // Bytes the cache's tokens take as stored (sealed pages, tails), for bits-per-element reports.
   virtual size_t stored_bytes() const = 0;
+};
+
+// A cache that holds the whole sequence on this GPU: steps append at its end.
+class GpuWholeSequenceCache : public GpuKVCache {
+ public:
+  explicit GpuWholeSequenceCache(size_t capacity) : capacity_(capacity) {}
+  void advance(const GpuAttentionStep& step) override { length_ += step.tokens; }
+  int length() const override { return length_; }
+  size_t capacity() const override { return capacity_; }
+
+ protected:
+  // Refuses a step whose tokens do not continue the sequence (one run at length()) or do not fit.
+  void require_next_positions(const GpuAttentionStep& step) const;
+
+  size_t capacity_;
+  int length_ = 0;
 };
 
 // The device bytes a cache of `capacity` tokens takes; refuses, naming the reason, a spec or shape

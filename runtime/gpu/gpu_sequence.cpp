@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "runtime/gpu/gpu_backend.hpp"
+#include "runtime/gpu/gpu_sequence_parallel.hpp"
 
 namespace ringkv {
 
@@ -38,22 +39,25 @@ void GpuSequence::prefill(std::span<const int32_t> tokens, int chunk_tokens, std
   for (size_t begin = 0; begin < tokens.size(); begin += chunk) {
     const size_t n = std::min(tokens.size() - begin, chunk);
     const bool last = begin + n == tokens.size();
-    model_.forward(tokens.subspan(begin, n), *cache_, chunk_logits, all_logits);
+    const TokenRun run{cache_->length(), static_cast<int>(n)};
+    model_.forward(tokens.subspan(begin, n), {&run, 1}, *cache_, chunk_logits, all_logits);
     if (all_logits || last) logits.insert(logits.end(), chunk_logits.begin(), chunk_logits.end());
   }
 }
 
 void GpuSequence::decode(int32_t token, std::vector<float>& logits) {
-  model_.forward(std::span(&token, 1), *cache_, logits, false);
+  const TokenRun run{cache_->length(), 1};
+  model_.forward(std::span(&token, 1), {&run, 1}, *cache_, logits, false);
 }
 
 std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens,
-                                                 int chunk_tokens, int page_size, int device) {
-  RINGKV_REQUIRE(cuda_device_count() > 0, "--device gpu: no CUDA device is visible to this process");
-  RINGKV_REQUIRE(device >= 0 && device < cuda_device_count(),
-                 "--device gpu: GPU " + std::to_string(device) + " does not exist (" + std::to_string(cuda_device_count()) +
-                     " visible)");
-  RINGKV_CHECK_CUDA(cudaSetDevice(device));
+                                                 int chunk_tokens, int page_size, Communicator& comm) {
+  RINGKV_REQUIRE(cuda_device_count() > 0, "--device gpu: no CUDA device is visible to rank " + std::to_string(comm.rank()));
+  if (comm.size() > 1)
+    RINGKV_REQUIRE(spec.text() == "bf16", "on several GPUs the KV cache is bf16 so far; --kv " + spec.text() +
+                                              " runs on one GPU (one rank) or on CPU ranks (--device cpu)");
+  bind_rank_to_gpu(comm);
+  if (comm.size() > 1) return std::make_unique<GpuSequenceParallel>(weights, context_tokens, chunk_tokens, page_size, comm);
   return std::make_unique<GpuSequence>(weights, spec, context_tokens, chunk_tokens, page_size);
 }
 

@@ -42,23 +42,29 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   rounded_ = DeviceBuffer<uint16_t>(n * std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)}));
 }
 
-void GpuTransformer::forward(std::span<const int32_t> tokens, GpuKVCache& cache, std::vector<float>& logits,
-                             bool all_logits) {
+void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const TokenRun> runs, GpuKVCache& cache,
+                             std::vector<float>& logits, bool all_logits) {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   RINGKV_REQUIRE(n <= max_step_tokens_, "a GPU forward step of " + std::to_string(n) + " tokens exceeds the " +
                                             std::to_string(max_step_tokens_) + " it was sized for");
-  const int first_position = cache.length();
-  RINGKV_REQUIRE(static_cast<size_t>(first_position) + n <= cache.capacity(),
-                 "positions up to " + std::to_string(first_position + n) + " exceed the GPU KV cache's " +
-                     std::to_string(cache.capacity()) + " tokens");
+  int in_runs = 0;
+  for (const TokenRun& run : runs) in_runs += run.tokens;
+  RINGKV_REQUIRE(in_runs == n, "forward: " + std::to_string(n) + " tokens for " + std::to_string(in_runs) + " positions");
   for (int32_t t : tokens)
     RINGKV_REQUIRE(t >= 0 && t < c.vocab_size,
                    "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
   logits.clear();
-  if (n == 0) return;
   cudaStream_t s = stream_.get();
   const int hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d;
+  GpuAttentionStep step{0, n, runs, c.heads, c.kv_heads, d, attention_scale_, q_.data(), rounded_.data(), k_.data(),
+                        v_.data(), attention_.data(), lse_.data()};
+  if (n == 0) {  // no tokens here, but the cache may still take part in a ring over the ranks
+    for (step.layer = 0; step.layer < c.layers; ++step.layer) cache.attend(step, s);
+    cache.advance(step);
+    stream_.synchronize();
+    return;
+  }
   const size_t rows = static_cast<size_t>(n);
   const float eps = static_cast<float>(c.rms_norm_eps);
   RINGKV_CHECK_CUDA(cudaMemcpyAsync(ids_.data(), tokens.data(), rows * sizeof(int32_t), cudaMemcpyHostToDevice, s));
@@ -68,8 +74,6 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, GpuKVCache& cache,
     to_bf16_gpu(src, rows * width, rounded_.data(), s);
     cublas_.linear(rounded_.data(), n, w, dst);
   };
-  GpuAttentionStep step{0, n, c.heads, c.kv_heads, d, attention_scale_, q_.data(), rounded_.data(), k_.data(), v_.data(),
-                        attention_.data(), lse_.data()};
   for (int l = 0; l < c.layers; ++l) {
     const GpuLayerWeights& w = weights_.layers()[l];
     rms_norm_gpu(x_.data(), n, hidden, w.attention_norm.data(), eps, h_.data(), s);
@@ -77,8 +81,12 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, GpuKVCache& cache,
     cublas_.linear(rounded_.data(), n, w.q, q_.data());
     cublas_.linear(rounded_.data(), n, w.k, k_.data());
     cublas_.linear(rounded_.data(), n, w.v, v_.data());
-    rope_heads_gpu(q_.data(), n, c.heads, d, first_position, inv_freq_.data(), s);
-    rope_heads_gpu(k_.data(), n, c.kv_heads, d, first_position, inv_freq_.data(), s);
+    size_t row = 0;
+    for (const TokenRun& run : runs) {
+      rope_heads_gpu(q_.data() + row * q_dim, run.tokens, c.heads, d, run.first_position, inv_freq_.data(), s);
+      rope_heads_gpu(k_.data() + row * c.kv_heads * d, run.tokens, c.kv_heads, d, run.first_position, inv_freq_.data(), s);
+      row += run.tokens;
+    }
     to_bf16_gpu(q_.data(), rows * q_dim, rounded_.data(), s);
     step.layer = l;
     cache.attend(step, s);
@@ -93,7 +101,7 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, GpuKVCache& cache,
     linear(gate_.data(), c.intermediate_size, w.down, h_.data());
     add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
   }
-  cache.advance(n);
+  cache.advance(step);
   const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
   rms_norm_gpu(x_.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(), eps,
                h_.data(), s);

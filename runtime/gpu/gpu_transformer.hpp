@@ -21,9 +21,10 @@ class GpuTransformer {
   // Device bytes of the activations of one step of max_step_tokens tokens.
   static size_t activation_bytes(const ModelConfig& config, int max_step_tokens);
 
-  // Runs tokens at positions cache.length(), cache.length() + 1, ... through the model, appending
-  // their keys and values to cache. logits: [tokens][vocab] when all_logits, else [vocab].
-  void forward(std::span<const int32_t> tokens, GpuKVCache& cache, std::vector<float>& logits, bool all_logits);
+  // Runs tokens at the positions of runs through the model, appending their keys and values to
+  // cache. logits: [tokens][vocab] when all_logits, else [vocab] (empty without tokens).
+  void forward(std::span<const int32_t> tokens, std::span<const TokenRun> runs, GpuKVCache& cache,
+               std::vector<float>& logits, bool all_logits);
 
  private:
   ModelConfig config_;

@@ -14,6 +14,7 @@
 #include "runtime/gpu/gpu_sequence.hpp"
 #include "runtime/tokenizer.hpp"
 #include "../test_util.hpp"
+#include "sequence_logits.hpp"
 
 namespace ringkv {
 namespace {
@@ -29,17 +30,6 @@ double mean_nll(const std::vector<float>& logits, std::span<const int32_t> token
     nll -= row[tokens[t + 1]] - top - std::log(sum);
   }
   return nll / static_cast<double>(tokens.size() - 1);
-}
-
-// Logits of a prefill of `prefill` tokens in chunks of 200, then one decode step per remaining token.
-std::vector<float> run(TokenSequence& sequence, std::span<const int32_t> tokens, size_t prefill) {
-  std::vector<float> all, step;
-  sequence.prefill(tokens.first(prefill), 200, all, true);
-  for (size_t t = prefill; t < tokens.size(); ++t) {
-    sequence.decode(tokens[t], step);
-    all.insert(all.end(), step.begin(), step.end());
-  }
-  return all;
 }
 
 class GpuForward : public ::testing::TestWithParam<const char*> {};
@@ -63,9 +53,9 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
   Transformer cpu_model(*weights, tokens.size());
   KVShard kv(cpu_model.shard_config(spec, 128, SIZE_MAX), nullptr);
   DistributedSequence cpu(cpu_model, kv, nullptr);
-  const std::vector<float> want = run(cpu, tokens, prefill);
+  const std::vector<float> want = test::sequence_logits(cpu, tokens, prefill, 200);
   GpuSequence gpu(*weights, spec, tokens.size(), 200, 128);
-  const std::vector<float> got = run(gpu, tokens, prefill);
+  const std::vector<float> got = test::sequence_logits(gpu, tokens, prefill, 200);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_GT(gpu.stored_kv_bytes(), 0u);
 
@@ -73,12 +63,7 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
   // about 1% of the logits' size.
   const double error = test::relative_error(got.data(), want.data(), want.size());
   EXPECT_LT(error, 3e-2);
-  size_t same_top = 0;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    const float* g = got.data() + t * vocab;
-    const float* w = want.data() + t * vocab;
-    same_top += std::max_element(g, g + vocab) - g == std::max_element(w, w + vocab) - w;
-  }
+  const size_t same_top = test::same_greedy_tokens(got, want, vocab);
   EXPECT_GE(same_top, tokens.size() * 95 / 100) << "greedy tokens agree at " << same_top << " of " << tokens.size();
   const double cpu_ppl = std::exp(mean_nll(want, tokens, vocab)), gpu_ppl = std::exp(mean_nll(got, tokens, vocab));
   EXPECT_NEAR(gpu_ppl / cpu_ppl, 1.0, 0.01) << "perplexity GPU " << gpu_ppl << " CPU " << cpu_ppl;
@@ -86,7 +71,7 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
               spec.text().c_str(), tokens.size(), gpu_ppl, cpu_ppl, same_top, tokens.size(), error);
 }
 
-INSTANTIATE_TEST_SUITE_P(Codecs, GpuForward, ::testing::Values("bf16", "int:bits=4", "int:bits=2", "int:bits=1"));
+INSTANTIATE_TEST_SUITE_P(Codecs, GpuForward, ::testing::Values("bf16", "int:bits=4", "int:bits=3", "int:bits=2", "int:bits=1"));
 
 TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
@@ -100,9 +85,8 @@ TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
     EXPECT_NE(std::string(e.what()).find("GiB of GPU memory"), std::string::npos) << e.what();
   }
   for (const char* spec : {"cq:channels=4,bits=8", "int:bits=2,group=32", "int:bits=8", "int:bits=2|int:bits=4"})
-    EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse(spec), 1024, 128, 128, 0), Error) << spec;
-  EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("int:bits=2"), 1024, 128, 64, 0), Error) << "pages of 64";
-  EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("bf16"), 1024, 128, 128, cuda_device_count()), Error);
+    EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse(spec), 1024, 128, 128, Communicator::world()), Error) << spec;
+  EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("int:bits=2"), 1024, 128, 64, Communicator::world()), Error) << "pages of 64";
 }
 
 }  // namespace
