@@ -10,8 +10,7 @@
 #include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec.hpp"
-#include "kvstore/partial_attention.hpp"
-#include "../test_util.hpp"
+#include "paged_streams.hpp"
 
 namespace ringkv {
 namespace {
@@ -33,43 +32,20 @@ TEST(GpuDecodeAttentionCoupled, MatchesCpuTwin) {
       const CodecContext ctx{kDim, kPage, 0, 0, &calibration};
       const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
       const size_t slot = key_codec->encoded_bytes(kPage, 0);
-      std::vector<uint8_t> host(2 * slot * streams * n_pages);
-      std::vector<float> queries(size_t(streams) * n_queries * kDim);
-      std::vector<AttentionState> want;
-      for (int s = 0; s < streams; ++s) {
-        const std::vector<float> keys = test::structured_rows(size_t(n_pages) * kPage, kDim, 100 + s, false);
-        const std::vector<float> values = test::structured_rows(size_t(n_pages) * kPage, kDim, 200 + s, false);
-        std::vector<PageView> kv, vv;
-        for (int p = 0; p < n_pages; ++p) {
-          uint8_t* k = host.data() + (size_t(s) * n_pages + p) * slot;
-          uint8_t* v = host.data() + (size_t(streams + s) * n_pages + p) * slot;
-          key_codec->encode(keys.data() + size_t(p) * kPage * kDim, kPage, p * kPage, k);
-          value_codec->encode(values.data() + size_t(p) * kPage * kDim, kPage, p * kPage, v);
-          kv.push_back({k, kPage, p * kPage});
-          vv.push_back({v, kPage, p * kPage});
-        }
-        const std::vector<float> q = test::gaussian(size_t(n_queries) * kDim, 300 + s, 0.3f);
-        std::copy(q.begin(), q.end(), queries.begin() + size_t(s) * n_queries * kDim);
-        want.push_back(partial_attention({key_codec.get(), value_codec.get(), kv, vv}, q.data(), n_queries,
-                                         RopeTable::plain(kDim, 10000), 1.0f / std::sqrt(float(kDim))));
-      }
-      DeviceBuffer<uint8_t> d_pages(host.size());
-      d_pages.upload(host.data());
-      std::vector<const uint8_t*> key_ptrs, value_ptrs;
-      for (int i = 0; i < streams * n_pages; ++i) {
-        key_ptrs.push_back(d_pages.data() + size_t(i) * slot);
-        value_ptrs.push_back(d_pages.data() + size_t(streams * n_pages + i) * slot);
-      }
+      const test::PagedStreams paged =
+          test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, false);
+      const std::vector<float>& queries = paged.queries;
+      const std::vector<AttentionState>& want = paged.want;
+      const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
       DeviceBuffer<float> d_kc(size_t(groups) * codes * channels), d_vc(d_kc.size());
       d_kc.upload(calibration.get(table_name(spec, 0, 0, Role::Key, "centroids"), {groups, codes, channels}).data.data());
       d_vc.upload(calibration.get(table_name(spec, 0, 0, Role::Value, "centroids"), {groups, codes, channels}).data.data());
       const std::vector<const float*> kc_ptrs(streams, d_kc.data()), vc_ptrs(streams, d_vc.data());
-      DeviceBuffer<const uint8_t*> d_keys(key_ptrs.size()), d_values(value_ptrs.size());
       DeviceBuffer<const float*> d_kcp(streams), d_vcp(streams);
-      d_keys.upload(key_ptrs.data()), d_values.upload(value_ptrs.data()), d_kcp.upload(kc_ptrs.data()), d_vcp.upload(vc_ptrs.data());
+      d_kcp.upload(kc_ptrs.data()), d_vcp.upload(vc_ptrs.data());
       DeviceBuffer<float> d_q(queries.size());
       d_q.upload(queries.data());
-      const CoupledPagesGpu view{d_keys.data(), d_values.data(), d_kcp.data(), d_vcp.data(), streams, n_pages, kPage, kDim,
+      const CoupledPagesGpu view{d_pages.keys.data(), d_pages.values.data(), d_kcp.data(), d_vcp.data(), streams, n_pages, kPage, kDim,
                                  channels, bits, channels, bits};
       const int splits = decode_attention_coupled_splits(view);
       DeviceBuffer<float> split_out(size_t(splits) * queries.size()), split_lse(size_t(splits) * streams * n_queries);

@@ -12,8 +12,7 @@
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
 #include "kvstore/codec.hpp"
-#include "kvstore/partial_attention.hpp"
-#include "../test_util.hpp"
+#include "paged_streams.hpp"
 
 namespace ringkv {
 namespace {
@@ -31,29 +30,17 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       const CodecSpec spec = CodecSpec::parse("int:bits=" + std::to_string(bits));
       const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
       const size_t slot = (std::max(key_codec->encoded_bytes(kPage, 0), value_codec->encoded_bytes(kPage, 0)) + 15) / 16 * 16;
-      std::vector<uint8_t> host(2 * slot * streams * n_pages);
-      std::vector<float> queries(static_cast<size_t>(streams) * n_queries * kDim);
-      std::vector<AttentionState> want;
+      test::PagedStreams paged =
+          test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true);
+      const std::vector<float>& queries = paged.queries;
+      std::vector<AttentionState>& want = paged.want;
       const auto tail_codec = make_codec(CodecSpec::parse("bf16"), Role::Key, ctx);
       std::vector<std::vector<uint8_t>> tail_keys(streams), tail_values(streams);
       std::vector<int> tail_tokens(streams, 0);
+      const RopeTable rope = RopeTable::plain(kDim, 10000);
+      const float scale = 1.0f / std::sqrt(float(kDim));
       for (int s = 0; s < streams; ++s) {
-        const std::vector<float> keys = test::structured_rows(size_t(n_pages) * kPage, kDim, 100 + s);
-        const std::vector<float> values = test::structured_rows(size_t(n_pages) * kPage, kDim, 200 + s);
-        std::vector<PageView> kv, vv;
-        for (int p = 0; p < n_pages; ++p) {
-          uint8_t* k = host.data() + (size_t(s) * n_pages + p) * slot;
-          uint8_t* v = host.data() + (size_t(streams + s) * n_pages + p) * slot;
-          key_codec->encode(keys.data() + size_t(p) * kPage * kDim, kPage, p * kPage, k);
-          value_codec->encode(values.data() + size_t(p) * kPage * kDim, kPage, p * kPage, v);
-          kv.push_back({k, kPage, p * kPage});
-          vv.push_back({v, kPage, p * kPage});
-        }
-        const std::vector<float> q = test::gaussian(size_t(n_queries) * kDim, 300 + s, 0.3f);
-        std::copy(q.begin(), q.end(), queries.begin() + size_t(s) * n_queries * kDim);
-        const RopeTable rope = RopeTable::plain(kDim, 10000);
-        const float scale = 1.0f / std::sqrt(float(kDim));
-        want.push_back(partial_attention({key_codec.get(), value_codec.get(), kv, vv}, q.data(), n_queries, rope, scale));
+        const float* q = queries.data() + size_t(s) * n_queries * kDim;
         if (tails) {
           const int n = 37 * s;
           tail_tokens[s] = n;
@@ -63,20 +50,11 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
           tail_codec->encode(tk.data(), n, n_pages * kPage, tail_keys[s].data());
           tail_codec->encode(tv.data(), n, n_pages * kPage, tail_values[s].data());
           const PageView tkv{tail_keys[s].data(), n, n_pages * kPage}, tvv{tail_values[s].data(), n, n_pages * kPage};
-          if (n > 0) merge_state(want.back(), partial_attention({tail_codec.get(), tail_codec.get(), {&tkv, 1}, {&tvv, 1}},
-                                                                q.data(), n_queries, rope, scale));
+          if (n > 0) merge_state(want[s], partial_attention({tail_codec.get(), tail_codec.get(), {&tkv, 1}, {&tvv, 1}}, q,
+                                                            n_queries, rope, scale));
         }
       }
-      DeviceBuffer<uint8_t> d_pages(host.size());
-      d_pages.upload(host.data());
-      std::vector<const uint8_t*> key_ptrs, value_ptrs;
-      for (int i = 0; i < streams * n_pages; ++i) {
-        key_ptrs.push_back(d_pages.data() + size_t(i) * slot);
-        value_ptrs.push_back(d_pages.data() + size_t(streams * n_pages + i) * slot);
-      }
-      DeviceBuffer<const uint8_t*> d_keys(key_ptrs.size()), d_values(value_ptrs.size());
-      d_keys.upload(key_ptrs.data());
-      d_values.upload(value_ptrs.data());
+      const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
       DeviceBuffer<float> d_q(queries.size());
       d_q.upload(queries.data());
       std::vector<DeviceBuffer<uint8_t>> d_tails;
@@ -91,7 +69,7 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       DeviceBuffer<const uint16_t*> d_tk(streams), d_tv(streams);
       DeviceBuffer<int> d_tn(streams);
       d_tk.upload(tk_ptrs.data()), d_tv.upload(tv_ptrs.data()), d_tn.upload(tail_tokens.data());
-      IntPagesGpu view{d_keys.data(), d_values.data(), streams, n_pages, bits};
+      IntPagesGpu view{d_pages.keys.data(), d_pages.values.data(), streams, n_pages, bits};
       if (tails) view.tail_keys = d_tk.data(), view.tail_values = d_tv.data(), view.tail_tokens = d_tn.data();
       const int splits = 5, states = splits + (tails ? 1 : 0);
       DeviceBuffer<float> split_out(size_t(states) * queries.size()), split_lse(size_t(states) * streams * n_queries);
