@@ -6,6 +6,7 @@
 #include "kernels/merge_states_gpu.hpp"
 #include "kernels/prefill_attention_gpu.hpp"
 #include "kernels/transformer_ops_gpu.hpp"
+#include "runtime/gpu/gpu_weights.hpp"
 
 namespace ringkv {
 
@@ -73,18 +74,30 @@ std::vector<TokenRun> GpuRingCache::shard_after_step(int r) const {
   return runs;
 }
 
-void GpuRingCache::check_capacity() const {
-  for (int r = 0; r < ranks_; ++r)
-    RINGKV_REQUIRE(static_cast<size_t>(total(shard_after_step(r))) <= capacity_,
-                   "rank " + std::to_string(r) + "'s KV shard would hold more than the " + std::to_string(capacity_) +
-                       " tokens it was sized for");
+void GpuRingCache::make_room() {
+  size_t largest = 0;
+  for (int r = 0; r < ranks_; ++r) largest = std::max<size_t>(largest, static_cast<size_t>(total(shard_after_step(r))));
+  if (largest <= capacity_) return;
+  // Every rank sees the same shard sizes, so every rank grows its ring buffers alike.
+  const size_t grown = std::max(largest, capacity_ + capacity_ / 4), row = kv_row(config_);
+  require_gpu_memory(2 * (static_cast<size_t>(config_.layers) + 2) * (grown - capacity_) * row * sizeof(uint16_t),
+                     "growing this rank's KV shard to " + std::to_string(grown) + " tokens");
+  const size_t held = static_cast<size_t>(total(held_[rank_]));
+  for (int l = 0; l < config_.layers; ++l)
+    for (std::vector<DeviceBuffer<uint16_t>>* role : {&keys_, &values_}) {
+      DeviceBuffer<uint16_t> bigger(grown * row);
+      RINGKV_CHECK_CUDA(cudaMemcpy(bigger.data(), (*role)[l].data(), held * row * sizeof(uint16_t), cudaMemcpyDeviceToDevice));
+      (*role)[l] = std::move(bigger);
+    }
+  for (int b = 0; b < 2; ++b) ring_keys_[b] = DeviceBuffer<uint16_t>(grown * row), ring_values_[b] = DeviceBuffer<uint16_t>(grown * row);
+  capacity_ = grown;
 }
 
 void GpuRingCache::plan_prefill(std::vector<std::vector<TokenRun>> plan) {
   RINGKV_REQUIRE(static_cast<int>(plan.size()) == ranks_, "a prefill plan needs the runs of every rank");
   plan_ = std::move(plan);
   decode_owner_ = -1;
-  check_capacity();
+  make_room();
 }
 
 void GpuRingCache::plan_decode(int owner) {
@@ -92,7 +105,7 @@ void GpuRingCache::plan_decode(int owner) {
   for (auto& p : plan_) p.clear();
   plan_[owner] = {{length_, 1}};
   decode_owner_ = owner;
-  check_capacity();
+  make_room();
 }
 
 void GpuRingCache::attend(const GpuAttentionStep& step, cudaStream_t stream) {

@@ -16,8 +16,8 @@ namespace ringkv {
 
 class GpuRingCache : public GpuKVCache {
  public:
-  // capacity_per_rank: the most tokens one shard holds; max_step_tokens: the most this rank runs in
-  // one step.
+  // capacity_per_rank: the tokens one shard is expected to hold (it grows if it must);
+  // max_step_tokens: the most this rank runs in one step.
   GpuRingCache(const ModelConfig& config, size_t capacity_per_rank, int max_step_tokens, NcclCommunicator& nccl);
   static size_t bytes_needed(const ModelConfig& config, size_t capacity_per_rank, int max_step_tokens, int ranks);
 
@@ -37,7 +37,10 @@ class GpuRingCache : public GpuKVCache {
   void attend_decode(const GpuAttentionStep& step, cudaStream_t stream);
   // Positions rank r's shard holds once this step's tokens are in.
   std::vector<TokenRun> shard_after_step(int r) const;
-  void check_capacity() const;
+  // The layout keeps shards level only to within a few pages, so a shard (this one, or one coming
+  // around the ring) may outgrow the expected share: the buffers then grow (by a quarter at least),
+  // refused with the memory needed when the GPU has no room. Called between steps.
+  void make_room();
 
   ModelConfig config_;
   size_t capacity_;

@@ -11,7 +11,8 @@ namespace {
 // chunks and the open page it continues.
 int step_tokens(int chunk_tokens, int page_size) { return chunk_tokens + 3 * page_size; }
 
-// A shard holds its share of the pages, and shards stay within three pages of each other.
+// A shard's expected share: its part of the pages and three pages more (the ring cache grows a
+// shard that the layout's hand-out makes larger).
 size_t shard_tokens(size_t context_tokens, int ranks, int page_size) {
   return std::min(context_tokens, (context_tokens + ranks - 1) / ranks + 3 * static_cast<size_t>(page_size));
 }
