@@ -1,5 +1,7 @@
 #include "runtime/sequence_layout.hpp"
 
+#include <algorithm>
+
 #include "kernels/error.hpp"
 #include "kvstore/binary_io.hpp"
 
@@ -26,20 +28,35 @@ std::vector<std::vector<TokenRun>> SequenceLayout::plan_segment(int n) const {
   RINGKV_REQUIRE(n > 0, "a prefill segment needs tokens");
   const int end = length_ + n, first_page = length_ / page_size_, pages = ceil_div(end, page_size_) - first_page;
   const int chunks = 2 * ranks_;
-  std::vector<std::vector<TokenRun>> runs(ranks_);
-  for (int c = 0; c < chunks; ++c) {
-    // Chunk c: pages [ceil(c K / 2P), ceil((c+1) K / 2P)); chunk 0 is never empty, so the open page stays put.
+  // Chunk c: pages [ceil(c K / 2P), ceil((c+1) K / 2P)) of the segment's K pages, as tokens.
+  auto chunk = [&](int c) {
     const int page_begin = first_page + ceil_div(static_cast<long long>(c) * pages, chunks);
     const int page_end = first_page + ceil_div(static_cast<long long>(c + 1) * pages, chunks);
-    if (page_begin == page_end) continue;
-    const int from = std::max(length_, page_begin * page_size_), to = std::min(end, page_end * page_size_);
-    const int rank = (owner_ + (c < ranks_ ? c : chunks - 1 - c)) % ranks_;
-    std::vector<TokenRun>& mine = runs[rank];
-    if (!mine.empty() && mine.back().first_position + mine.back().tokens == from)
-      mine.back().tokens += to - from;  // chunks P-1 and P meet on one rank
-    else
-      mine.push_back({from, to - from});
-  }
+    return page_begin == page_end ? TokenRun{}
+                                  : TokenRun{std::max(length_, page_begin * page_size_),
+                                             std::min(end, page_end * page_size_) - std::max(length_, page_begin * page_size_)};
+  };
+  // Pair p: chunks p and 2P-1-p (zigzag: causal work is balanced). The largest pairs go to the
+  // ranks holding the fewest tokens (ties: in rank order from the open page's owner), except that
+  // the open page stays with its owner, who then takes pair 0 (chunk 0 never empty).
+  std::vector<int> pairs(ranks_), candidates(ranks_);
+  for (int p = 0; p < ranks_; ++p) pairs[p] = p, candidates[p] = (owner_ + p) % ranks_;
+  auto size = [&](int p) { return chunk(p).tokens + chunk(chunks - 1 - p).tokens; };
+  const bool continues_open_page = length_ % page_size_ != 0;
+  const int fixed = continues_open_page ? 1 : 0;  // pair 0 to the owner, first among the candidates
+  std::stable_sort(pairs.begin() + fixed, pairs.end(), [&](int a, int b) { return size(a) > size(b); });
+  std::stable_sort(candidates.begin() + fixed, candidates.end(), [&](int a, int b) { return held_[a] < held_[b]; });
+  std::vector<std::vector<TokenRun>> runs(ranks_);
+  for (int i = 0; i < ranks_; ++i)
+    for (int c : {pairs[i], chunks - 1 - pairs[i]}) {
+      const TokenRun run = chunk(c);
+      if (run.tokens == 0) continue;
+      std::vector<TokenRun>& mine = runs[candidates[i]];
+      if (!mine.empty() && mine.back().first_position + mine.back().tokens == run.first_position)
+        mine.back().tokens += run.tokens;  // chunks P-1 and P meet on one rank
+      else
+        mine.push_back(run);
+    }
   return runs;
 }
 

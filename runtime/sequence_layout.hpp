@@ -20,13 +20,14 @@ class SequenceLayout {
   SequenceLayout(int ranks, int page_size);
 
   int ranks() const { return ranks_; }
+  int page_size() const { return page_size_; }
   int length() const { return length_; }  // tokens in the sequence so far
 
   // A prefill segment of n tokens at the end of the sequence: its pages are split into 2P chunks
   // of whole pages (a partly filled first page counts as one), and chunks c and 2P-1-c go to the
-  // same rank (zigzag: causal work is balanced), starting from the rank that holds the open page,
-  // which so continues it, or else from the rank that holds the fewest tokens. Per rank, its runs
-  // in ascending order (possibly none).
+  // same rank (zigzag: causal work is balanced); the largest pairs go to the ranks that hold the
+  // fewest tokens, so shards stay level, except that a partly filled open page stays with its rank,
+  // which takes chunks 0 and 2P-1. Per rank, its runs in ascending order (possibly none).
   std::vector<std::vector<TokenRun>> plan_segment(int n) const;
   void add_segment(int n);
 

@@ -52,7 +52,9 @@ TEST(SequenceLayout, TheOpenPageStaysWithItsRankAndDecodePagesRotate) {
     const int from = layout.length();
     const auto next = layout.plan_segment(n);
     expect_covers(next, from, n, 16);
-    EXPECT_EQ(next[layout.decode_owner()].front().first_position, from);  // continues its own page
+    if (from % 16 != 0) {
+      EXPECT_EQ(next[layout.decode_owner()].front().first_position, from);  // continues its own page
+    }
     layout.add_segment(n);
   }
 }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <unistd.h>
@@ -168,6 +170,24 @@ TEST_F(SequenceParallel, ShardsHoldWholePagesOfTheSequenceOnceAndStayLevel) {
       // than three pages over another.
       EXPECT_LE(most - least, static_cast<size_t>(3 * kPage)) << "layer " << l << " head " << h;
     }
+}
+
+TEST_F(SequenceParallel, ALongPromptInChunksThatEndMidPageStaysLevel) {
+  Communicator& comm = Communicator::world();
+  KVShard shard(model_->shard_config(KVSpec::parse("bf16"), kPage, SIZE_MAX), nullptr);
+  DistributedSequence sequence(*model_, shard, &comm);
+  std::vector<float> logits;
+  // Chunks of 25 tokens per rank: segments of 25 P tokens, never a whole number of pages.
+  sequence.prefill(random_tokens(40 * kPage + 7, model_->config().vocab_size, 5), 25, logits, false);
+  const long long mine = static_cast<long long>(shard.tokens(0, 0));
+  const auto all = comm.all_gather_bytes({reinterpret_cast<const uint8_t*>(&mine), sizeof mine}, "test: gather shard sizes");
+  long long most = 0, least = LLONG_MAX;
+  for (const auto& theirs : all) {
+    long long n = 0;
+    std::memcpy(&n, theirs.data(), sizeof n);
+    most = std::max(most, n), least = std::min(least, n);
+  }
+  EXPECT_LE(most - least, 3LL * kPage) << "shards hold " << least << " to " << most << " tokens";
 }
 
 }  // namespace
