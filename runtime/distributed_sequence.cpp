@@ -25,15 +25,6 @@ std::vector<float> as_floats(const std::vector<uint8_t>& bytes) {
   std::copy_n(bytes.data(), v.size() * sizeof(float), reinterpret_cast<uint8_t*>(v.data()));  // empty allowed
   return v;
 }
-// The next prefill segment: about `segment` tokens, ending on a page boundary unless it is the
-// last, so that the open page then passes to the least-filled rank and shards stay level.
-size_t segment_tokens(int length, size_t remaining, size_t segment, size_t page) {
-  if (remaining <= segment) return remaining;
-  const size_t start = static_cast<size_t>(length), end = start + segment;
-  size_t aligned = end / page * page;
-  if (aligned <= start) aligned = (start / page + 1) * page;  // segments shorter than a page
-  return std::min(remaining, aligned - start);
-}
 }  // namespace
 
 DistributedSequence::DistributedSequence(const Transformer& model, KVShard& kv, Communicator* comm)
@@ -48,8 +39,7 @@ void DistributedSequence::prefill(std::span<const int32_t> tokens, int chunk_tok
   logits.clear();
   std::vector<float> mine;
   for (size_t begin = 0; begin < tokens.size();) {
-    const int n = static_cast<int>(
-        segment_tokens(length(), tokens.size() - begin, segment, static_cast<size_t>(kv_.config().page_size)));
+    const int n = layout_.next_segment(tokens.size() - begin, segment);
     const bool last_segment = begin + n == tokens.size();
     const std::vector<std::vector<TokenRun>> plan = layout_.plan_segment(n);
     std::vector<int32_t> my_tokens;
