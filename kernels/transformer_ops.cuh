@@ -5,9 +5,8 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <cstdint>
-
 #include <cmath>
+#include <cstdint>
 
 namespace ringkv::kernels {
 

@@ -11,16 +11,6 @@ std::span<const uint8_t> as_bytes(const std::vector<float>& v) {
   return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)};
 }
 
-// The next segment: about `segment` tokens, ending on a page boundary unless it is the last, so
-// that the open page then passes to the least-filled rank and shards stay level.
-size_t segment_tokens(int length, size_t remaining, size_t segment, size_t page) {
-  if (remaining <= segment) return remaining;
-  const size_t start = static_cast<size_t>(length), end = start + segment;
-  size_t aligned = end / page * page;
-  if (aligned <= start) aligned = (start / page + 1) * page;  // segments shorter than a page
-  return std::min(remaining, aligned - start);
-}
-
 std::vector<float> as_floats(const std::vector<uint8_t>& bytes) {
   std::vector<float> v(bytes.size() / sizeof(float));
   std::copy_n(bytes.data(), v.size() * sizeof(float), reinterpret_cast<uint8_t*>(v.data()));  // empty allowed
@@ -39,7 +29,7 @@ void prefill_in_segments(SequenceLayout& layout, int rank, Communicator* comm, s
   std::vector<float> mine;
   for (size_t begin = 0; begin < tokens.size();) {
     const int first = layout.length();
-    const int n = static_cast<int>(segment_tokens(first, tokens.size() - begin, segment, static_cast<size_t>(layout.page_size())));
+    const int n = layout.next_segment(tokens.size() - begin, segment);
     const bool last_segment = begin + n == tokens.size();
     const std::vector<std::vector<TokenRun>> plan = layout.plan_segment(n);
     std::vector<int32_t> my_tokens;

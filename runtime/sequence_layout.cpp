@@ -29,19 +29,19 @@ std::vector<std::vector<TokenRun>> SequenceLayout::plan_segment(int n) const {
   const int end = length_ + n, first_page = length_ / page_size_, pages = ceil_div(end, page_size_) - first_page;
   const int chunks = 2 * ranks_;
   // Chunk c: pages [ceil(c K / 2P), ceil((c+1) K / 2P)) of the segment's K pages, as tokens.
-  auto chunk = [&](int c) {
+  std::vector<TokenRun> chunk(chunks);
+  for (int c = 0; c < chunks; ++c) {
     const int page_begin = first_page + ceil_div(static_cast<long long>(c) * pages, chunks);
     const int page_end = first_page + ceil_div(static_cast<long long>(c + 1) * pages, chunks);
-    return page_begin == page_end ? TokenRun{}
-                                  : TokenRun{std::max(length_, page_begin * page_size_),
-                                             std::min(end, page_end * page_size_) - std::max(length_, page_begin * page_size_)};
-  };
+    const int from = std::max(length_, page_begin * page_size_);
+    if (page_begin < page_end) chunk[c] = {from, std::min(end, page_end * page_size_) - from};
+  }
   // Pair p: chunks p and 2P-1-p (zigzag: causal work is balanced). The largest pairs go to the
   // ranks holding the fewest tokens (ties: in rank order from the open page's owner), except that
   // the open page stays with its owner, who then takes pair 0 (chunk 0 never empty).
   std::vector<int> pairs(ranks_), candidates(ranks_);
   for (int p = 0; p < ranks_; ++p) pairs[p] = p, candidates[p] = (owner_ + p) % ranks_;
-  auto size = [&](int p) { return chunk(p).tokens + chunk(chunks - 1 - p).tokens; };
+  auto size = [&](int p) { return chunk[p].tokens + chunk[chunks - 1 - p].tokens; };
   const bool continues_open_page = length_ % page_size_ != 0;
   const int fixed = continues_open_page ? 1 : 0;  // pair 0 to the owner, first among the candidates
   std::stable_sort(pairs.begin() + fixed, pairs.end(), [&](int a, int b) { return size(a) > size(b); });
@@ -49,7 +49,7 @@ std::vector<std::vector<TokenRun>> SequenceLayout::plan_segment(int n) const {
   std::vector<std::vector<TokenRun>> runs(ranks_);
   for (int i = 0; i < ranks_; ++i)
     for (int c : {pairs[i], chunks - 1 - pairs[i]}) {
-      const TokenRun run = chunk(c);
+      const TokenRun& run = chunk[c];
       if (run.tokens == 0) continue;
       std::vector<TokenRun>& mine = runs[candidates[i]];
       if (!mine.empty() && mine.back().first_position + mine.back().tokens == run.first_position)
@@ -58,6 +58,14 @@ std::vector<std::vector<TokenRun>> SequenceLayout::plan_segment(int n) const {
         mine.push_back(run);
     }
   return runs;
+}
+
+int SequenceLayout::next_segment(size_t remaining, size_t segment) const {
+  if (remaining <= segment) return static_cast<int>(remaining);
+  const size_t start = static_cast<size_t>(length_), page = static_cast<size_t>(page_size_);
+  size_t aligned = (start + segment) / page * page;
+  if (aligned <= start) aligned = (start / page + 1) * page;  // segments shorter than a page
+  return static_cast<int>(std::min(remaining, aligned - start));
 }
 
 void SequenceLayout::add_segment(int n) {

@@ -29,6 +29,10 @@ class SequenceLayout {
   // fewest tokens, so shards stay level, except that a partly filled open page stays with its rank,
   // which takes chunks 0 and 2P-1. Per rank, its runs in ascending order (possibly none).
   std::vector<std::vector<TokenRun>> plan_segment(int n) const;
+  // The next segment's length when `remaining` tokens are to come in segments of about `segment`:
+  // it ends on a page boundary unless it is the last, so that the open page then passes to the
+  // least-filled rank and shards stay level.
+  int next_segment(size_t remaining, size_t segment) const;
   void add_segment(int n);
 
   // Decode appends one token at a time to the rank that holds the open page; when a page fills,
