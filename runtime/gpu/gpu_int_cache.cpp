@@ -148,19 +148,13 @@ void GpuIntCache::prefill_step(const GpuAttentionStep& step, cudaStream_t stream
                                             tail(role, l, h), kRowBytes, kRowBytes, open, cudaMemcpyDeviceToDevice, stream));
     to_bf16_gpu(rows[role], static_cast<size_t>(step.tokens) * row, scratch + static_cast<size_t>(first) * row, stream);
   }
-  // Queries [from, from + count) over keys [0, keys) of the scratch.
-  auto attend_queries = [&](int from, int count, int keys) {
-    const PrefillShape shape{count, keys, from, heads, kv_heads, kDim, step.scale};
-    const size_t q = static_cast<size_t>(from - first) * heads;
-    prefill_attention_gpu(shape, step.queries_bf16 + q * kDim, scratch_[kKeys].data(), scratch_[kValues].data(),
-                          step.out + q * kDim, step.lse + q, stream);
-  };
-  for (int position = first; position < end;) {
-    const int page_end = (position / kPage + 1) * kPage, open_end = std::min(end, page_end - 1);
-    if (open_end > position) attend_queries(position, open_end - position, open_end);  // own page in bf16
-    if (end < page_end) break;
-    // The page fills: encoded from its bf16 rows, decoded back in place, then its last query attends.
-    const int page = page_end / kPage - 1;
+  // Every query sees the pages below its own as stored and its own page as computed, except a
+  // page's last query, which sees its page sealed: one call while the scratch holds the computed
+  // rows, then the pages that fill are encoded and decoded back in place, and a second call over the
+  // stored view merges into the first's state.
+  PrefillShape shape{step.tokens, end, first, heads, kv_heads, kDim, step.scale, PrefillView::kOpenPage, kPage};
+  prefill_attention_gpu(shape, step.queries_bf16, scratch_[kKeys].data(), scratch_[kValues].data(), step.out, step.lse, stream);
+  for (int page = sealed; page < end / kPage; ++page)
     for (Role role : {kKeys, kValues}) {
       uint16_t* page_rows = scratch_[role].data() + static_cast<size_t>(page) * kPage * row;
       for (int h = 0; h < kv_heads; ++h)
@@ -170,9 +164,8 @@ void GpuIntCache::prefill_step(const GpuAttentionStep& step, cudaStream_t stream
       decode_int_pages_gpu(page_pointers_[role].data() + layer_pages + static_cast<size_t>(page) * kv_heads, 1, kv_heads,
                            bits_, role == kKeys, page_rows, stream);
     }
-    attend_queries(page_end - 1, 1, page_end);
-    position = page_end;
-  }
+  shape.view = PrefillView::kSealedPages, shape.accumulate = true;
+  prefill_attention_gpu(shape, step.queries_bf16, scratch_[kKeys].data(), scratch_[kValues].data(), step.out, step.lse, stream);
   // The rows of the page still open become the tail.
   const int now_sealed = end / kPage, now_open = end % kPage;
   if (now_open > 0)

@@ -6,9 +6,9 @@
 //
 // A decode step reads the codes in place (split over pages, tails in the same launch). A prefill
 // chunk decodes the layer's sealed pages into a bf16 scratch of the whole sequence, places the tail
-// and the new rows after them, and attends page by page: the queries of a page see the pages below
-// it decoded and their own page in bf16; when the page fills it is encoded and decoded back in the
-// scratch, and its last query (which a decode step would see after the page sealed) sees it so.
+// and the new rows after them, and attends in two calls: each query's own page in bf16, then, once
+// the pages that fill are encoded and decoded back in the scratch, the pages below it as stored
+// (and its own page too for the last query of a page, which a decode step would see sealed).
 #include <vector>
 
 #include "kernels/cuda_check.hpp"
