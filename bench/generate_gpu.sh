@@ -26,7 +26,7 @@ for context in ${contexts//,/ }; do
   awk -v n="$context" 'BEGIN { srand(7); for (i = 0; i < n; i++) printf "%d ", 3 + int(rand() * 250); print "" }' > "$ids"
   for ranks in ${ranks_list//,/ }; do
     launcher=()
-    [ "$ranks" -gt 1 ] && launcher=(mpirun -np "$ranks" --allow-run-as-root -x NCCL_NVLS_ENABLE=0)
+    [ "$ranks" -gt 1 ] && launcher=(mpirun -np "$ranks" --bind-to none --allow-run-as-root -x NCCL_NVLS_ENABLE=0)
     for spec in $specs; do
       [ "$ranks" -gt 1 ] && [ "$spec" != bf16 ] && continue  # several GPUs hold a bf16 cache
       log="$work/generate-$context-$ranks-${spec//[:=,]/_}.log"

@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 
+#include "kernels/cuda_check.hpp"
 #include "kvstore/codec_spec.hpp"
 #include "runtime/model_config.hpp"
 #include "runtime/sequence_layout.hpp"
@@ -37,6 +38,9 @@ class GpuKVCache {
   virtual void attend(const GpuAttentionStep& step, cudaStream_t stream) = 0;
   // Every layer took the step's tokens: the sequence is that much longer.
   virtual void advance(const GpuAttentionStep& step) = 0;
+  // Waits for the work queued on `stream` (a cache that exchanges data with other ranks watches
+  // them while it waits).
+  virtual void wait(cudaStream_t stream) { RINGKV_CHECK_CUDA(cudaStreamSynchronize(stream)); }
   virtual int length() const = 0;
   virtual size_t capacity() const = 0;
   // Bytes the cache's tokens take as stored (sealed pages, tails), for bits-per-element reports.

@@ -158,7 +158,7 @@ void GpuRingCache::attend_prefill(const GpuAttentionStep& step, cudaStream_t str
   attend_shard(0, keys_[l].data(), values_[l].data(), mine, false);
   attend_shard(1, keys_[l].data(), values_[l].data(), mine, true);
   for (int s = 1; s < ranks_; ++s) {
-    nccl_.synchronize("ring attention: wait for the next rank's shard");
+    nccl_.before(stream);  // the shard of ring step s has arrived
     if (s + 1 < ranks_) exchange(s + 1, ring_keys_[s % 2].data(), ring_values_[s % 2].data());
     attend_shard(1 + s, ring_keys_[s % 2].data(), ring_values_[s % 2].data(), shard_after_step(source(s)), false);
   }
@@ -183,9 +183,11 @@ void GpuRingCache::attend_decode(const GpuAttentionStep& step, cudaStream_t stre
                    "decode: gather partial attention");
   nccl_.all_gather(states_lse_.data(), gathered_lse_.data(), static_cast<size_t>(heads) * sizeof(float),
                    "decode: gather partial attention");
-  nccl_.synchronize("decode: gather partial attention");
+  nccl_.before(stream);
   merge_states_gpu(ranks_, heads, d, gathered_out_.data(), gathered_lse_.data(), step.out, step.lse, stream);
 }
+
+void GpuRingCache::wait(cudaStream_t stream) { nccl_.wait_for(stream, "forward pass over the ranks' shards"); }
 
 void GpuRingCache::advance(const GpuAttentionStep&) {
   for (int r = 0; r < ranks_; ++r) {

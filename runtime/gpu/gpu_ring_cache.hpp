@@ -5,7 +5,8 @@
 // a decode step's partial states over each shard are all-gathered and merged in rank order, so
 // every rank gets the same output. Every rank appends at the end of the sequence, so a shard holds
 // ascending positions: the keys a query run sees in any shard are a prefix of it, plus the run
-// itself on its own shard.
+// itself on its own shard. No host thread waits between layers: the compute stream and NCCL's
+// order themselves with events, and the forward pass's final wait watches the peers.
 #include <vector>
 
 #include "comm/nccl/nccl_communicator.hpp"
@@ -28,6 +29,7 @@ class GpuRingCache : public GpuKVCache {
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
   void advance(const GpuAttentionStep& step) override;
+  void wait(cudaStream_t stream) override;
   int length() const override { return length_; }
   size_t capacity() const override { return capacity_; }
   size_t stored_bytes() const override;  // this rank's shard

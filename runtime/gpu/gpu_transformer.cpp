@@ -62,7 +62,7 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
   if (n == 0) {  // no tokens here, but the cache may still take part in a ring over the ranks
     for (step.layer = 0; step.layer < c.layers; ++step.layer) cache.attend(step, s);
     cache.advance(step);
-    stream_.synchronize();
+    cache.wait(s);
     return;
   }
   const size_t rows = static_cast<size_t>(n);
@@ -109,7 +109,7 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
   cublas_.linear(rounded_.data(), out_rows, weights_.lm_head(), logits_.data());
   logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
   RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
-  stream_.synchronize();
+  cache.wait(s);
 }
 
 }  // namespace ringkv
