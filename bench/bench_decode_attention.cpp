@@ -1,4 +1,4 @@
-// GPU decode attention over a bf16 cache and over compressed INT pages at the Llama-3-8B attention
+// GPU decode attention over a bf16 cache and over compressed INT and CQ pages at the Llama-3-8B attention
 // shape (32 query heads, 8 KV heads, head_dim 128; one layer): time per step (median of CUDA-event timings after a
 // warm-up), compressed GB/s read against the device copy peak measured in this run, and the
 // speedup over PyTorch SDPA (bf16) on the same shapes when bench/sdpa_decode.py's timings are given.
@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,7 +18,9 @@
 #include "bench/gpu_timing.hpp"
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_bf16_gpu.hpp"
+#include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kernels/decode_attention_gpu.hpp"
+#include "kvstore/calibration.hpp"
 #include "kvstore/codec.hpp"
 
 namespace ringkv {
@@ -106,10 +110,13 @@ int run(int argc, char** argv) {
         20);
     print_row("bf16", 1, context, ms, 4.0 * elements);
   }
-  constexpr int kDistinctPages = 64;  // encoded once on the CPU, replicated on the device
-  for (int bits : {1, 2, 3, 4}) {
-    const CodecContext ctx{kDim, kPage, 0, 0, nullptr};
-    const CodecSpec spec = CodecSpec::parse("int:bits=" + std::to_string(bits));
+  // Paged codecs: a few distinct pages encoded on the CPU, replicated on the device for every stream;
+  // make_step(key pages, value pages, streams, pages per stream, queries) gives the launch to time.
+  using Step = std::function<void()>;
+  using StepMaker = std::function<Step(const uint8_t* const*, const uint8_t* const*, int, int, const float*)>;
+  constexpr int kDistinctPages = 64;
+  auto bench_pages = [&](const CodecSpec& spec, const Calibration* calibration, const StepMaker& make_step) {
+    const CodecContext ctx{kDim, kPage, 0, 0, calibration};
     const auto kc = make_codec(spec, Role::Key, ctx), vc = make_codec(spec, Role::Value, ctx);
     const size_t page_bytes = kc->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;
     std::vector<uint8_t> distinct(2 * kDistinctPages * slot);
@@ -143,21 +150,59 @@ int run(int argc, char** argv) {
         DeviceBuffer<const uint8_t*> d_kp(pages_total), d_vp(pages_total);
         d_kp.upload(kp.data());
         d_vp.upload(vp.data());
-        std::vector<float> q(size_t(streams) * kQueriesPerKV * kDim, 0.01f);
+        const std::vector<float> q(size_t(streams) * kQueriesPerKV * kDim, 0.01f);
         DeviceBuffer<float> d_q(q.size());
         d_q.upload(q.data());
-        const int splits = decode_attention_splits(n_pages, streams);
-        DeviceBuffer<float> so(size_t(splits) * q.size()), sl(size_t(splits) * streams * kQueriesPerKV), out(q.size()),
-            lse(size_t(streams) * kQueriesPerKV);
-        const IntPagesGpu view{d_kp.data(), d_vp.data(), streams, n_pages, bits};
-        const double ms = median_ms(
-            [&] {
-              decode_attention_int_gpu(view, d_q.data(), kQueriesPerKV, 0.088f, splits, so.data(), sl.data(), out.data(),
-                                       lse.data(), nullptr);
-            },
-            20);
+        const double ms = median_ms(make_step(d_kp.data(), d_vp.data(), streams, n_pages, d_q.data()), 20);
         print_row(spec.text(), batch, context, ms, 2.0 * pages_total * page_bytes);
       }
+  };
+  // The partial states and the merged result of every stream's queries, for `splits` splits.
+  struct Workspace {
+    DeviceBuffer<float> split_out, split_lse, out, lse;
+    Workspace(int splits, int streams)
+        : split_out(size_t(splits) * streams * kQueriesPerKV * kDim), split_lse(size_t(splits) * streams * kQueriesPerKV),
+          out(size_t(streams) * kQueriesPerKV * kDim), lse(size_t(streams) * kQueriesPerKV) {}
+  };
+  for (int bits : {1, 2, 3, 4})
+    bench_pages(CodecSpec::parse("int:bits=" + std::to_string(bits)), nullptr,
+                [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
+                  const int splits = decode_attention_splits(n_pages, streams);
+                  auto w = std::make_shared<Workspace>(splits, streams);
+                  const IntPagesGpu view{keys, values, streams, n_pages, bits};
+                  return Step([=] {
+                    decode_attention_int_gpu(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(), w->split_lse.data(),
+                                             w->out.data(), w->lse.data(), nullptr);
+                  });
+                });
+  // CQ at 1, 2, 3 and 4 bits per channel, with Gaussian centroids (speed does not depend on them).
+  for (const char* text : {"cq:channels=8,bits=8", "cq:channels=4,bits=8", "cq:channels=2,bits=6", "cq:channels=2,bits=8"}) {
+    const CodecSpec spec = CodecSpec::parse(text);
+    const int channels = spec.get_int("channels", 8, 1, 64), bits = spec.get_int("bits", 8, 1, 16);
+    const size_t table = size_t(kDim / channels) * (size_t{1} << bits) * channels;
+    Calibration calibration;
+    std::vector<float> centroids(table);
+    uint64_t state = 777;
+    for (float& x : centroids) x = static_cast<float>((state = state * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f - 0.5f;
+    for (Role role : {Role::Key, Role::Value})
+      calibration.put(table_name(spec, 0, 0, role, "centroids"), {{kDim / channels, int64_t{1} << bits, channels}, centroids});
+    DeviceBuffer<float> d_centroids(table);
+    d_centroids.upload(centroids.data());
+    bench_pages(spec, &calibration,
+                [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
+                  auto pointers = std::make_shared<DeviceBuffer<const float*>>(streams);
+                  const std::vector<const float*> each(streams, d_centroids.data());
+                  pointers->upload(each.data());
+                  const CoupledPagesGpu view{keys, values, pointers->data(), pointers->data(), streams, n_pages, kPage, kDim,
+                                             channels, bits, channels, bits};
+                  const int splits = decode_attention_coupled_splits(view);
+                  auto w = std::make_shared<Workspace>(splits, streams);
+                  return Step([=] {
+                    decode_attention_coupled_gpu(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(),
+                                                 w->split_lse.data(), w->out.data(), w->lse.data(), nullptr);
+                    (void)pointers;  // kept alive with the step
+                  });
+                });
   }
   return 0;
 }

@@ -1,29 +1,42 @@
 #!/usr/bin/env bash
 # On a GPU machine: `ringkv generate --device gpu` end to end on a model with random weights and
 # the Llama-3-8B layer shape (hidden 4096, 32 query and 8 KV heads of 128, SwiGLU 14336, bf16
-# weights and KV cache), LAYERS layers deep (32: the whole model): prefill and decode speed at each
-# context, from random prompt token ids.
-# usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS]
+# weights), LAYERS layers deep (32: the whole model): prefill and decode speed at each context, for
+# each KV codec the GPU runs and each number of GPUs (ranks under mpirun, one GPU each; several GPUs
+# take a bf16 cache), from random prompt token ids.
+# usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]
 set -euo pipefail
-build=${1:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS]}
-work=${2:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS]}
+build=${1:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]}
+work=${2:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]}
 layers=${3:-32}
 contexts=${4:-32768,131072}
 new_tokens=${5:-64}
+specs=${6:-bf16}  # space-separated, e.g. "bf16 int:bits=4 int:bits=2"
+ranks_list=${7:-1}  # comma-separated numbers of GPUs, e.g. 1,2
 ringkv="$build/launch/ringkv"
 model="$work/llama3-8b-shape-${layers}-layers"
 mkdir -p "$work"
 [ -f "$model/config.json" ] || "$ringkv" init-model -o "$model" --hidden 4096 --intermediate 14336 --layers "$layers" \
   --heads 32 --kv-heads 8 --head-dim 128 > /dev/null
-echo "ringkv generate --device gpu, Llama-3-8B layer shape, $layers layers, bf16 KV cache, $new_tokens new tokens"
-printf "%9s %10s %14s %13s %13s %13s\n" context "prefill s" "prefill tok/s" "decode s" "ms per token" "decode tok/s"
+echo "ringkv generate --device gpu, Llama-3-8B layer shape, $layers layers, $new_tokens new tokens"
+printf "%5s %-12s %9s %10s %14s %13s %13s %13s %9s\n" GPUs codec context "prefill s" "prefill tok/s" "decode s" \
+  "ms per token" "decode tok/s" "bits/el"
 for context in ${contexts//,/ }; do
   ids="$work/prompt-$context.txt"
   awk -v n="$context" 'BEGIN { srand(7); for (i = 0; i < n; i++) printf "%d ", 3 + int(rand() * 250); print "" }' > "$ids"
-  log="$work/generate-$context.log"
-  "$ringkv" generate --model "$model" --prompt-ids "$ids" --device gpu --chunk 8192 --max-new-tokens "$new_tokens" \
-    --ignore-eos --print-ids > /dev/null 2> "$log" || { cat "$log"; exit 1; }
-  # "prompt: N tokens, prefill S s (R tokens/s); generated G tokens, D s (T tokens/s) ..."
-  sed -n 's/^prompt: \([0-9]*\) tokens, prefill \([0-9.]*\) s (\([0-9.]*\) tokens\/s); generated \([0-9]*\) tokens, \([0-9.]*\) s (\([0-9.]*\) tokens\/s).*/\1 \2 \3 \4 \5 \6/p' "$log" |
-    awk '{ printf "%9d %10.2f %14.0f %13.3f %13.2f %13.1f\n", $1, $2, $3, $5, 1000 * $5 / $4, $6 }'
+  for ranks in ${ranks_list//,/ }; do
+    launcher=()
+    [ "$ranks" -gt 1 ] && launcher=(mpirun -np "$ranks" --bind-to none --allow-run-as-root -x NCCL_NVLS_ENABLE=0)
+    for spec in $specs; do
+      [ "$ranks" -gt 1 ] && [ "$spec" != bf16 ] && continue  # several GPUs hold a bf16 cache
+      log="$work/generate-$context-$ranks-${spec//[:=,]/_}.log"
+      "${launcher[@]}" "$ringkv" generate --model "$model" --prompt-ids "$ids" --device gpu --kv "$spec" --chunk 8192 \
+        --max-new-tokens "$new_tokens" --ignore-eos --print-ids > /dev/null 2> "$log" || { cat "$log"; exit 1; }
+      # "prompt: N tokens, prefill S s (R tokens/s); generated G tokens, D s (T tokens/s) ..." then
+      # "KV cache (SPEC, on the GPU): BYTES for N tokens, B bits per element"
+      bits=$(sed -n 's/.* \([0-9.]*\) bits per element.*/\1/p' "$log")
+      sed -n 's/^prompt: \([0-9]*\) tokens, prefill \([0-9.]*\) s (\([0-9.]*\) tokens\/s); generated \([0-9]*\) tokens, \([0-9.]*\) s (\([0-9.]*\) tokens\/s).*/\1 \2 \3 \4 \5 \6/p' "$log" |
+        awk -v spec="$spec" -v bits="$bits" -v ranks="$ranks" '{ printf "%5d %-12s %9d %10.2f %14.0f %13.3f %13.2f %13.1f %9s\n", ranks, spec, $1, $2, $3, $5, 1000 * $5 / $4, $6, bits }'
+    done
+  done
 done

@@ -1,6 +1,6 @@
 #pragma once
 // Host entry points of the GPU kernels over INT-coded pages: decode attention reading the codes in
-// place, and page encoding (device pointers throughout).
+// place, page encoding, and page decoding to bf16 rows (device pointers throughout).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -38,6 +38,12 @@ void decode_attention_int_gpu(const IntPagesGpu& pages, const float* queries, in
 // IntCodec::encode does: rows [n_pages][128][128] fp32, page_bytes a device array of n_pages device
 // pointers (4-byte aligned) to encoded_bytes(128) bytes each. keys: the key layout, else values.
 void encode_int_pages_gpu(const float* rows, int n_pages, int bits, bool keys, uint8_t* const* page_bytes,
+                          cudaStream_t stream);
+
+// Decodes full pages (head_dim 128, group 128) into bf16 rows, as IntCodec::decode_page then bf16
+// rounding: pages, a device array [n_pages][kv_heads] of device pointers (page k of KV head h at
+// k * kv_heads + h), to rows [n_pages * 128][kv_heads][128], page k holding rows 128k to 128k + 127.
+void decode_int_pages_gpu(const uint8_t* const* pages, int n_pages, int kv_heads, int bits, bool keys, uint16_t* rows,
                           cudaStream_t stream);
 
 }  // namespace ringkv

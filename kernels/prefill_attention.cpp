@@ -15,10 +15,11 @@ void prefill_attention_cpu(const PrefillShape& s, const uint16_t* q, const uint1
   for (int i = 0; i < s.n_queries; ++i)
     for (int h = 0; h < s.heads; ++h) {
       const uint16_t* qi = q + (static_cast<size_t>(i) * s.heads + h) * d;
-      const int kh = h / group, visible = std::min(s.n_keys, s.q_offset + i + 1);
+      const int kh = h / group, position = s.q_offset + i, visible = std::min(s.n_keys, position + 1);
       std::vector<double> scores(std::max(visible, 0)), acc(d, 0.0);
       double top = -INFINITY;
       for (int j = 0; j < visible; ++j) {
+        if (!prefill_sees(s, position, j)) continue;
         const uint16_t* kj = k + (static_cast<size_t>(j) * s.kv_heads + kh) * d;
         double dot = 0;
         for (int c = 0; c < d; ++c) dot += static_cast<double>(bf16_to_float(qi[c])) * bf16_to_float(kj[c]);
@@ -26,14 +27,27 @@ void prefill_attention_cpu(const PrefillShape& s, const uint16_t* q, const uint1
       }
       double sum = 0;
       for (int j = 0; j < visible; ++j) {
+        if (!prefill_sees(s, position, j)) continue;
         const double w = std::exp(scores[j] - top);
         sum += w;
         const uint16_t* vj = v + (static_cast<size_t>(j) * s.kv_heads + kh) * d;
         for (int c = 0; c < d; ++c) acc[c] += w * bf16_to_float(vj[c]);
       }
       float* o = out + (static_cast<size_t>(i) * s.heads + h) * d;
-      for (int c = 0; c < d; ++c) o[c] = visible > 0 ? static_cast<float>(acc[c] / sum) : 0.0f;
-      lse[static_cast<size_t>(i) * s.heads + h] = visible > 0 ? static_cast<float>(top + std::log(sum)) : -INFINITY;
+      float& l = lse[static_cast<size_t>(i) * s.heads + h];
+      const double mine = sum > 0 ? top + std::log(sum) : -INFINITY;
+      // Merging with the state already there: weights exp(lse - merged lse).
+      const double prior = s.accumulate ? l : -INFINITY, merged = std::max(mine, prior);
+      if (merged == -INFINITY) {
+        std::fill_n(o, d, 0.0f);
+        l = -INFINITY;
+        continue;
+      }
+      const double total = std::exp(mine - merged) + std::exp(prior - merged), w_mine = std::exp(mine - merged) / total,
+                   w_prior = std::exp(prior - merged) / total;
+      for (int c = 0; c < d; ++c)
+        o[c] = static_cast<float>((sum > 0 ? acc[c] / sum * w_mine : 0.0) + (prior > -INFINITY ? o[c] * w_prior : 0.0));
+      l = static_cast<float>(merged + std::log(total));
     }
 }
 

@@ -96,6 +96,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // log2-domain running max, partial sums
   const int last_query = min(first_query + kPrefillQueries, s.n_queries) - 1;
   const int key_end = min(s.n_keys, s.q_offset + last_query + 1);
+  // The open-page view sees nothing below the first query's page.
+  const int key_begin = s.view == PrefillView::kOpenPage
+                            ? prefill_page_start(s, s.q_offset + first_query) / kPrefillKeys * kPrefillKeys : 0;
   // Key and value rows of the tile at kb into buffer b, 16 bytes (8 channels) per copy.
   auto load_tile = [&](int kb, int b) {
     for (int i = threadIdx.x; i < kPrefillKeys * D / 8; i += kPrefillThreads) {
@@ -106,8 +109,8 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
     }
     copy_async_commit();
   };
-  if (key_end > 0) load_tile(0, 0);
-  for (int kb = 0, b = 0; kb < key_end; kb += kPrefillKeys, b ^= 1) {
+  if (key_end > key_begin) load_tile(key_begin, 0);
+  for (int kb = key_begin, b = 0; kb < key_end; kb += kPrefillKeys, b ^= 1) {
     if (kb + kPrefillKeys < key_end) {
       load_tile(kb + kPrefillKeys, b ^ 1);
       copy_async_wait<1>();  // this tile has landed; the next one is in flight
@@ -133,16 +136,21 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
         mma_bf16_16816(sc[nt], qa[1], b[2], b[3]);
       }
     }
-    // Causal and length mask (not needed below the diagonal), scale to log2 units, running maxima
-    // (a row's four threads agree).
-    const bool full = kb + kPrefillKeys <= s.n_keys && kb + kPrefillKeys <= s.q_offset + first_query + warp * 16 + 1;
+    // Visibility mask (not needed for tiles every row of the warp sees whole: below the diagonal, or
+    // below the first row's page in the sealed-page view), scale to log2 units, running maxima (a
+    // row's four threads agree).
+    const int warp_position = s.q_offset + first_query + warp * 16;
+    const int seen_below = s.view == PrefillView::kCausal       ? warp_position + 1
+                           : s.view == PrefillView::kSealedPages ? prefill_page_start(s, warp_position)
+                                                                 : 0;
+    const bool full = kb + kPrefillKeys <= s.n_keys && kb + kPrefillKeys <= seen_below;
     float mx0 = m0, mx1 = m1;
 #pragma unroll
     for (int nt = 0; nt < kScoreTiles; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = kb + nt * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
-        const bool seen = full || (key < s.n_keys && key <= s.q_offset + row);
+        const bool seen = full || prefill_sees(s, s.q_offset + row, key);
         sc[nt][e] = seen ? sc[nt][e] * scale_log2 : -INFINITY;
         if (e < 2) mx0 = fmaxf(mx0, sc[nt][e]); else mx1 = fmaxf(mx1, sc[nt][e]);
       }
@@ -187,17 +195,33 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
     l1 += __shfl_xor_sync(0xffffffffu, l1, off);
   }
   const float ln2 = 0.6931471805599453f;
+  // With `accumulate`, the state already in (out, lse) merges in: every thread of a row reads the
+  // row's prior lse before its first thread overwrites it.
+  float prior[2] = {-INFINITY, -INFINITY};
+  if (s.accumulate)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int row = half ? row1 : row0;
+      if (row < s.n_queries) prior[half] = lse[static_cast<size_t>(row) * s.heads + head];
+    }
+  __syncwarp();
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int row = half ? row1 : row0;
     const float l = half ? l1 : l0, m = half ? m1 : m0;
     if (row >= s.n_queries) continue;
     const size_t at = static_cast<size_t>(row) * s.heads + head;
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float mine = l > 0.f ? m * ln2 + logf(l) : -INFINITY, merged = fmaxf(mine, prior[half]);
+    const float w_mine = merged == -INFINITY ? 0.f : expf(mine - merged);
+    const float w_prior = merged == -INFINITY ? 0.f : expf(prior[half] - merged), total = w_mine + w_prior;
+    const float to_mine = l > 0.f ? w_mine / (total * l) : 0.f, to_prior = prior[half] > -INFINITY ? w_prior / total : 0.f;
 #pragma unroll
-    for (int dt = 0; dt < kOutTiles; ++dt)
-      *reinterpret_cast<float2*>(out + at * D + dt * 8 + 2 * t) = make_float2(o[dt][2 * half] * inv, o[dt][2 * half + 1] * inv);
-    if (t == 0) lse[at] = l > 0.f ? m * ln2 + logf(l) : -INFINITY;
+    for (int dt = 0; dt < kOutTiles; ++dt) {
+      float2* o_at = reinterpret_cast<float2*>(out + at * D + dt * 8 + 2 * t);
+      const float2 before = to_prior > 0.f ? *o_at : make_float2(0.f, 0.f);
+      *o_at = make_float2(o[dt][2 * half] * to_mine + before.x * to_prior, o[dt][2 * half + 1] * to_mine + before.y * to_prior);
+    }
+    if (t == 0) lse[at] = merged == -INFINITY ? -INFINITY : merged + logf(total);
   }
 }
 

@@ -54,6 +54,10 @@ void to_bf16_cpu(const float* x, size_t n, uint16_t* out) {
   for (size_t i = 0; i < n; ++i) out[i] = float_to_bf16(x[i]);
 }
 
+void from_bf16_cpu(const uint16_t* x, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = bf16_to_float(x[i]);
+}
+
 void add_in_place_cpu(float* x, const float* y, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] += y[i];
 }

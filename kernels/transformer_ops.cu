@@ -44,6 +44,12 @@ void to_bf16_gpu(const float* x, size_t n, uint16_t* out, cudaStream_t stream) {
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 
+void from_bf16_gpu(const uint16_t* x, size_t n, float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  kernels::from_bf16_kernel<<<elementwise_blocks(n), 256, 0, stream>>>(x, n, out);
+  RINGKV_CHECK_CUDA(cudaGetLastError());
+}
+
 void add_in_place_gpu(float* x, const float* y, size_t n, cudaStream_t stream) {
   if (n == 0) return;
   kernels::add_in_place_kernel<<<elementwise_blocks(n), 256, 0, stream>>>(x, y, n);

@@ -70,6 +70,10 @@ __global__ void to_bf16_kernel(const float* __restrict__ x, size_t n, uint16_t* 
   for_each_element(n, [&](size_t i) { out[i] = __bfloat16_as_ushort(__float2bfloat16_rn(x[i])); });
 }
 
+__global__ void from_bf16_kernel(const uint16_t* __restrict__ x, size_t n, float* __restrict__ out) {
+  for_each_element(n, [&](size_t i) { out[i] = __uint_as_float(static_cast<uint32_t>(x[i]) << 16); });
+}
+
 __global__ void add_in_place_kernel(float* __restrict__ x, const float* __restrict__ y, size_t n) {
   for_each_element(n, [&](size_t i) { x[i] += y[i]; });
 }

@@ -19,6 +19,8 @@ void silu_mul_cpu(float* gate, const float* up, size_t n);
 void embed_rows_cpu(const uint16_t* table, const int32_t* ids, int n, int dim, float* out);
 // out[i] = x[i] rounded to bf16 (nearest even): the inputs of the bf16 matrix products.
 void to_bf16_cpu(const float* x, size_t n, uint16_t* out);
+// out[i] = x[i] as fp32 (exact).
+void from_bf16_cpu(const uint16_t* x, size_t n, float* out);
 // x[i] += y[i], the residual connection.
 void add_in_place_cpu(float* x, const float* y, size_t n);
 

@@ -15,6 +15,7 @@ void silu_mul_gpu(float* gate, const float* up, size_t n, cudaStream_t stream);
 // ids: device [n], each checked by the caller to lie inside the table.
 void embed_rows_gpu(const uint16_t* table, const int32_t* ids, int n, int dim, float* out, cudaStream_t stream);
 void to_bf16_gpu(const float* x, size_t n, uint16_t* out, cudaStream_t stream);
+void from_bf16_gpu(const uint16_t* x, size_t n, float* out, cudaStream_t stream);
 void add_in_place_gpu(float* x, const float* y, size_t n, cudaStream_t stream);
 
 }  // namespace ringkv

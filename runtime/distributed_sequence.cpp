@@ -5,6 +5,7 @@
 
 #include "kernels/error.hpp"
 #include "kvstore/binary_io.hpp"
+#include "runtime/segmented_prefill.hpp"
 
 namespace ringkv {
 
@@ -15,16 +16,6 @@ constexpr uint32_t kSequenceVersion = 1;
 std::string shard_path(const std::string& dir, int rank, int ranks) {
   return dir + "/rank-" + std::to_string(rank) + "-of-" + std::to_string(ranks) + ".rkvsnap";
 }
-
-std::span<const uint8_t> as_bytes(const std::vector<float>& v) {
-  return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)};
-}
-
-std::vector<float> as_floats(const std::vector<uint8_t>& bytes) {
-  std::vector<float> v(bytes.size() / sizeof(float));
-  std::copy_n(bytes.data(), v.size() * sizeof(float), reinterpret_cast<uint8_t*>(v.data()));  // empty allowed
-  return v;
-}
 }  // namespace
 
 DistributedSequence::DistributedSequence(const Transformer& model, KVShard& kv, Communicator* comm)
@@ -32,54 +23,14 @@ DistributedSequence::DistributedSequence(const Transformer& model, KVShard& kv, 
 
 void DistributedSequence::prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits,
                                   bool all_logits) {
-  RINGKV_REQUIRE(chunk_tokens > 0, "prefill chunk size must be positive");
-  RINGKV_REQUIRE(!tokens.empty(), "prefill needs at least one token");
-  const size_t vocab = static_cast<size_t>(model_.config().vocab_size);
-  const size_t segment = static_cast<size_t>(chunk_tokens) * layout_.ranks();
-  logits.clear();
-  std::vector<float> mine;
-  for (size_t begin = 0; begin < tokens.size();) {
-    const int n = layout_.next_segment(tokens.size() - begin, segment);
-    const bool last_segment = begin + n == tokens.size();
-    const std::vector<std::vector<TokenRun>> plan = layout_.plan_segment(n);
-    std::vector<int32_t> my_tokens;
-    for (const TokenRun& run : plan[rank()])
-      for (int i = 0; i < run.tokens; ++i) my_tokens.push_back(tokens[begin + run.first_position - length() + i]);
-    SequenceAttention attention = SequenceAttention::prefill(kv_, comm_, plan[rank()]);
-    model_.forward(my_tokens, attention, mine, all_logits);
-    ring_bytes_sent_ += attention.ring_bytes_sent();
-    ring_wait_seconds_ += attention.ring_wait_seconds();
-
-    if (all_logits) {
-      // Every rank's rows, placed by position.
-      const size_t at = logits.size();
-      logits.resize(at + static_cast<size_t>(n) * vocab);
-      const auto gathered = layout_.ranks() > 1 ? comm_->all_gather_bytes(as_bytes(mine), "prefill: gather logits")
-                                                : std::vector<std::vector<uint8_t>>{};
-      for (int r = 0; r < layout_.ranks(); ++r) {
-        const std::vector<float> rows = layout_.ranks() > 1 ? as_floats(gathered[r]) : mine;
-        size_t row = 0;
-        for (const TokenRun& run : plan[r])
-          for (int i = 0; i < run.tokens; ++i, ++row)
-            std::copy_n(rows.data() + row * vocab, vocab, logits.data() + at + (run.first_position - length() + i) * vocab);
-      }
-    } else if (last_segment) {
-      // The last token's rank sends its logits to all.
-      const int end = length() + n;
-      int holder = 0;
-      for (int r = 0; r < layout_.ranks(); ++r)
-        if (!plan[r].empty() && plan[r].back().first_position + plan[r].back().tokens == end) holder = r;
-      if (layout_.ranks() > 1) {
-        const std::span<const uint8_t> view = as_bytes(mine);
-        std::vector<uint8_t> bytes(view.begin(), view.end());
-        comm_->broadcast_bytes(bytes, holder, "prefill: share the last token's logits");
-        mine = as_floats(bytes);
-      }
-      logits = mine;
-    }
-    layout_.add_segment(n);
-    begin += static_cast<size_t>(n);
-  }
+  prefill_in_segments(layout_, rank(), comm_, tokens, chunk_tokens, static_cast<size_t>(model_.config().vocab_size), all_logits,
+                      logits, [&](const std::vector<std::vector<TokenRun>>& plan, std::span<const int32_t> mine_tokens,
+                                  std::vector<float>& mine) {
+                        SequenceAttention attention = SequenceAttention::prefill(kv_, comm_, plan[rank()]);
+                        model_.forward(mine_tokens, attention, mine, all_logits);
+                        ring_bytes_sent_ += attention.ring_bytes_sent();
+                        ring_wait_seconds_ += attention.ring_wait_seconds();
+                      });
 }
 
 void DistributedSequence::decode(int32_t token, std::vector<float>& logits) {

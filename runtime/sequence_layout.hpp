@@ -20,6 +20,7 @@ class SequenceLayout {
   SequenceLayout(int ranks, int page_size);
 
   int ranks() const { return ranks_; }
+  int page_size() const { return page_size_; }
   int length() const { return length_; }  // tokens in the sequence so far
 
   // A prefill segment of n tokens at the end of the sequence: its pages are split into 2P chunks

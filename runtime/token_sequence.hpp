@@ -1,6 +1,7 @@
 #pragma once
 // One sequence (a prompt and its continuation) as the commands drive it, whatever holds its KV
 // cache: the CPU ranks' shards (DistributedSequence) or one GPU (GpuSequence).
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -16,6 +17,8 @@ class TokenSequence {
   // Appends one token; logits [vocab].
   virtual void decode(int32_t token, std::vector<float>& logits) = 0;
   virtual int length() const = 0;
+  // Bytes this process's part of the KV cache takes as stored (pages, tails, codec tables).
+  virtual size_t stored_kv_bytes() const = 0;
 };
 
 }  // namespace ringkv

@@ -29,18 +29,31 @@ NcclCommunicator::NcclCommunicator(Communicator& mpi, double timeout_s)
   std::memcpy(&id, bytes.data(), sizeof id);
   RINGKV_CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   RINGKV_CHECK_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+  RINGKV_CHECK_CUDA(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
   check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank", "start NCCL");
+  // NCCL connects peers at their first operation: one ring step and one gather now, so that the
+  // connections are not charged to the first prefill.
+  DeviceBuffer<uint8_t> bytes_out(1), bytes_in(size_);
+  ring_exchange(bytes_out.data(), 1, bytes_in.data(), 1, "connect the ring");
+  all_gather(bytes_out.data(), bytes_in.data(), 1, "connect the ranks for gathers");
+  synchronize("connect NCCL peers");
 }
 
 NcclCommunicator::~NcclCommunicator() {
   if (comm_) ncclCommDestroy(comm_);
   if (ready_) cudaEventDestroy(ready_);
+  if (done_) cudaEventDestroy(done_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
 void NcclCommunicator::after(cudaStream_t producer) {
   RINGKV_CHECK_CUDA(cudaEventRecord(ready_, producer));
   RINGKV_CHECK_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
+}
+
+void NcclCommunicator::before(cudaStream_t consumer) {
+  RINGKV_CHECK_CUDA(cudaEventRecord(done_, stream_));
+  RINGKV_CHECK_CUDA(cudaStreamWaitEvent(consumer, done_, 0));
 }
 
 void NcclCommunicator::abort() {
@@ -82,10 +95,10 @@ void NcclCommunicator::broadcast(void* buffer, size_t bytes, int root, const cha
   check(ncclBroadcast(buffer, buffer, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast", what);
 }
 
-void NcclCommunicator::synchronize(const char* what) {
+void NcclCommunicator::wait_for(cudaStream_t stream, const char* what) {
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
-    const cudaError_t state = cudaStreamQuery(stream_);
+    const cudaError_t state = cudaStreamQuery(stream);
     if (state == cudaSuccess) return;
     if (state != cudaErrorNotReady) fail(what, std::string("CUDA error ") + cudaGetErrorString(state));
     ncclResult_t async = ncclSuccess;

@@ -25,8 +25,8 @@ void ModelOptions::add_to(CLI::App& app, bool with_calibration) {
 
 void ModelOptions::add_device_to(CLI::App& app) {
   app.add_option("--device", device,
-                 "cpu: the CPU backend, the cache spread over the job's ranks; gpu: weights and a bf16 KV cache on "
-                 "this process's GPU (one rank)")
+                 "cpu: the CPU backend, the cache spread over the job's ranks; gpu: weights and the KV cache on "
+                 "this process's GPU (one rank; --kv bf16 or int:bits=1..4 with pages of 128 tokens)")
       ->check(CLI::IsMember({"cpu", "gpu"}))
       ->capture_default_str();
 }

@@ -30,9 +30,7 @@ SequenceRun::SequenceRun(const ModelOptions& options, const ModelWeights& weight
     : spec_(spec), calibration_(options.load_calibration({spec})), config_(weights.config()) {
   Communicator& comm = Communicator::world();
   if (options.device == "gpu") {
-    RINGKV_REQUIRE(comm.size() == 1, "--device gpu runs a sequence on one GPU from one rank so far; this job has " +
-                                         std::to_string(comm.size()) + " ranks (use --device cpu to spread it over them)");
-    gpu_ = make_gpu_sequence(weights, spec, context_tokens, options.chunk, 0);
+    gpu_ = make_gpu_sequence(weights, spec, context_tokens, options.chunk, options.page_size, comm);
     return;
   }
   model_ = std::make_unique<Transformer>(weights, context_tokens);
@@ -56,26 +54,21 @@ DistributedSequence& SequenceRun::sharded_sequence() {
 
 std::string SequenceRun::storage_report() const {
   const ModelConfig& c = config_;
-  if (gpu_) {  // bf16 keys and values of every layer and KV head
-    const double tokens = gpu_->length(), bytes = 2.0 * tokens * c.layers * c.kv_heads * c.head_dim * 2;
-    return "KV cache (bf16, on the GPU): " + format_bytes(bytes) + " for " + std::to_string(gpu_->length()) +
-           " tokens, 16.000 bits per element";
-  }
-  const StorageStats st = kv_->stats();
-  const double mine[2] = {static_cast<double>(st.total()), static_cast<double>(st.tokens)};
-  const auto all = Communicator::world().all_gather_bytes({reinterpret_cast<const uint8_t*>(mine), sizeof mine},
+  const TokenSequence& sequence = sharded_ ? static_cast<const TokenSequence&>(*sharded_) : *gpu_;
+  const double mine = static_cast<double>(sequence.stored_kv_bytes());
+  const auto all = Communicator::world().all_gather_bytes({reinterpret_cast<const uint8_t*>(&mine), sizeof mine},
                                                          "gather KV cache sizes");
-  double bytes = 0, tokens = 0, most = 0, least = 1e300;
+  double bytes = 0, most = 0, least = 1e300;
   for (const auto& r : all) {
-    double theirs[2];
-    std::memcpy(theirs, r.data(), sizeof theirs);
-    bytes += theirs[0], tokens += theirs[1];
-    most = std::max(most, theirs[0]), least = std::min(least, theirs[0]);
+    double theirs = 0;
+    std::memcpy(&theirs, r.data(), sizeof theirs);
+    bytes += theirs, most = std::max(most, theirs), least = std::min(least, theirs);
   }
+  const double elements = 2.0 * sequence.length() * c.layers * c.kv_heads * c.head_dim;
   char line[256];
-  std::snprintf(line, sizeof line, "KV cache (%s): %s for %.0f tokens, %.3f bits per element", spec_.text().c_str(),
-                format_bytes(bytes).c_str(), tokens / std::max(1, c.layers * c.kv_heads),
-                tokens > 0 ? bytes * 8.0 / (2.0 * tokens * c.head_dim) : 0.0);
+  std::snprintf(line, sizeof line, "KV cache (%s%s): %s for %d tokens, %.3f bits per element", spec_.text().c_str(),
+                gpu_ ? ", on the GPU" : "", format_bytes(bytes).c_str(), sequence.length(),
+                elements > 0 ? bytes * 8.0 / elements : 0.0);
   std::string text = line;
   if (all.size() > 1) {
     std::snprintf(line, sizeof line, "; %zu ranks hold %s to %s each", all.size(), format_bytes(least).c_str(),

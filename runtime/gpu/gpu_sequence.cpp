@@ -4,28 +4,31 @@
 #include <cstdint>
 
 #include "runtime/gpu/gpu_backend.hpp"
+#include "runtime/gpu/gpu_sequence_parallel.hpp"
 
 namespace ringkv {
 
 namespace {
-// Checks the whole footprint before the first allocation, so nothing is half-built on refusal.
-const ModelWeights& require_fit(const ModelWeights& weights, size_t context_tokens, int chunk_tokens) {
+// Checks the codec and the whole footprint before the first allocation, so nothing is half-built
+// on refusal.
+const ModelWeights& require_fit(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens, int chunk_tokens,
+                                int page_size) {
   RINGKV_REQUIRE(chunk_tokens > 0, "the prefill chunk must hold at least one token");
   const ModelConfig& c = weights.config();
-  const size_t bytes = GpuModelWeights::bytes_needed(weights) + GpuTransformer::activation_bytes(c, chunk_tokens) +
-                       GpuKVCache::bytes_needed(c, context_tokens);
+  const size_t cache = gpu_kv_cache_bytes(spec, c, context_tokens, page_size);
+  const size_t bytes = GpuModelWeights::bytes_needed(weights) + GpuTransformer::activation_bytes(c, chunk_tokens) + cache;
   require_gpu_memory(bytes, "a context of " + std::to_string(context_tokens) + " tokens with " + weights.source() +
-                                " and a bf16 KV cache (" + std::to_string(GpuKVCache::bytes_needed(c, context_tokens) >> 20) +
-                                " MiB of it)");
+                                " and KV codec '" + spec.text() + "' (" + std::to_string(cache >> 20) + " MiB of cache)");
   RINGKV_REQUIRE(context_tokens <= static_cast<size_t>(INT32_MAX), "a context of " + std::to_string(context_tokens) +
                                                                       " tokens exceeds the 2^31 positions RingKV counts");
   return weights;
 }
 }  // namespace
 
-GpuSequence::GpuSequence(const ModelWeights& weights, size_t context_tokens, int chunk_tokens)
-    : model_(require_fit(weights, context_tokens, chunk_tokens), context_tokens, chunk_tokens),
-      cache_(weights.config(), context_tokens),
+GpuSequence::GpuSequence(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens, int chunk_tokens,
+                         int page_size)
+    : model_(require_fit(weights, spec, context_tokens, chunk_tokens, page_size), context_tokens, chunk_tokens),
+      cache_(make_gpu_kv_cache(spec, weights.config(), context_tokens, page_size)),
       max_chunk_(chunk_tokens) {}
 
 void GpuSequence::prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) {
@@ -36,27 +39,26 @@ void GpuSequence::prefill(std::span<const int32_t> tokens, int chunk_tokens, std
   for (size_t begin = 0; begin < tokens.size(); begin += chunk) {
     const size_t n = std::min(tokens.size() - begin, chunk);
     const bool last = begin + n == tokens.size();
-    model_.forward(tokens.subspan(begin, n), length_, cache_, chunk_logits, all_logits);
-    length_ += static_cast<int>(n);
+    const TokenRun run{cache_->length(), static_cast<int>(n)};
+    model_.forward(tokens.subspan(begin, n), {&run, 1}, *cache_, chunk_logits, all_logits);
     if (all_logits || last) logits.insert(logits.end(), chunk_logits.begin(), chunk_logits.end());
   }
 }
 
 void GpuSequence::decode(int32_t token, std::vector<float>& logits) {
-  model_.forward(std::span(&token, 1), length_, cache_, logits, false);
-  ++length_;
+  const TokenRun run{cache_->length(), 1};
+  model_.forward(std::span(&token, 1), {&run, 1}, *cache_, logits, false);
 }
 
 std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens,
-                                                 int chunk_tokens, int device) {
-  RINGKV_REQUIRE(cuda_device_count() > 0, "--device gpu: no CUDA device is visible to this process");
-  RINGKV_REQUIRE(device >= 0 && device < cuda_device_count(),
-                 "--device gpu: GPU " + std::to_string(device) + " does not exist (" + std::to_string(cuda_device_count()) +
-                     " visible)");
-  RINGKV_REQUIRE(spec.text() == "bf16", "the GPU backend holds the KV cache in bf16 so far; --kv " + spec.text() +
-                                            " runs on the CPU backend (--device cpu)");
-  RINGKV_CHECK_CUDA(cudaSetDevice(device));
-  return std::make_unique<GpuSequence>(weights, context_tokens, chunk_tokens);
+                                                 int chunk_tokens, int page_size, Communicator& comm) {
+  RINGKV_REQUIRE(cuda_device_count() > 0, "--device gpu: no CUDA device is visible to rank " + std::to_string(comm.rank()));
+  if (comm.size() > 1)
+    RINGKV_REQUIRE(spec.text() == "bf16", "on several GPUs the KV cache is bf16 so far; --kv " + spec.text() +
+                                              " runs on one GPU (one rank) or on CPU ranks (--device cpu)");
+  bind_rank_to_gpu(comm);
+  if (comm.size() > 1) return std::make_unique<GpuSequenceParallel>(weights, context_tokens, chunk_tokens, page_size, comm);
+  return std::make_unique<GpuSequence>(weights, spec, context_tokens, chunk_tokens, page_size);
 }
 
 }  // namespace ringkv

@@ -1,6 +1,8 @@
 #pragma once
-// One sequence on one GPU: the model's weights and a bf16 KV cache of the whole context on the
+// One sequence on one GPU: the model's weights and the KV cache of the whole context on the
 // device, prefill in chunks, decode a token at a time.
+#include <memory>
+
 #include "runtime/gpu/gpu_transformer.hpp"
 #include "runtime/token_sequence.hpp"
 
@@ -8,19 +10,20 @@ namespace ringkv {
 
 class GpuSequence : public TokenSequence {
  public:
-  // Refuses, before allocating, a model and context that do not fit in the GPU's free memory,
-  // saying how much they need. chunk_tokens: the largest prefill chunk.
-  GpuSequence(const ModelWeights& weights, size_t context_tokens, int chunk_tokens);
+  // Refuses, before allocating, a codec the GPU has no kernels for, or a model and context that do
+  // not fit in the GPU's free memory (saying how much they need). chunk_tokens: the largest
+  // prefill chunk; page_size: tokens per sealed page of the cache.
+  GpuSequence(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens, int chunk_tokens, int page_size);
 
   void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) override;
   void decode(int32_t token, std::vector<float>& logits) override;
-  int length() const override { return length_; }
+  int length() const override { return cache_->length(); }
+  size_t stored_kv_bytes() const override { return cache_->stored_bytes(); }
 
  private:
   GpuTransformer model_;
-  GpuKVCache cache_;
+  std::unique_ptr<GpuKVCache> cache_;
   int max_chunk_;
-  int length_ = 0;
 };
 
 }  // namespace ringkv

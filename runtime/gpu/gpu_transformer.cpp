@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/decode_attention_bf16_gpu.hpp"
-#include "kernels/prefill_attention_gpu.hpp"
 #include "kernels/transformer_ops_gpu.hpp"
 
 namespace ringkv {
@@ -12,17 +10,6 @@ namespace ringkv {
 namespace {
 size_t kv_row(const ModelConfig& c) { return static_cast<size_t>(c.kv_heads) * c.head_dim; }
 }  // namespace
-
-size_t GpuKVCache::bytes_needed(const ModelConfig& c, size_t capacity) {
-  return 2 * static_cast<size_t>(c.layers) * capacity * kv_row(c) * sizeof(uint16_t);
-}
-
-GpuKVCache::GpuKVCache(const ModelConfig& c, size_t capacity) : capacity_(capacity) {
-  for (int l = 0; l < c.layers; ++l) {
-    keys_.emplace_back(capacity * kv_row(c));
-    values_.emplace_back(capacity * kv_row(c));
-  }
-}
 
 size_t GpuTransformer::activation_bytes(const ModelConfig& c, int max_step_tokens) {
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
@@ -52,28 +39,33 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   attention_ = DeviceBuffer<float>(n * q_dim), lse_ = DeviceBuffer<float>(n * c.heads);
   gate_ = DeviceBuffer<float>(n * c.intermediate_size), up_ = DeviceBuffer<float>(n * c.intermediate_size);
   logits_ = DeviceBuffer<float>(n * c.vocab_size);
-  const size_t splits = static_cast<size_t>(decode_attention_bf16_splits(static_cast<int>(context_tokens), c.kv_heads));
-  split_out_ = DeviceBuffer<float>(splits * q_dim), split_lse_ = DeviceBuffer<float>(splits * c.heads);
   rounded_ = DeviceBuffer<uint16_t>(n * std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)}));
 }
 
-void GpuTransformer::forward(std::span<const int32_t> tokens, int first_position, GpuKVCache& cache,
+void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const TokenRun> runs, GpuKVCache& cache,
                              std::vector<float>& logits, bool all_logits) {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   RINGKV_REQUIRE(n <= max_step_tokens_, "a GPU forward step of " + std::to_string(n) + " tokens exceeds the " +
                                             std::to_string(max_step_tokens_) + " it was sized for");
-  RINGKV_REQUIRE(first_position >= 0 && static_cast<size_t>(first_position) + n <= cache.capacity(),
-                 "positions up to " + std::to_string(first_position + n) + " exceed the GPU KV cache's " +
-                     std::to_string(cache.capacity()) + " tokens");
+  int in_runs = 0;
+  for (const TokenRun& run : runs) in_runs += run.tokens;
+  RINGKV_REQUIRE(in_runs == n, "forward: " + std::to_string(n) + " tokens for " + std::to_string(in_runs) + " positions");
   for (int32_t t : tokens)
     RINGKV_REQUIRE(t >= 0 && t < c.vocab_size,
                    "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
   logits.clear();
-  if (n == 0) return;
   cudaStream_t s = stream_.get();
-  const int hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d, kv_dim = c.kv_heads * d;
-  const size_t rows = static_cast<size_t>(n), cache_offset = static_cast<size_t>(first_position) * kv_dim;
+  const int hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d;
+  GpuAttentionStep step{0, n, runs, c.heads, c.kv_heads, d, attention_scale_, q_.data(), rounded_.data(), k_.data(),
+                        v_.data(), attention_.data(), lse_.data()};
+  if (n == 0) {  // no tokens here, but the cache may still take part in a ring over the ranks
+    for (step.layer = 0; step.layer < c.layers; ++step.layer) cache.attend(step, s);
+    cache.advance(step);
+    cache.wait(s);
+    return;
+  }
+  const size_t rows = static_cast<size_t>(n);
   const float eps = static_cast<float>(c.rms_norm_eps);
   RINGKV_CHECK_CUDA(cudaMemcpyAsync(ids_.data(), tokens.data(), rows * sizeof(int32_t), cudaMemcpyHostToDevice, s));
   embed_rows_gpu(weights_.embedding().data.data(), ids_.data(), n, hidden, x_.data(), s);
@@ -82,8 +74,6 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, int first_position
     to_bf16_gpu(src, rows * width, rounded_.data(), s);
     cublas_.linear(rounded_.data(), n, w, dst);
   };
-  const PrefillShape shape{n, first_position + n, first_position, c.heads, c.kv_heads, d, attention_scale_};
-  const int decode_splits = decode_attention_bf16_splits(first_position + 1, c.kv_heads);
   for (int l = 0; l < c.layers; ++l) {
     const GpuLayerWeights& w = weights_.layers()[l];
     rms_norm_gpu(x_.data(), n, hidden, w.attention_norm.data(), eps, h_.data(), s);
@@ -91,18 +81,15 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, int first_position
     cublas_.linear(rounded_.data(), n, w.q, q_.data());
     cublas_.linear(rounded_.data(), n, w.k, k_.data());
     cublas_.linear(rounded_.data(), n, w.v, v_.data());
-    rope_heads_gpu(q_.data(), n, c.heads, d, first_position, inv_freq_.data(), s);
-    rope_heads_gpu(k_.data(), n, c.kv_heads, d, first_position, inv_freq_.data(), s);
-    to_bf16_gpu(k_.data(), rows * kv_dim, cache.keys(l) + cache_offset, s);
-    to_bf16_gpu(v_.data(), rows * kv_dim, cache.values(l) + cache_offset, s);
-    if (n == 1) {  // a decode step: keys split over blocks, fp32 query
-      const DecodeShape one{first_position + 1, c.heads, c.kv_heads, d, attention_scale_};
-      decode_attention_bf16_gpu(one, q_.data(), cache.keys(l), cache.values(l), decode_splits, split_out_.data(),
-                                split_lse_.data(), attention_.data(), lse_.data(), s);
-    } else {
-      to_bf16_gpu(q_.data(), rows * q_dim, rounded_.data(), s);
-      prefill_attention_gpu(shape, rounded_.data(), cache.keys(l), cache.values(l), attention_.data(), lse_.data(), s);
+    size_t row = 0;
+    for (const TokenRun& run : runs) {
+      rope_heads_gpu(q_.data() + row * q_dim, run.tokens, c.heads, d, run.first_position, inv_freq_.data(), s);
+      rope_heads_gpu(k_.data() + row * c.kv_heads * d, run.tokens, c.kv_heads, d, run.first_position, inv_freq_.data(), s);
+      row += run.tokens;
     }
+    to_bf16_gpu(q_.data(), rows * q_dim, rounded_.data(), s);
+    step.layer = l;
+    cache.attend(step, s);
     linear(attention_.data(), q_dim, w.o, h_.data());
     add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
 
@@ -114,6 +101,7 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, int first_position
     linear(gate_.data(), c.intermediate_size, w.down, h_.data());
     add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
   }
+  cache.advance(step);
   const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
   rms_norm_gpu(x_.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(), eps,
                h_.data(), s);
@@ -121,7 +109,7 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, int first_position
   cublas_.linear(rounded_.data(), out_rows, weights_.lm_head(), logits_.data());
   logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
   RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
-  stream_.synchronize();
+  cache.wait(s);
 }
 
 }  // namespace ringkv

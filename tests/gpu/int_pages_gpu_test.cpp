@@ -1,5 +1,6 @@
 // GPU kernels over INT-coded pages against their CPU twins: decode attention (partial_attention
-// over the same pages through IntCodec) and page encoding (IntCodec::encode, byte for byte);
+// over the same pages through IntCodec), page encoding (IntCodec::encode, byte for byte) and
+// page decoding to bf16 rows (IntCodec::decode_page, rounded to bf16, bit for bit);
 // skipped where no CUDA device is present. The GPU multiplies fp16
 // operands (exact codes, rounded query x scale and probability x scale products) with fp32
 // accumulation, hence an fp16-sized bound.
@@ -11,8 +12,7 @@
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
 #include "kvstore/codec.hpp"
-#include "kvstore/partial_attention.hpp"
-#include "../test_util.hpp"
+#include "paged_streams.hpp"
 
 namespace ringkv {
 namespace {
@@ -30,29 +30,17 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       const CodecSpec spec = CodecSpec::parse("int:bits=" + std::to_string(bits));
       const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
       const size_t slot = (std::max(key_codec->encoded_bytes(kPage, 0), value_codec->encoded_bytes(kPage, 0)) + 15) / 16 * 16;
-      std::vector<uint8_t> host(2 * slot * streams * n_pages);
-      std::vector<float> queries(static_cast<size_t>(streams) * n_queries * kDim);
-      std::vector<AttentionState> want;
+      test::PagedStreams paged =
+          test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true);
+      const std::vector<float>& queries = paged.queries;
+      std::vector<AttentionState>& want = paged.want;
       const auto tail_codec = make_codec(CodecSpec::parse("bf16"), Role::Key, ctx);
       std::vector<std::vector<uint8_t>> tail_keys(streams), tail_values(streams);
       std::vector<int> tail_tokens(streams, 0);
+      const RopeTable rope = RopeTable::plain(kDim, 10000);
+      const float scale = 1.0f / std::sqrt(float(kDim));
       for (int s = 0; s < streams; ++s) {
-        const std::vector<float> keys = test::structured_rows(size_t(n_pages) * kPage, kDim, 100 + s);
-        const std::vector<float> values = test::structured_rows(size_t(n_pages) * kPage, kDim, 200 + s);
-        std::vector<PageView> kv, vv;
-        for (int p = 0; p < n_pages; ++p) {
-          uint8_t* k = host.data() + (size_t(s) * n_pages + p) * slot;
-          uint8_t* v = host.data() + (size_t(streams + s) * n_pages + p) * slot;
-          key_codec->encode(keys.data() + size_t(p) * kPage * kDim, kPage, p * kPage, k);
-          value_codec->encode(values.data() + size_t(p) * kPage * kDim, kPage, p * kPage, v);
-          kv.push_back({k, kPage, p * kPage});
-          vv.push_back({v, kPage, p * kPage});
-        }
-        const std::vector<float> q = test::gaussian(size_t(n_queries) * kDim, 300 + s, 0.3f);
-        std::copy(q.begin(), q.end(), queries.begin() + size_t(s) * n_queries * kDim);
-        const RopeTable rope = RopeTable::plain(kDim, 10000);
-        const float scale = 1.0f / std::sqrt(float(kDim));
-        want.push_back(partial_attention({key_codec.get(), value_codec.get(), kv, vv}, q.data(), n_queries, rope, scale));
+        const float* q = queries.data() + size_t(s) * n_queries * kDim;
         if (tails) {
           const int n = 37 * s;
           tail_tokens[s] = n;
@@ -62,20 +50,11 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
           tail_codec->encode(tk.data(), n, n_pages * kPage, tail_keys[s].data());
           tail_codec->encode(tv.data(), n, n_pages * kPage, tail_values[s].data());
           const PageView tkv{tail_keys[s].data(), n, n_pages * kPage}, tvv{tail_values[s].data(), n, n_pages * kPage};
-          if (n > 0) merge_state(want.back(), partial_attention({tail_codec.get(), tail_codec.get(), {&tkv, 1}, {&tvv, 1}},
-                                                                q.data(), n_queries, rope, scale));
+          if (n > 0) merge_state(want[s], partial_attention({tail_codec.get(), tail_codec.get(), {&tkv, 1}, {&tvv, 1}}, q,
+                                                            n_queries, rope, scale));
         }
       }
-      DeviceBuffer<uint8_t> d_pages(host.size());
-      d_pages.upload(host.data());
-      std::vector<const uint8_t*> key_ptrs, value_ptrs;
-      for (int i = 0; i < streams * n_pages; ++i) {
-        key_ptrs.push_back(d_pages.data() + size_t(i) * slot);
-        value_ptrs.push_back(d_pages.data() + size_t(streams * n_pages + i) * slot);
-      }
-      DeviceBuffer<const uint8_t*> d_keys(key_ptrs.size()), d_values(value_ptrs.size());
-      d_keys.upload(key_ptrs.data());
-      d_values.upload(value_ptrs.data());
+      const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
       DeviceBuffer<float> d_q(queries.size());
       d_q.upload(queries.data());
       std::vector<DeviceBuffer<uint8_t>> d_tails;
@@ -90,7 +69,7 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       DeviceBuffer<const uint16_t*> d_tk(streams), d_tv(streams);
       DeviceBuffer<int> d_tn(streams);
       d_tk.upload(tk_ptrs.data()), d_tv.upload(tv_ptrs.data()), d_tn.upload(tail_tokens.data());
-      IntPagesGpu view{d_keys.data(), d_values.data(), streams, n_pages, bits};
+      IntPagesGpu view{d_pages.keys.data(), d_pages.values.data(), streams, n_pages, bits};
       if (tails) view.tail_keys = d_tk.data(), view.tail_values = d_tv.data(), view.tail_tokens = d_tn.data();
       const int splits = 5, states = splits + (tails ? 1 : 0);
       DeviceBuffer<float> split_out(size_t(states) * queries.size()), split_lse(size_t(states) * streams * n_queries);
@@ -138,6 +117,41 @@ TEST(GpuEncodeInt, WritesTheBytesTheCpuCodecWrites) {
       for (int p = 0; p < n_pages; ++p)
         ASSERT_EQ(0, std::memcmp(got.data() + p * slot, want.data() + p * slot, page_bytes))
             << bits << " bits, " << (role == Role::Key ? "keys" : "values") << ", page " << p;
+    }
+}
+
+TEST(GpuDecodeIntPages, WritesTheRowsTheCpuCodecDecodes) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+  const int n_pages = 5, kv_heads = 3;  // page k of KV head h at k * kv_heads + h
+  for (int bits : {1, 2, 3, 4})
+    for (Role role : {Role::Key, Role::Value}) {
+      const auto codec = make_codec(CodecSpec::parse("int:bits=" + std::to_string(bits)), role, {kDim, kPage, 0, 0, nullptr});
+      const size_t page_bytes = codec->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;
+      std::vector<uint8_t> pages(size_t(n_pages) * kv_heads * slot, 0);
+      std::vector<uint16_t> want(size_t(n_pages) * kPage * kv_heads * kDim);
+      for (int k = 0; k < n_pages; ++k)
+        for (int h = 0; h < kv_heads; ++h) {
+          const std::vector<float> rows = test::structured_rows(kPage, kDim, 1000 + k * kv_heads + h);
+          uint8_t* bytes = pages.data() + (size_t(k) * kv_heads + h) * slot;
+          codec->encode(rows.data(), kPage, k * kPage, bytes);
+          const std::vector<float> decoded = codec->decode_page({bytes, kPage, k * kPage});
+          for (int t = 0; t < kPage; ++t)
+            for (int c = 0; c < kDim; ++c)
+              want[((size_t(k) * kPage + t) * kv_heads + h) * kDim + c] = float_to_bf16(decoded[size_t(t) * kDim + c]);
+        }
+      DeviceBuffer<uint8_t> d_pages(pages.size());
+      d_pages.upload(pages.data());
+      std::vector<const uint8_t*> ptrs;
+      for (size_t i = 0; i < size_t(n_pages) * kv_heads; ++i) ptrs.push_back(d_pages.data() + i * slot);
+      DeviceBuffer<const uint8_t*> d_ptrs(ptrs.size());
+      d_ptrs.upload(ptrs.data());
+      DeviceBuffer<uint16_t> d_rows(want.size());
+      d_rows.poison();
+      decode_int_pages_gpu(d_ptrs.data(), n_pages, kv_heads, bits, role == Role::Key, d_rows.data(), nullptr);
+      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+      std::vector<uint16_t> got(want.size());
+      d_rows.download(got.data());
+      EXPECT_EQ(got, want) << bits << " bits, " << (role == Role::Key ? "keys" : "values");
     }
 }
 

@@ -54,7 +54,7 @@ TEST(GpuTransformerOps, SiluMulMatchesCpuTwin) {
   EXPECT_LT(test::relative_error(got.data(), want.data(), n), 1e-6);
 }
 
-TEST(GpuTransformerOps, EmbeddingBf16RoundingAndResidualSumMatchCpuTwins) {
+TEST(GpuTransformerOps, EmbeddingBf16ConversionsAndResidualSumMatchCpuTwins) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   const int vocab = 1009, dim = 300, n = 41;
   std::vector<uint16_t> table(size_t(vocab) * dim);
@@ -81,9 +81,15 @@ TEST(GpuTransformerOps, EmbeddingBf16RoundingAndResidualSumMatchCpuTwins) {
   to_bf16_gpu(drows.data(), x.size(), dbf.data(), nullptr);
   dbf.download(got_bf.data());
   EXPECT_EQ(got_bf, want_bf) << "bf16 rounding";
+  std::vector<float> want_back(x.size()), got_back(x.size());
+  from_bf16_cpu(want_bf.data(), x.size(), want_back.data());
+  drows.poison();
+  from_bf16_gpu(dbf.data(), x.size(), drows.data(), nullptr);
+  drows.download(got_back.data());
+  EXPECT_EQ(got_back, want_back) << "bf16 to fp32";
 
   const std::vector<float> y = test::gaussian(x.size(), 9);
-  dy.upload(y.data());
+  dy.upload(y.data()), drows.upload(x.data());
   add_in_place_cpu(x.data(), y.data(), x.size());
   add_in_place_gpu(drows.data(), dy.data(), x.size(), nullptr);
   drows.download(got.data());

@@ -1,0 +1,31 @@
+#pragma once
+// Host entry point of the GPU decode attention over Coupled-Quantization pages (device pointers).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ringkv {
+
+// Full pages of several streams (a stream: one layer and KV head of one sequence) encoded by
+// kvstore's CoupledCodec, with each stream's learned centroids (fp32 [groups][2^bits][channels]).
+struct CoupledPagesGpu {
+  const uint8_t* const* key_pages = nullptr;      // device array [streams][n_pages] of device pointers
+  const uint8_t* const* value_pages = nullptr;    // device array [streams][n_pages]
+  const float* const* key_centroids = nullptr;    // device array [streams] of device pointers
+  const float* const* value_centroids = nullptr;  // device array [streams]
+  int streams = 1, n_pages = 0, page_tokens = 128, head_dim = 128;
+  int key_channels = 8, key_bits = 8, value_channels = 8, value_bits = 8;
+};
+
+// Splits of the pages: enough to fill the device a few times over, and few enough keys per split
+// for the block's scores to stay in shared memory.
+int decode_attention_coupled_splits(const CoupledPagesGpu& pages);
+
+// queries: post-RoPE [streams][n_queries][head_dim]; workspace: split_out
+// [splits][streams][n_queries][head_dim], split_lse [splits][streams][n_queries]; result: out
+// [streams][n_queries][head_dim], lse [streams][n_queries]. Scores are scale * q.k, as
+// partial_attention computes them on the CPU.
+void decode_attention_coupled_gpu(const CoupledPagesGpu& pages, const float* queries, int n_queries, float scale, int splits,
+                                  float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream);
+
+}  // namespace ringkv

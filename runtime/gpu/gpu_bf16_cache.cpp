@@ -1,0 +1,55 @@
+#include "runtime/gpu/gpu_bf16_cache.hpp"
+
+#include <algorithm>
+
+#include "kernels/decode_attention_bf16_gpu.hpp"
+#include "kernels/prefill_attention_gpu.hpp"
+#include "kernels/transformer_ops_gpu.hpp"
+
+namespace ringkv {
+
+namespace {
+size_t kv_row(const ModelConfig& c) { return static_cast<size_t>(c.kv_heads) * c.head_dim; }
+size_t max_splits(const ModelConfig& c, size_t capacity) {
+  return static_cast<size_t>(decode_attention_bf16_splits(static_cast<int>(std::min<size_t>(capacity, INT32_MAX)), c.kv_heads));
+}
+}  // namespace
+
+size_t GpuBf16Cache::bytes_needed(const ModelConfig& c, size_t capacity) {
+  const size_t splits = max_splits(c, capacity);
+  return 2 * static_cast<size_t>(c.layers) * capacity * kv_row(c) * sizeof(uint16_t) +
+         splits * c.heads * (c.head_dim + 1) * sizeof(float);
+}
+
+GpuBf16Cache::GpuBf16Cache(const ModelConfig& c, size_t capacity) : GpuWholeSequenceCache(capacity), config_(c) {
+  for (int l = 0; l < c.layers; ++l) {
+    keys_.emplace_back(capacity * kv_row(c));
+    values_.emplace_back(capacity * kv_row(c));
+  }
+  const size_t splits = max_splits(c, capacity);
+  split_out_ = DeviceBuffer<float>(splits * c.heads * c.head_dim), split_lse_ = DeviceBuffer<float>(splits * c.heads);
+}
+
+size_t GpuBf16Cache::stored_bytes() const {
+  return 2 * static_cast<size_t>(config_.layers) * length_ * kv_row(config_) * sizeof(uint16_t);
+}
+
+void GpuBf16Cache::attend(const GpuAttentionStep& step, cudaStream_t stream) {
+  require_next_positions(step);
+  const int n = step.tokens, first = length_, l = step.layer;
+  if (n == 0) return;
+  const size_t row = kv_row(config_), offset = static_cast<size_t>(first) * row;
+  to_bf16_gpu(step.keys, n * row, keys_[l].data() + offset, stream);
+  to_bf16_gpu(step.values, n * row, values_[l].data() + offset, stream);
+  if (n == 1) {  // a decode step: keys split over blocks, fp32 query
+    const DecodeShape shape{first + 1, step.heads, step.kv_heads, step.head_dim, step.scale};
+    decode_attention_bf16_gpu(shape, step.queries, keys_[l].data(), values_[l].data(),
+                              decode_attention_bf16_splits(first + 1, step.kv_heads), split_out_.data(), split_lse_.data(),
+                              step.out, step.lse, stream);
+  } else {
+    const PrefillShape shape{n, first + n, first, step.heads, step.kv_heads, step.head_dim, step.scale};
+    prefill_attention_gpu(shape, step.queries_bf16, keys_[l].data(), values_[l].data(), step.out, step.lse, stream);
+  }
+}
+
+}  // namespace ringkv

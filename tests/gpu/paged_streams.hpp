@@ -1,0 +1,64 @@
+#pragma once
+// Sealed pages of several streams encoded by a codec on the CPU, queries for each stream, and the
+// CPU twin's partial attention over each stream's pages: the setup of the decode-attention kernel
+// tests, and the pages uploaded. Pages live in one buffer, keys then values, stream-major, `slot`
+// bytes apart.
+#include <cmath>
+#include <vector>
+
+#include "kernels/cuda_check.hpp"
+#include "kvstore/partial_attention.hpp"
+#include "../test_util.hpp"
+
+namespace ringkv::test {
+
+struct PagedStreams {
+  std::vector<uint8_t> bytes;        // [2][streams][n_pages] slots
+  std::vector<float> queries;        // post-RoPE [streams][n_queries][head_dim]
+  std::vector<AttentionState> want;  // per stream
+};
+
+inline PagedStreams encode_streams(const PageCodec& key_codec, const PageCodec& value_codec, int streams, int n_pages,
+                                   int page, int head_dim, int n_queries, size_t slot, bool outliers) {
+  PagedStreams r{std::vector<uint8_t>(2 * slot * streams * n_pages), std::vector<float>(size_t(streams) * n_queries * head_dim), {}};
+  for (int s = 0; s < streams; ++s) {
+    const std::vector<float> keys = structured_rows(size_t(n_pages) * page, head_dim, 100 + s, outliers);
+    const std::vector<float> values = structured_rows(size_t(n_pages) * page, head_dim, 200 + s, outliers);
+    std::vector<PageView> kv, vv;
+    for (int p = 0; p < n_pages; ++p) {
+      uint8_t* k = r.bytes.data() + (size_t(s) * n_pages + p) * slot;
+      uint8_t* v = r.bytes.data() + (size_t(streams + s) * n_pages + p) * slot;
+      key_codec.encode(keys.data() + size_t(p) * page * head_dim, page, p * page, k);
+      value_codec.encode(values.data() + size_t(p) * page * head_dim, page, p * page, v);
+      kv.push_back({k, page, p * page});
+      vv.push_back({v, page, p * page});
+    }
+    const std::vector<float> q = gaussian(size_t(n_queries) * head_dim, 300 + s, 0.3f);
+    std::copy(q.begin(), q.end(), r.queries.begin() + size_t(s) * n_queries * head_dim);
+    r.want.push_back(partial_attention({&key_codec, &value_codec, kv, vv}, q.data(), n_queries,
+                                       RopeTable::plain(head_dim, 10000), 1.0f / std::sqrt(float(head_dim))));
+  }
+  return r;
+}
+
+// The pages on the device, and the kernels' arrays of page pointers [streams][n_pages] per role.
+struct DevicePages {
+  DeviceBuffer<uint8_t> bytes;
+  DeviceBuffer<const uint8_t*> keys, values;
+};
+
+inline DevicePages upload_pages(const PagedStreams& paged, int streams, int n_pages, size_t slot) {
+  DevicePages d{DeviceBuffer<uint8_t>(paged.bytes.size()), DeviceBuffer<const uint8_t*>(size_t(streams) * n_pages),
+                DeviceBuffer<const uint8_t*>(size_t(streams) * n_pages)};
+  d.bytes.upload(paged.bytes.data());
+  std::vector<const uint8_t*> key_ptrs, value_ptrs;
+  for (int i = 0; i < streams * n_pages; ++i) {
+    key_ptrs.push_back(d.bytes.data() + size_t(i) * slot);
+    value_ptrs.push_back(d.bytes.data() + size_t(streams * n_pages + i) * slot);
+  }
+  d.keys.upload(key_ptrs.data());
+  d.values.upload(value_ptrs.data());
+  return d;
+}
+
+}  // namespace ringkv::test
