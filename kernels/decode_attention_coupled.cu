@@ -17,13 +17,24 @@ kernels::CoupledKernelParams kernel_params(const CoupledPagesGpu& p, int pages_p
           pages_per_split, p.head_dim,  p.key_channels,   p.key_bits,        p.value_channels, p.value_bits};
 }
 
-template <int QP>
+template <int QP, int D>
 void launch(const kernels::CoupledKernelParams& params, int splits, int streams, size_t bytes, const float* queries,
             int n_queries, float scale, float* split_out, float* split_lse, cudaStream_t stream) {
-  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernels::decode_attention_coupled_kernel<QP>,
+  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernels::decode_attention_coupled_kernel<QP, D>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  kernels::decode_attention_coupled_kernel<QP><<<dim3(splits, streams), kernels::kCoupledThreads, bytes, stream>>>(
+  kernels::decode_attention_coupled_kernel<QP, D><<<dim3(splits, streams), kernels::kCoupledThreads, bytes, stream>>>(
       params, queries, n_queries, scale, split_out, split_lse);
+}
+
+template <int D>
+void launch_for_queries(int qp, const kernels::CoupledKernelParams& params, int splits, int streams, size_t bytes,
+                        const float* queries, int n_queries, float scale, float* split_out, float* split_lse,
+                        cudaStream_t stream) {
+  switch (qp) {
+    case 4: launch<4, D>(params, splits, streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
+    case 2: launch<2, D>(params, splits, streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
+    default: launch<1, D>(params, splits, streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
+  }
 }
 }  // namespace
 
@@ -45,6 +56,8 @@ void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries
   RINGKV_REQUIRE(static_cast<size_t>(p.page_tokens) * (p.head_dim / p.key_channels) * p.key_bits % 32 == 0 &&
                      static_cast<size_t>(p.page_tokens) * (p.head_dim / p.value_channels) * p.value_bits % 32 == 0,
                  "decode_attention_coupled_gpu: a page's codes must fill whole 32-bit words");
+  RINGKV_REQUIRE(p.page_tokens % 32 == 0 && (p.head_dim == 64 || p.head_dim == 128),
+                 "decode_attention_coupled_gpu: pages of a multiple of 32 tokens and head_dim 64 or 128");
   const kernels::CoupledKernelParams params = kernel_params(p, (p.n_pages + splits - 1) / splits);
   int device = 0, most = 0;
   RINGKV_CHECK_CUDA(cudaGetDevice(&device));
@@ -57,11 +70,10 @@ void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries
                  "decode_attention_coupled_gpu: the lookup tables need " + std::to_string(bytes) +
                      " bytes of shared memory; the GPU gives a block " + std::to_string(most) +
                      " (fewer bits per code or more channels per group fit)");
-  switch (qp) {
-    case 4: launch<4>(params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
-    case 2: launch<2>(params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
-    default: launch<1>(params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
-  }
+  if (p.head_dim == 128)
+    launch_for_queries<128>(qp, params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream);
+  else
+    launch_for_queries<64>(qp, params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream);
   RINGKV_CHECK_CUDA(cudaGetLastError());
   merge_states_gpu(splits, p.streams * n_queries, p.head_dim, split_out, split_lse, out, lse, stream);
 }
