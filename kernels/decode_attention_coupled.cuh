@@ -66,7 +66,7 @@ __device__ inline void load_row(const float* at, float (&v)[QP]) {
 // queries: post-RoPE [streams][n_queries][D]; split_out [splits][streams][n_queries][D], split_lse
 // [splits][streams][n_queries] (natural log). page_tokens is a multiple of 32.
 template <int QP, int D>
-__global__ void __launch_bounds__(kCoupledThreads) decode_attention_coupled_kernel(
+__global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_kernel(
     CoupledKernelParams p, const float* __restrict__ queries, int n_queries, float scale, float* __restrict__ split_out,
     float* __restrict__ split_lse) {
   constexpr float kLog2e = 1.4426950408889634f;
