@@ -8,24 +8,42 @@
 namespace ringkv {
 
 namespace {
-constexpr int kMaxSplitKeys = 4096;  // scores of one split in shared memory: 16 KiB
+// A split holds at least this many pages, so that building the lookup tables (a few dot products
+// per table entry) stays small beside the keys.
+constexpr int kLeastPagesPerSplit = 16;
 
-int max_pages_per_split(const CoupledPagesGpu& p) { return std::max(1, kMaxSplitKeys / std::max(1, p.page_tokens)); }
+kernels::CoupledKernelParams kernel_params(const CoupledPagesGpu& p, int pages_per_split) {
+  return {p.key_pages,   p.value_pages, p.key_centroids,  p.value_centroids, p.n_pages,   p.page_tokens,
+          pages_per_split, p.head_dim,  p.key_channels,   p.key_bits,        p.value_channels, p.value_bits};
+}
 
-size_t shared_bytes(const CoupledPagesGpu& p, int pages_per_split) {
-  const size_t key_table = static_cast<size_t>(p.head_dim / p.key_channels) << p.key_bits;
-  const size_t value_mass = static_cast<size_t>(p.head_dim / p.value_channels) << p.value_bits;
-  return (key_table + value_mass + static_cast<size_t>(pages_per_split) * p.page_tokens + kernels::kCoupledThreads / 32) *
-         sizeof(float);
+template <int QP, int D>
+void launch(const kernels::CoupledKernelParams& params, int splits, int streams, size_t bytes, const float* queries,
+            int n_queries, float scale, float* split_out, float* split_lse, cudaStream_t stream) {
+  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernels::decode_attention_coupled_kernel<QP, D>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  kernels::decode_attention_coupled_kernel<QP, D><<<dim3(splits, streams), kernels::kCoupledThreads, bytes, stream>>>(
+      params, queries, n_queries, scale, split_out, split_lse);
+}
+
+template <int D>
+void launch_for_queries(int qp, const kernels::CoupledKernelParams& params, int splits, int streams, size_t bytes,
+                        const float* queries, int n_queries, float scale, float* split_out, float* split_lse,
+                        cudaStream_t stream) {
+  switch (qp) {
+    case 4: launch<4, D>(params, splits, streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
+    case 2: launch<2, D>(params, splits, streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
+    default: launch<1, D>(params, splits, streams, bytes, queries, n_queries, scale, split_out, split_lse, stream); break;
+  }
 }
 }  // namespace
 
 int decode_attention_coupled_splits(const CoupledPagesGpu& p) {
   int device = 0, sms = 132;
   if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  const int wanted = (4 * sms + p.streams - 1) / p.streams;  // about 4 waves
-  const int fewest = (p.n_pages + max_pages_per_split(p) - 1) / max_pages_per_split(p);
-  return std::max(1, std::min(std::max(wanted, fewest), p.n_pages));
+  const int wanted = (2 * sms + p.streams - 1) / p.streams;  // about two blocks per multiprocessor
+  const int most = (p.n_pages + kLeastPagesPerSplit - 1) / kLeastPagesPerSplit;
+  return std::max(1, std::min(wanted, most));
 }
 
 void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries, int n_queries, float scale, int splits,
@@ -35,24 +53,27 @@ void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries
                      p.head_dim % p.value_channels == 0 && p.key_bits >= 1 && p.value_bits >= 1 && p.key_bits <= 16 &&
                      p.value_bits <= 16,
                  "decode_attention_coupled_gpu: channel groups must divide head_dim, codes of 1 to 16 bits");
-  const int pages_per_split = (p.n_pages + splits - 1) / splits;
-  RINGKV_REQUIRE(pages_per_split <= max_pages_per_split(p),
-                 "decode_attention_coupled_gpu: " + std::to_string(splits) + " splits leave too many keys per split");
-  const size_t bytes = shared_bytes(p, std::max(1, pages_per_split));
+  RINGKV_REQUIRE(static_cast<size_t>(p.page_tokens) * (p.head_dim / p.key_channels) * p.key_bits % 32 == 0 &&
+                     static_cast<size_t>(p.page_tokens) * (p.head_dim / p.value_channels) * p.value_bits % 32 == 0,
+                 "decode_attention_coupled_gpu: a page's codes must fill whole 32-bit words");
+  RINGKV_REQUIRE(p.page_tokens % 32 == 0 && (p.head_dim == 64 || p.head_dim == 128),
+                 "decode_attention_coupled_gpu: pages of a multiple of 32 tokens and head_dim 64 or 128");
+  const kernels::CoupledKernelParams params = kernel_params(p, (p.n_pages + splits - 1) / splits);
   int device = 0, most = 0;
   RINGKV_CHECK_CUDA(cudaGetDevice(&device));
   RINGKV_CHECK_CUDA(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  // As many of the queries at once as the tables allow (one code lookup serves them all).
+  int qp = n_queries >= 4 ? 4 : n_queries >= 2 ? 2 : 1;
+  while (qp > 1 && kernels::coupled_shared_floats(params, qp) * sizeof(float) > static_cast<size_t>(most)) qp /= 2;
+  const size_t bytes = kernels::coupled_shared_floats(params, qp) * sizeof(float);
   RINGKV_REQUIRE(bytes <= static_cast<size_t>(most),
                  "decode_attention_coupled_gpu: the lookup tables need " + std::to_string(bytes) +
                      " bytes of shared memory; the GPU gives a block " + std::to_string(most) +
                      " (fewer bits per code or more channels per group fit)");
-  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernels::decode_attention_coupled_kernel,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  const kernels::CoupledKernelParams params{p.key_pages,    p.value_pages,  p.key_centroids, p.value_centroids,
-                                            p.n_pages,      p.page_tokens,  pages_per_split, p.head_dim,
-                                            p.key_channels, p.key_bits,     p.value_channels, p.value_bits};
-  kernels::decode_attention_coupled_kernel<<<dim3(splits, p.streams), kernels::kCoupledThreads, bytes, stream>>>(
-      params, queries, n_queries, scale, split_out, split_lse);
+  if (p.head_dim == 128)
+    launch_for_queries<128>(qp, params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream);
+  else
+    launch_for_queries<64>(qp, params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream);
   RINGKV_CHECK_CUDA(cudaGetLastError());
   merge_states_gpu(splits, p.streams * n_queries, p.head_dim, split_out, split_lse, out, lse, stream);
 }

@@ -8,6 +8,7 @@ namespace ringkv {
 
 // Full pages of several streams (a stream: one layer and KV head of one sequence) encoded by
 // kvstore's CoupledCodec, with each stream's learned centroids (fp32 [groups][2^bits][channels]).
+// Pages start 4-byte aligned and their codes fill whole 32-bit words.
 struct CoupledPagesGpu {
   const uint8_t* const* key_pages = nullptr;      // device array [streams][n_pages] of device pointers
   const uint8_t* const* value_pages = nullptr;    // device array [streams][n_pages]
@@ -17,8 +18,8 @@ struct CoupledPagesGpu {
   int key_channels = 8, key_bits = 8, value_channels = 8, value_bits = 8;
 };
 
-// Splits of the pages: enough to fill the device a few times over, and few enough keys per split
-// for the block's scores to stay in shared memory.
+// Splits of the pages: about two blocks per multiprocessor, each split long enough (16 pages or
+// more) that building its lookup tables stays small beside reading its keys.
 int decode_attention_coupled_splits(const CoupledPagesGpu& pages);
 
 // queries: post-RoPE [streams][n_queries][head_dim]; workspace: split_out

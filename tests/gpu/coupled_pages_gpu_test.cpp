@@ -20,7 +20,7 @@ constexpr int kDim = 128, kPage = 128;
 TEST(GpuDecodeAttentionCoupled, MatchesCpuTwin) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   for (const char* text : {"cq:channels=8,bits=8", "cq:channels=4,bits=6", "cq:channels=2,bits=8", "cq:channels=8,bits=3"})
-    for (int n_queries : {1, 4, 8}) {
+    for (int n_queries : {1, 3, 4, 8}) {
       const CodecSpec spec = CodecSpec::parse(text);
       const int channels = spec.get_int("channels", 8, 1, 64), bits = spec.get_int("bits", 8, 1, 16);
       const int groups = kDim / channels, codes = 1 << bits, streams = 3, n_pages = 41;
@@ -47,22 +47,24 @@ TEST(GpuDecodeAttentionCoupled, MatchesCpuTwin) {
       d_q.upload(queries.data());
       const CoupledPagesGpu view{d_pages.keys.data(), d_pages.values.data(), d_kcp.data(), d_vcp.data(), streams, n_pages, kPage, kDim,
                                  channels, bits, channels, bits};
-      const int splits = decode_attention_coupled_splits(view);
-      DeviceBuffer<float> split_out(size_t(splits) * queries.size()), split_lse(size_t(splits) * streams * n_queries);
-      DeviceBuffer<float> out(queries.size()), lse(size_t(streams) * n_queries);
-      split_out.poison(), split_lse.poison(), out.poison(), lse.poison();
-      decode_attention_coupled_gpu(view, d_q.data(), n_queries, 1.0f / std::sqrt(float(kDim)), splits, split_out.data(),
-                                   split_lse.data(), out.data(), lse.data(), nullptr);
-      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-      std::vector<float> got(queries.size()), got_lse(size_t(streams) * n_queries);
-      out.download(got.data());
-      lse.download(got_lse.data());
-      for (int s = 0; s < streams; ++s) {
-        EXPECT_LT(test::relative_error(got.data() + size_t(s) * n_queries * kDim, want[s].out.data(), want[s].out.size()), 1e-4)
-            << text << ", " << n_queries << " queries, stream " << s;
-        for (int q = 0; q < n_queries; ++q)
-          EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 1e-4 * (1 + std::fabs(want[s].lse[q])))
-              << text << ", " << n_queries << " queries, stream " << s;
+      // The kernel's choice of splits, and one split (several tiles of keys, the running maximum rising).
+      for (const int splits : {decode_attention_coupled_splits(view), 1}) {
+        DeviceBuffer<float> split_out(size_t(splits) * queries.size()), split_lse(size_t(splits) * streams * n_queries);
+        DeviceBuffer<float> out(queries.size()), lse(size_t(streams) * n_queries);
+        split_out.poison(), split_lse.poison(), out.poison(), lse.poison();
+        decode_attention_coupled_gpu(view, d_q.data(), n_queries, 1.0f / std::sqrt(float(kDim)), splits, split_out.data(),
+                                     split_lse.data(), out.data(), lse.data(), nullptr);
+        RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+        std::vector<float> got(queries.size()), got_lse(size_t(streams) * n_queries);
+        out.download(got.data());
+        lse.download(got_lse.data());
+        for (int s = 0; s < streams; ++s) {
+          EXPECT_LT(test::relative_error(got.data() + size_t(s) * n_queries * kDim, want[s].out.data(), want[s].out.size()), 1e-4)
+              << text << ", " << n_queries << " queries, " << splits << " splits, stream " << s;
+          for (int q = 0; q < n_queries; ++q)
+            EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 1e-4 * (1 + std::fabs(want[s].lse[q])))
+                << text << ", " << n_queries << " queries, " << splits << " splits, stream " << s;
+        }
       }
     }
 }
