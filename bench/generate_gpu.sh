@@ -3,7 +3,9 @@
 # the Llama-3-8B layer shape (hidden 4096, 32 query and 8 KV heads of 128, SwiGLU 14336, bf16
 # weights), LAYERS layers deep (32: the whole model): prefill and decode speed at each context, for
 # each KV codec the GPU runs and each number of GPUs (ranks under mpirun, one GPU each; several GPUs
-# take a bf16 cache), from random prompt token ids.
+# take a bf16 cache), from random prompt token ids. Writes WORK_DIR/generate_gpu.csv (prefill
+# tokens/s in column 5, as plot_context_scaling.sh reads it) and draws the scaling plot next to it
+# where gnuplot is installed.
 # usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]
 set -euo pipefail
 build=${1:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]}
@@ -16,11 +18,13 @@ ranks_list=${7:-1}  # comma-separated numbers of GPUs, e.g. 1,2
 ringkv="$build/launch/ringkv"
 model="$work/llama3-8b-shape-${layers}-layers"
 mkdir -p "$work"
+csv="$work/generate_gpu.csv"
+echo "ranks,codec,context,prefill_s,prefill_tokens_per_s,decode_ms_per_token,decode_tokens_per_s,bits_per_element,kv_gib_per_gpu" > "$csv"
 [ -f "$model/config.json" ] || "$ringkv" init-model -o "$model" --hidden 4096 --intermediate 14336 --layers "$layers" \
   --heads 32 --kv-heads 8 --head-dim 128 > /dev/null
 echo "ringkv generate --device gpu, Llama-3-8B layer shape, $layers layers, $new_tokens new tokens"
-printf "%5s %-12s %9s %10s %14s %13s %13s %13s %9s\n" GPUs codec context "prefill s" "prefill tok/s" "decode s" \
-  "ms per token" "decode tok/s" "bits/el"
+printf "%5s %-12s %9s %10s %14s %13s %13s %13s %9s %12s\n" GPUs codec context "prefill s" "prefill tok/s" "decode s" \
+  "ms per token" "decode tok/s" "bits/el" "KV GiB/GPU"
 for context in ${contexts//,/ }; do
   ids="$work/prompt-$context.txt"
   awk -v n="$context" 'BEGIN { srand(7); for (i = 0; i < n; i++) printf "%d ", 3 + int(rand() * 250); print "" }' > "$ids"
@@ -34,9 +38,15 @@ for context in ${contexts//,/ }; do
         --max-new-tokens "$new_tokens" --ignore-eos --print-ids > /dev/null 2> "$log" || { cat "$log"; exit 1; }
       # "prompt: N tokens, prefill S s (R tokens/s); generated G tokens, D s (T tokens/s) ..." then
       # "KV cache (SPEC, on the GPU): BYTES for N tokens, B bits per element"
+      # "...; P ranks hold A GiB to B GiB each" on several ranks: B is the most one GPU holds.
       bits=$(sed -n 's/.* \([0-9.]*\) bits per element.*/\1/p' "$log")
+      kv=$(sed -n 's/.* to \([0-9.]*\) \([MG]\)iB each.*/\1 \2/p; t; s/^KV cache ([^)]*): \([0-9.]*\) \([MG]\)iB.*/\1 \2/p' "$log" |
+        tail -1 | awk '{ printf "%.3f", $2 == "M" ? $1 / 1024 : $1 }')
       sed -n 's/^prompt: \([0-9]*\) tokens, prefill \([0-9.]*\) s (\([0-9.]*\) tokens\/s); generated \([0-9]*\) tokens, \([0-9.]*\) s (\([0-9.]*\) tokens\/s).*/\1 \2 \3 \4 \5 \6/p' "$log" |
-        awk -v spec="$spec" -v bits="$bits" -v ranks="$ranks" '{ printf "%5d %-12s %9d %10.2f %14.0f %13.3f %13.2f %13.1f %9s\n", ranks, spec, $1, $2, $3, $5, 1000 * $5 / $4, $6, bits }'
+        awk -v spec="$spec" -v bits="$bits" -v ranks="$ranks" -v kv="$kv" -v csv="$csv" '{
+          printf "%5d %-12s %9d %10.2f %14.0f %13.3f %13.2f %13.1f %9s %12s\n", ranks, spec, $1, $2, $3, $5, 1000 * $5 / $4, $6, bits, kv
+          printf "%d,%s,%d,%.3f,%.0f,%.3f,%.1f,%s,%s\n", ranks, spec, $1, $2, $3, 1000 * $5 / $4, $6, bits, kv >> csv }'
     done
   done
 done
+"$(dirname "$0")/plot_context_scaling.sh" "$csv" "$work/generate_gpu.png" "ringkv generate --device gpu, $layers layers"
