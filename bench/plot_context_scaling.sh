@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Draws the context-scaling plot (prefill tokens/s against context, one line per rank count and
-# codec) from bench_context_scaling's CSV, with gnuplot.
+# codec) from the CSV of bench_context_scaling or generate_gpu.sh (context in column 3, prefill
+# tokens/s in column 5), with gnuplot.
 # usage: bench/plot_context_scaling.sh CSV PNG [TITLE]
 set -euo pipefail
 csv=${1:?usage: bench/plot_context_scaling.sh CSV PNG [TITLE]} plot=${2:?usage: bench/plot_context_scaling.sh CSV PNG [TITLE]}
