@@ -127,6 +127,7 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
       const int row0 = tile % p.page_tokens, row = row0 + lane;
       const uint8_t* key_page = key_pages[tile / p.page_tokens];
       float s[QP] = {};
+#pragma unroll 4
       for (int g = 0; g < key_groups; ++g) {
         float v[QP];
         load_row<QP>(table + (g * key_codes + coupled_code(key_page, row * key_groups + g, p.key_bits)) * QP, v);
@@ -147,6 +148,7 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
       }
       // Every key's probability times its value centroids, on this lane's channels.
       const uint8_t* value_page = value_pages[tile / p.page_tokens];
+#pragma unroll 4
       for (int j = 0; j < 32; ++j) {
         float pj[QP];
 #pragma unroll
