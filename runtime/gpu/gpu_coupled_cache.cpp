@@ -39,7 +39,8 @@ size_t states_for(const ModelConfig& c, const CoupledSpec& s, size_t capacity) {
 size_t GpuCoupledCache::bytes_needed(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
   const CoupledSpec s = coupled_spec(spec);
   const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads;
-  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(s)) + 2 * streams * (table_floats(s) * sizeof(float) + sizeof(void*)) +
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(s)) +
+         2 * streams * (table_floats(s) * sizeof(float) + kSealBatch * sizeof(void*)) +
          states_for(c, s, capacity) * c.heads * (kDim + 1) * sizeof(float);
 }
 
@@ -59,9 +60,10 @@ GpuCoupledCache::GpuCoupledCache(const ModelConfig& c, size_t capacity, const Co
       }
     centroids_[role] = DeviceBuffer<float>(host.size());
     centroids_[role].upload(host.data());
-    std::vector<const float*> pointers(streams);
-    for (size_t i = 0; i < streams; ++i) pointers[i] = centroids_[role].data() + i * table;
-    centroid_pointers_[role] = DeviceBuffer<const float*>(streams);
+    std::vector<const float*> pointers(streams * kSealBatch);
+    for (size_t i = 0; i < pointers.size(); ++i)
+      pointers[i] = centroids_[role].data() + (i / (kSealBatch * c.kv_heads) * c.kv_heads + i % c.kv_heads) * table;
+    centroid_pointers_[role] = DeviceBuffer<const float*>(pointers.size());
     centroid_pointers_[role].upload(pointers.data());
   }
   const size_t states = states_for(c, s, capacity);
@@ -69,11 +71,11 @@ GpuCoupledCache::GpuCoupledCache(const ModelConfig& c, size_t capacity, const Co
 }
 
 const float* const* GpuCoupledCache::centroids_of(Role role, int l) const {
-  return centroid_pointers_[role].data() + static_cast<size_t>(l) * config().kv_heads;
+  return centroid_pointers_[role].data() + static_cast<size_t>(l) * kSealBatch * config().kv_heads;
 }
 
-void GpuCoupledCache::encode(Role role, int l, const float* rows, uint8_t* const* slots, cudaStream_t stream) {
-  encode_coupled_pages_gpu(page_shape({channels_, bits_}), rows, config().kv_heads, centroids_of(role, l), slots, stream);
+void GpuCoupledCache::encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
+  encode_coupled_pages_gpu(page_shape({channels_, bits_}), rows, count * config().kv_heads, centroids_of(role, l), slots, stream);
 }
 
 void GpuCoupledCache::decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) {

@@ -16,14 +16,14 @@ class GpuCoupledCache final : public GpuPagedCache {
   static size_t bytes_needed(const ModelConfig& config, size_t capacity, const CodecSpec& spec);
 
  private:
-  void encode(Role role, int l, const float* rows, uint8_t* const* slots, cudaStream_t stream) override;
+  void encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
   void decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
   void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
   const float* const* centroids_of(Role role, int l) const;
 
   int channels_, bits_;
   DeviceBuffer<float> centroids_[2];                // [layers][kv_heads][groups][2^bits][channels]
-  DeviceBuffer<const float*> centroid_pointers_[2];  // [layers][kv_heads]
+  DeviceBuffer<const float*> centroid_pointers_[2];  // [layers][kSealBatch][kv_heads]: a layer's heads, once per page
   DeviceBuffer<float> split_out_, split_lse_;       // decode attention's partial states
 };
 

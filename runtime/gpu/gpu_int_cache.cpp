@@ -25,8 +25,8 @@ GpuIntCache::GpuIntCache(const ModelConfig& c, size_t capacity, int bits)
   split_out_ = DeviceBuffer<float>(states * c.heads * kDim), split_lse_ = DeviceBuffer<float>(states * c.heads);
 }
 
-void GpuIntCache::encode(Role role, int, const float* rows, uint8_t* const* slots, cudaStream_t stream) {
-  encode_int_pages_gpu(rows, config().kv_heads, bits_, role == kKeys, slots, stream);
+void GpuIntCache::encode(Role role, int, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
+  encode_int_pages_gpu(rows, count * config().kv_heads, bits_, role == kKeys, slots, stream);
 }
 
 void GpuIntCache::decode(Role role, int, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) {

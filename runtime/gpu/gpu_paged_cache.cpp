@@ -17,7 +17,7 @@ size_t GpuPagedCache::bytes_needed(const ModelConfig& c, size_t capacity, size_t
   const size_t pools = 2 * streams * pages * slot_bytes, pointers = 4 * streams * pages * sizeof(void*);
   const size_t tails = 2 * streams * (kPage * kRowBytes + sizeof(void*)), scratch = 2 * capacity * c.kv_heads * kRowBytes;
   const size_t counts = static_cast<size_t>(kPage + 1) * c.kv_heads * sizeof(int);
-  const size_t staging = static_cast<size_t>(c.kv_heads) * kPage * kDim * (sizeof(uint16_t) + sizeof(float));
+  const size_t staging = static_cast<size_t>(kSealBatch) * c.kv_heads * kPage * kDim * (sizeof(uint16_t) + sizeof(float));
   return pools + pointers + tails + counts + scratch + staging;
 }
 
@@ -44,7 +44,7 @@ GpuPagedCache::GpuPagedCache(const ModelConfig& c, size_t capacity, size_t slot_
   for (size_t i = 0; i < counts.size(); ++i) counts[i] = static_cast<int>(i / c.kv_heads);
   tail_counts_ = DeviceBuffer<int>(counts.size());
   tail_counts_.upload(counts.data());
-  page_rows_bf16_ = DeviceBuffer<uint16_t>(static_cast<size_t>(c.kv_heads) * kPage * kDim);
+  page_rows_bf16_ = DeviceBuffer<uint16_t>(static_cast<size_t>(kSealBatch) * c.kv_heads * kPage * kDim);
   page_rows_ = DeviceBuffer<float>(page_rows_bf16_.size());
 }
 
@@ -61,10 +61,10 @@ size_t GpuPagedCache::stored_bytes() const {
   return 2 * streams * (static_cast<size_t>(length_ / kPage) * slot_bytes_ + static_cast<size_t>(length_ % kPage) * kRowBytes);
 }
 
-void GpuPagedCache::seal(Role role, int l, int page, const uint16_t* rows, cudaStream_t stream) {
-  from_bf16_gpu(rows, page_rows_.size(), page_rows_.data(), stream);
-  encode(role, l, page_rows_.data(), page_pointers_[role].data() + (static_cast<size_t>(l) * max_pages_ + page) * config_.kv_heads,
-         stream);
+void GpuPagedCache::seal(Role role, int l, int first, int count, const uint16_t* rows, cudaStream_t stream) {
+  from_bf16_gpu(rows, static_cast<size_t>(count) * config_.kv_heads * kPage * kDim, page_rows_.data(), stream);
+  encode(role, l, page_rows_.data(), count,
+         page_pointers_[role].data() + (static_cast<size_t>(l) * max_pages_ + first) * config_.kv_heads, stream);
 }
 
 void GpuPagedCache::point_attention_at(int l, int pages, cudaStream_t stream) {
@@ -103,7 +103,7 @@ void GpuPagedCache::decode_step(const GpuAttentionStep& step, cudaStream_t strea
                                         stream));
   }
   if (tail_tokens == kPage) {  // the page fills: sealed before its last token attends, as on the CPU
-    for (Role role : {kKeys, kValues}) seal(role, l, sealed, tail(role, l, 0), stream);
+    for (Role role : {kKeys, kValues}) seal(role, l, sealed, 1, tail(role, l, 0), stream);
     ++sealed, tail_tokens = 0;
   }
   point_attention_at(l, sealed, stream);
@@ -137,15 +137,25 @@ void GpuPagedCache::prefill_step(const GpuAttentionStep& step, cudaStream_t stre
   // stored view merges into the first's state.
   PrefillShape shape{step.tokens, end, first, heads, kv_heads, kDim, step.scale, PrefillView::kOpenPage, kPage};
   prefill_attention_gpu(shape, step.queries_bf16, scratch_[kKeys].data(), scratch_[kValues].data(), step.out, step.lse, stream);
-  for (int page = sealed; page < end / kPage; ++page)
+  for (int first_page = sealed; first_page < end / kPage; first_page += kSealBatch) {
+    const int count = std::min(kSealBatch, end / kPage - first_page);
     for (Role role : {kKeys, kValues}) {
-      uint16_t* page_rows = scratch_[role].data() + static_cast<size_t>(page) * kPage * row;
-      for (int h = 0; h < kv_heads; ++h)
-        RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(page_rows_bf16_.data() + static_cast<size_t>(h) * kPage * kDim, kRowBytes,
-                                            page_rows + h * kDim, row_bytes, kRowBytes, kPage, cudaMemcpyDeviceToDevice, stream));
-      seal(role, l, page, page_rows_bf16_.data(), stream);
-      decode(role, l, page_pointers_[role].data() + layer_pages + static_cast<size_t>(page) * kv_heads, 1, page_rows, stream);
+      uint16_t* pages_rows = scratch_[role].data() + static_cast<size_t>(first_page) * kPage * row;
+      // Each KV head's rows of the pages, [page][token] with a pitch of kv_heads rows, to [page][head][token].
+      for (int h = 0; h < kv_heads; ++h) {
+        cudaMemcpy3DParms copy{};
+        copy.srcPtr = make_cudaPitchedPtr(pages_rows + h * kDim, row_bytes, kRowBytes, kPage);
+        copy.dstPtr = make_cudaPitchedPtr(page_rows_bf16_.data() + static_cast<size_t>(h) * kPage * kDim, kRowBytes, kRowBytes,
+                                          static_cast<size_t>(kv_heads) * kPage);
+        copy.extent = make_cudaExtent(kRowBytes, kPage, count);
+        copy.kind = cudaMemcpyDeviceToDevice;
+        RINGKV_CHECK_CUDA(cudaMemcpy3DAsync(&copy, stream));
+      }
+      seal(role, l, first_page, count, page_rows_bf16_.data(), stream);
+      decode(role, l, page_pointers_[role].data() + layer_pages + static_cast<size_t>(first_page) * kv_heads, count, pages_rows,
+             stream);
     }
+  }
   shape.view = PrefillView::kSealedPages, shape.accumulate = true;
   prefill_attention_gpu(shape, step.queries_bf16, scratch_[kKeys].data(), scratch_[kValues].data(), step.out, step.lse, stream);
   // The rows of the page still open become the tail.

@@ -18,6 +18,7 @@ namespace ringkv {
 class GpuPagedCache : public GpuWholeSequenceCache {
  public:
   static constexpr int kPage = 128, kDim = 128;
+  static constexpr int kSealBatch = 16;  // pages of a prefill chunk encoded in one launch
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
   size_t stored_bytes() const override;
@@ -41,9 +42,9 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   static int pages_for(size_t capacity) { return static_cast<int>(capacity / kPage); }
   const ModelConfig& config() const { return config_; }
 
-  // Encodes one page per KV head of layer l from fp32 rows [kv_heads][128][128] into slots (a
-  // device array of kv_heads pointers).
-  virtual void encode(Role role, int l, const float* rows, uint8_t* const* slots, cudaStream_t stream) = 0;
+  // Encodes `count` (at most kSealBatch) pages of every KV head of layer l from fp32 rows
+  // [count][kv_heads][128][128] into slots (a device array [count][kv_heads]).
+  virtual void encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) = 0;
   // Decodes `count` pages of layer l (device array [count][kv_heads]) into bf16 rows
   // [count * 128][kv_heads][128].
   virtual void decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) = 0;
@@ -53,8 +54,8 @@ class GpuPagedCache : public GpuWholeSequenceCache {
  private:
   void decode_step(const GpuAttentionStep& step, cudaStream_t stream);
   void prefill_step(const GpuAttentionStep& step, cudaStream_t stream);
-  // Encodes page `page` of layer l, one role, from bf16 rows [kv_heads][128][128].
-  void seal(Role role, int l, int page, const uint16_t* rows, cudaStream_t stream);
+  // Encodes pages [first, first + count) of layer l, one role, from bf16 rows [count][kv_heads][128][128].
+  void seal(Role role, int l, int first, int count, const uint16_t* rows, cudaStream_t stream);
   // The decode kernel's page pointers of layer l ([kv_heads][pages]), rebuilt when pages were sealed.
   void point_attention_at(int l, int pages, cudaStream_t stream);
   uint8_t* slot(Role role, int l, int page, int h);
@@ -71,7 +72,7 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   DeviceBuffer<const uint16_t*> tail_pointers_[2];    // [layers][kv_heads]
   DeviceBuffer<int> tail_counts_;                     // [129][kv_heads]: row t holds t, the decode kernels' tail lengths
   DeviceBuffer<uint16_t> scratch_[2];                 // one layer's rows [capacity][kv_heads][128] bf16
-  DeviceBuffer<uint16_t> page_rows_bf16_;             // [kv_heads][128][128]
+  DeviceBuffer<uint16_t> page_rows_bf16_;             // [kSealBatch][kv_heads][128][128]
   DeviceBuffer<float> page_rows_;                     // the same in fp32, the encoder's input
 };
 
