@@ -39,7 +39,7 @@ for context in ${contexts//,/ }; do
       calibration=()
       if [ "${spec%%:*}" = cq ]; then  # centroids learned from the model's keys and values on calibration text
         calib="$model/${spec//[:=,]/_}.calib"
-        [ -f "$calib" ] || "$ringkv" calibrate --model "$model" --text "$text" --tokens 8192 --window 2048 --kv "$spec" \
+        [ -f "$calib" ] || "$ringkv" calibrate --model "$model" --text "$text" --tokens 4096 --window 1024 --kv "$spec" \
           -o "$calib" > /dev/null
         calibration=(--calibration "$calib")
       fi
