@@ -3,7 +3,8 @@
 # the Llama-3-8B layer shape (hidden 4096, 32 query and 8 KV heads of 128, SwiGLU 14336, bf16
 # weights), LAYERS layers deep (32: the whole model): prefill and decode speed at each context, for
 # each KV codec the GPU runs and each number of GPUs (ranks under mpirun, one GPU each; several GPUs
-# take a bf16 cache), from random prompt token ids. Writes WORK_DIR/generate_gpu.csv (prefill
+# take a bf16 cache), from random prompt token ids; CQ learns its centroids first (ringkv calibrate
+# on $RINGKV_DATA/gcide-calibration.txt). Writes WORK_DIR/generate_gpu.csv (prefill
 # tokens/s in column 5, as plot_context_scaling.sh reads it) and draws the scaling plot next to it
 # where gnuplot is installed.
 # usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]
@@ -13,9 +14,10 @@ work=${2:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [N
 layers=${3:-32}
 contexts=${4:-32768,131072}
 new_tokens=${5:-64}
-specs=${6:-bf16}  # space-separated, e.g. "bf16 int:bits=4 int:bits=2"
+specs=${6:-bf16}  # space-separated, e.g. "bf16 int:bits=4 int:bits=2 cq:channels=8,bits=8"
 ranks_list=${7:-1}  # comma-separated numbers of GPUs, e.g. 1,2
 ringkv="$build/launch/ringkv"
+text=${RINGKV_DATA:-$(dirname "$0")/../../shared/data}/gcide-calibration.txt  # for CQ's centroids
 model="$work/llama3-8b-shape-${layers}-layers"
 mkdir -p "$work"
 csv="$work/generate_gpu.csv"
@@ -34,8 +36,15 @@ for context in ${contexts//,/ }; do
     for spec in $specs; do
       [ "$ranks" -gt 1 ] && [ "$spec" != bf16 ] && continue  # several GPUs hold a bf16 cache
       log="$work/generate-$context-$ranks-${spec//[:=,]/_}.log"
-      "${launcher[@]}" "$ringkv" generate --model "$model" --prompt-ids "$ids" --device gpu --kv "$spec" --chunk 8192 \
-        --max-new-tokens "$new_tokens" --ignore-eos --print-ids > /dev/null 2> "$log" || { cat "$log"; exit 1; }
+      calibration=()
+      if [ "${spec%%:*}" = cq ]; then  # centroids learned from the model's keys and values on calibration text
+        calib="$model/${spec//[:=,]/_}.calib"
+        [ -f "$calib" ] || "$ringkv" calibrate --model "$model" --text "$text" --tokens 4096 --window 1024 --kv "$spec" \
+          -o "$calib" > /dev/null
+        calibration=(--calibration "$calib")
+      fi
+      "${launcher[@]}" "$ringkv" generate --model "$model" --prompt-ids "$ids" --device gpu --kv "$spec" "${calibration[@]}" \
+        --chunk 8192 --max-new-tokens "$new_tokens" --ignore-eos --print-ids > /dev/null 2> "$log" || { cat "$log"; exit 1; }
       # "prompt: N tokens, prefill S s (R tokens/s); generated G tokens, D s (T tokens/s) ..." then
       # "KV cache (SPEC, on the GPU): BYTES for N tokens, B bits per element"
       # "...; P ranks hold A GiB to B GiB each" on several ranks: B is the most one GPU holds.
@@ -45,7 +54,7 @@ for context in ${contexts//,/ }; do
       sed -n 's/^prompt: \([0-9]*\) tokens, prefill \([0-9.]*\) s (\([0-9.]*\) tokens\/s); generated \([0-9]*\) tokens, \([0-9.]*\) s (\([0-9.]*\) tokens\/s).*/\1 \2 \3 \4 \5 \6/p' "$log" |
         awk -v spec="$spec" -v bits="$bits" -v ranks="$ranks" -v kv="$kv" -v csv="$csv" '{
           printf "%5d %-12s %9d %10.2f %14.0f %13.3f %13.2f %13.1f %9s %12s\n", ranks, spec, $1, $2, $3, $5, 1000 * $5 / $4, $6, bits, kv
-          printf "%d,%s,%d,%.3f,%.0f,%.3f,%.1f,%s,%s\n", ranks, spec, $1, $2, $3, 1000 * $5 / $4, $6, bits, kv >> csv }'
+          printf "%d,\"%s\",%d,%.3f,%.0f,%.3f,%.1f,%s,%s\n", ranks, spec, $1, $2, $3, 1000 * $5 / $4, $6, bits, kv >> csv }'
     done
   done
 done

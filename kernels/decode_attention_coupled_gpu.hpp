@@ -16,6 +16,10 @@ struct CoupledPagesGpu {
   const float* const* value_centroids = nullptr;  // device array [streams]
   int streams = 1, n_pages = 0, page_tokens = 128, head_dim = 128;
   int key_channels = 8, key_bits = 8, value_channels = 8, value_bits = 8;
+  // Optional bf16 tails, as in IntPagesGpu (head_dim 128; 1, 2, 4 or 8 queries per KV head). Null: none.
+  const uint16_t* const* tail_keys = nullptr;
+  const uint16_t* const* tail_values = nullptr;
+  const int* tail_tokens = nullptr;
 };
 
 // Splits of the pages: about two blocks per multiprocessor, each split long enough (16 pages or
@@ -23,7 +27,8 @@ struct CoupledPagesGpu {
 int decode_attention_coupled_splits(const CoupledPagesGpu& pages);
 
 // queries: post-RoPE [streams][n_queries][head_dim]; workspace: split_out
-// [splits][streams][n_queries][head_dim], split_lse [splits][streams][n_queries]; result: out
+// [states][streams][n_queries][head_dim], split_lse [states][streams][n_queries] with states =
+// splits, plus one with tails; result: out
 // [streams][n_queries][head_dim], lse [streams][n_queries]. Scores are scale * q.k, as
 // partial_attention computes them on the CPU.
 void decode_attention_coupled_gpu(const CoupledPagesGpu& pages, const float* queries, int n_queries, float scale, int splits,

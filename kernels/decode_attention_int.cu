@@ -3,7 +3,7 @@
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
 #include "kernels/decode_attention_int.cuh"
-#include "kernels/decode_attention_tail.cuh"
+#include "kernels/decode_attention_tail_gpu.hpp"
 #include "kernels/merge_states_gpu.hpp"
 
 namespace ringkv {
@@ -22,12 +22,6 @@ void launch(const IntPagesGpu& p, const float* queries, float scale, int splits,
   const kernels::IntPageParams params{p.key_pages, p.value_pages, p.n_pages, (p.n_pages + splits - 1) / splits};
   kernels::decode_attention_int_kernel<BITS, 128, NQ>
       <<<dim3(splits, p.streams), kernels::kIntPageTokens, 0, stream>>>(params, queries, scale, split_out, split_lse);
-}
-
-template <int NQ>
-void launch_tail(const IntPagesGpu& p, const float* queries, float scale, float* out, float* lse, cudaStream_t stream) {
-  kernels::decode_attention_tail_kernel<128, NQ><<<p.streams, kernels::kTailThreads, 0, stream>>>(
-      p.tail_keys, p.tail_values, p.tail_tokens, queries, scale, out, lse);
 }
 
 template <int BITS>
@@ -57,12 +51,8 @@ void decode_attention_int_gpu(const IntPagesGpu& pages, const float* queries, in
   if (pages.tail_keys) {  // the tails fill the state slot after the splits
     float* tail_out = split_out + static_cast<size_t>(splits) * pages.streams * n_queries * 128;
     float* tail_lse = split_lse + static_cast<size_t>(splits) * pages.streams * n_queries;
-    switch (n_queries) {
-      case 1: launch_tail<1>(pages, queries, scale, tail_out, tail_lse, stream); break;
-      case 2: launch_tail<2>(pages, queries, scale, tail_out, tail_lse, stream); break;
-      case 4: launch_tail<4>(pages, queries, scale, tail_out, tail_lse, stream); break;
-      default: launch_tail<8>(pages, queries, scale, tail_out, tail_lse, stream); break;  // n_queries checked above
-    }
+    decode_attention_tails_gpu(pages.tail_keys, pages.tail_values, pages.tail_tokens, pages.streams, queries, n_queries,
+                               scale, tail_out, tail_lse, stream);
     ++states;
   }
   RINGKV_CHECK_CUDA(cudaGetLastError());

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "comm/communicator.hpp"
+#include "kvstore/calibration.hpp"
 #include "kvstore/codec_spec.hpp"
 #include "runtime/model_weights.hpp"
 #include "runtime/token_sequence.hpp"
@@ -12,10 +13,11 @@ namespace ringkv {
 
 // A sequence of up to context_tokens tokens, prefilled in chunks of up to chunk_tokens, with pages
 // of page_size tokens, on the GPUs of the job's ranks (one per rank, bound by local rank): on one
-// rank the weights and the cache (bf16 or INT) on its GPU; on several, every rank holds the weights
-// and a shard of a bf16 cache, and they run ring attention over NCCL. Refuses, before allocating, a
-// codec the GPU has no kernels for, or a model and context that do not fit in a GPU's free memory.
-std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens,
-                                                 int chunk_tokens, int page_size, Communicator& comm);
+// rank the weights and the cache (bf16, INT or CQ, whose centroids come from the calibration) on its
+// GPU; on several, every rank holds the weights and a shard of a bf16 cache, and they run ring
+// attention over NCCL. Refuses, before allocating, a codec the GPU has no kernels for, or a model
+// and context that do not fit in a GPU's free memory.
+std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration,
+                                                 size_t context_tokens, int chunk_tokens, int page_size, Communicator& comm);
 
 }  // namespace ringkv

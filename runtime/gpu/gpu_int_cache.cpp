@@ -3,177 +3,41 @@
 #include <algorithm>
 
 #include "kernels/decode_attention_gpu.hpp"
-#include "kernels/prefill_attention_gpu.hpp"
-#include "kernels/transformer_ops_gpu.hpp"
 
 namespace ringkv {
 
 namespace {
-constexpr int kPage = GpuIntCache::kPage, kDim = GpuIntCache::kDim;
-constexpr size_t kRowBytes = kDim * sizeof(uint16_t);
-
 // Grids (lo, step) of 128 channels or tokens in fp16, then the codes: a multiple of 16 bytes.
-size_t slot_bytes(int bits) { return 4 * kDim + static_cast<size_t>(kPage) * kDim * bits / 8; }
-int pages_for(size_t capacity) { return static_cast<int>(capacity / kPage); }
+size_t slot_bytes(int bits) { return 4 * GpuPagedCache::kDim + static_cast<size_t>(GpuPagedCache::kPage) * GpuPagedCache::kDim * bits / 8; }
 // Partial states of the decode kernel: its splits over the most pages, and one for the tails.
 size_t states_for(const ModelConfig& c, size_t capacity) {
-  return static_cast<size_t>(decode_attention_splits(std::max(1, pages_for(capacity)), c.kv_heads)) + 1;
+  return static_cast<size_t>(decode_attention_splits(std::max<int>(1, static_cast<int>(capacity / GpuPagedCache::kPage)), c.kv_heads)) + 1;
 }
 }  // namespace
 
 size_t GpuIntCache::bytes_needed(const ModelConfig& c, size_t capacity, int bits) {
-  const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads, pages = static_cast<size_t>(pages_for(capacity));
-  const size_t pools = 2 * streams * pages * slot_bytes(bits), pointers = 4 * streams * pages * sizeof(void*);
-  const size_t tails = 2 * streams * (kPage * kRowBytes + sizeof(void*)), scratch = 2 * capacity * c.kv_heads * kRowBytes;
-  const size_t counts = static_cast<size_t>(kPage + 1) * c.kv_heads * sizeof(int);
-  const size_t staging = static_cast<size_t>(c.kv_heads) * kPage * kDim * (sizeof(uint16_t) + sizeof(float));
-  const size_t states = states_for(c, capacity) * c.heads * (kDim + 1) * sizeof(float);
-  return pools + pointers + tails + counts + scratch + staging + states;
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(bits)) + states_for(c, capacity) * c.heads * (kDim + 1) * sizeof(float);
 }
 
 GpuIntCache::GpuIntCache(const ModelConfig& c, size_t capacity, int bits)
-    : GpuWholeSequenceCache(capacity),
-      config_(c),
-      bits_(bits),
-      max_pages_(pages_for(capacity)),
-      slot_bytes_(slot_bytes(bits)) {
-  const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads, slots = streams * max_pages_;
-  for (int r = 0; r < 2; ++r) {
-    pool_[r] = DeviceBuffer<uint8_t>(slots * slot_bytes_);
-    std::vector<uint8_t*> pointers(slots);
-    for (size_t i = 0; i < slots; ++i) pointers[i] = pool_[r].data() + i * slot_bytes_;
-    page_pointers_[r] = DeviceBuffer<uint8_t*>(slots);
-    if (slots) page_pointers_[r].upload(pointers.data());
-    attention_pointers_[r] = DeviceBuffer<const uint8_t*>(slots);
-    tails_[r] = DeviceBuffer<uint16_t>(streams * kPage * kDim);
-    std::vector<const uint16_t*> tails(streams);
-    for (size_t s = 0; s < streams; ++s) tails[s] = tails_[r].data() + s * kPage * kDim;
-    tail_pointers_[r] = DeviceBuffer<const uint16_t*>(streams);
-    tail_pointers_[r].upload(tails.data());
-    scratch_[r] = DeviceBuffer<uint16_t>(capacity * c.kv_heads * kDim);
-  }
-  attention_pages_.assign(c.layers, 0);
-  // Tail lengths as a constant table, so a decode step points at its row instead of copying it.
-  std::vector<int> counts(static_cast<size_t>(kPage + 1) * c.kv_heads);
-  for (size_t i = 0; i < counts.size(); ++i) counts[i] = static_cast<int>(i / c.kv_heads);
-  tail_counts_ = DeviceBuffer<int>(counts.size());
-  tail_counts_.upload(counts.data());
-  page_rows_bf16_ = DeviceBuffer<uint16_t>(static_cast<size_t>(c.kv_heads) * kPage * kDim);
-  page_rows_ = DeviceBuffer<float>(page_rows_bf16_.size());
+    : GpuPagedCache(c, capacity, slot_bytes(bits)), bits_(bits) {
   const size_t states = states_for(c, capacity);
   split_out_ = DeviceBuffer<float>(states * c.heads * kDim), split_lse_ = DeviceBuffer<float>(states * c.heads);
 }
 
-uint8_t* GpuIntCache::slot(Role role, int l, int page, int h) {
-  return pool_[role].data() + ((static_cast<size_t>(l) * max_pages_ + page) * config_.kv_heads + h) * slot_bytes_;
+void GpuIntCache::encode(Role role, int, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
+  encode_int_pages_gpu(rows, count * config().kv_heads, bits_, role == kKeys, slots, stream);
 }
 
-uint16_t* GpuIntCache::tail(Role role, int l, int h) {
-  return tails_[role].data() + (static_cast<size_t>(l) * config_.kv_heads + h) * kPage * kDim;
+void GpuIntCache::decode(Role role, int, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) {
+  decode_int_pages_gpu(slots, count, config().kv_heads, bits_, role == kKeys, rows, stream);
 }
 
-size_t GpuIntCache::stored_bytes() const {
-  const size_t streams = static_cast<size_t>(config_.layers) * config_.kv_heads;
-  return 2 * streams * (static_cast<size_t>(length_ / kPage) * slot_bytes_ + static_cast<size_t>(length_ % kPage) * kRowBytes);
-}
-
-void GpuIntCache::seal(Role role, int l, int page, const uint16_t* rows, cudaStream_t stream) {
-  from_bf16_gpu(rows, page_rows_.size(), page_rows_.data(), stream);
-  encode_int_pages_gpu(page_rows_.data(), config_.kv_heads, bits_, role == kKeys,
-                       page_pointers_[role].data() + (static_cast<size_t>(l) * max_pages_ + page) * config_.kv_heads, stream);
-}
-
-void GpuIntCache::point_attention_at(int l, int pages, cudaStream_t stream) {
-  if (attention_pages_[l] == pages) return;
-  const int kv_heads = config_.kv_heads;
-  for (Role role : {kKeys, kValues}) {
-    std::vector<const uint8_t*> host(static_cast<size_t>(kv_heads) * pages);
-    for (int h = 0; h < kv_heads; ++h)
-      for (int k = 0; k < pages; ++k) host[static_cast<size_t>(h) * pages + k] = slot(role, l, k, h);
-    // Pageable memory is staged before the call returns, so `host` may go.
-    if (!host.empty())
-      RINGKV_CHECK_CUDA(cudaMemcpyAsync(attention_pointers_[role].data() + static_cast<size_t>(l) * max_pages_ * kv_heads,
-                                        host.data(), host.size() * sizeof(void*), cudaMemcpyHostToDevice, stream));
-  }
-  attention_pages_[l] = pages;
-}
-
-void GpuIntCache::attend(const GpuAttentionStep& step, cudaStream_t stream) {
-  require_next_positions(step);
-  if (step.tokens == 0) return;
-  if (step.tokens == 1)
-    decode_step(step, stream);
-  else
-    prefill_step(step, stream);
-}
-
-void GpuIntCache::decode_step(const GpuAttentionStep& step, cudaStream_t stream) {
-  const int l = step.layer, kv_heads = config_.kv_heads, open = length_ % kPage;
-  int sealed = length_ / kPage, tail_tokens = open + 1;
-  // The token's row goes to row `open` of every KV head's tail.
-  const float* rows[2] = {step.keys, step.values};
-  for (Role role : {kKeys, kValues}) {
-    to_bf16_gpu(rows[role], static_cast<size_t>(kv_heads) * kDim, page_rows_bf16_.data(), stream);
-    RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(tail(role, l, 0) + static_cast<size_t>(open) * kDim, kPage * kRowBytes,
-                                        page_rows_bf16_.data(), kRowBytes, kRowBytes, kv_heads, cudaMemcpyDeviceToDevice,
-                                        stream));
-  }
-  if (tail_tokens == kPage) {  // the page fills: sealed before its last token attends, as on the CPU
-    for (Role role : {kKeys, kValues}) seal(role, l, sealed, tail(role, l, 0), stream);
-    ++sealed, tail_tokens = 0;
-  }
-  point_attention_at(l, sealed, stream);
-  const size_t pages_at = static_cast<size_t>(l) * max_pages_ * kv_heads, tails_at = static_cast<size_t>(l) * kv_heads;
-  const IntPagesGpu pages{attention_pointers_[kKeys].data() + pages_at, attention_pointers_[kValues].data() + pages_at,
-                          kv_heads, sealed, bits_, tail_pointers_[kKeys].data() + tails_at,
-                          tail_pointers_[kValues].data() + tails_at,
-                          tail_counts_.data() + static_cast<size_t>(tail_tokens) * kv_heads};
-  decode_attention_int_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(sealed, kv_heads),
+void GpuIntCache::attend_pages(const GpuAttentionStep& step, const SealedPages& p, cudaStream_t stream) {
+  const int kv_heads = config().kv_heads;
+  const IntPagesGpu pages{p.keys, p.values, kv_heads, p.count, bits_, p.tail_keys, p.tail_values, p.tail_tokens};
+  decode_attention_int_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(p.count, kv_heads),
                            split_out_.data(), split_lse_.data(), step.out, step.lse, stream);
-}
-
-void GpuIntCache::prefill_step(const GpuAttentionStep& step, cudaStream_t stream) {
-  const int l = step.layer, kv_heads = config_.kv_heads, heads = step.heads;
-  const int first = length_, end = length_ + step.tokens, sealed = first / kPage, open = first % kPage;
-  const size_t row = static_cast<size_t>(kv_heads) * kDim, row_bytes = row * sizeof(uint16_t);
-  const size_t layer_pages = static_cast<size_t>(l) * max_pages_ * kv_heads;
-  // The scratch: sealed pages decoded, then the tail's rows, then the new rows.
-  const float* rows[2] = {step.keys, step.values};
-  for (Role role : {kKeys, kValues}) {
-    uint16_t* scratch = scratch_[role].data();
-    decode_int_pages_gpu(page_pointers_[role].data() + layer_pages, sealed, kv_heads, bits_, role == kKeys, scratch, stream);
-    if (open > 0)
-      for (int h = 0; h < kv_heads; ++h)
-        RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(scratch + static_cast<size_t>(sealed) * kPage * row + h * kDim, row_bytes,
-                                            tail(role, l, h), kRowBytes, kRowBytes, open, cudaMemcpyDeviceToDevice, stream));
-    to_bf16_gpu(rows[role], static_cast<size_t>(step.tokens) * row, scratch + static_cast<size_t>(first) * row, stream);
-  }
-  // Every query sees the pages below its own as stored and its own page as computed, except a
-  // page's last query, which sees its page sealed: one call while the scratch holds the computed
-  // rows, then the pages that fill are encoded and decoded back in place, and a second call over the
-  // stored view merges into the first's state.
-  PrefillShape shape{step.tokens, end, first, heads, kv_heads, kDim, step.scale, PrefillView::kOpenPage, kPage};
-  prefill_attention_gpu(shape, step.queries_bf16, scratch_[kKeys].data(), scratch_[kValues].data(), step.out, step.lse, stream);
-  for (int page = sealed; page < end / kPage; ++page)
-    for (Role role : {kKeys, kValues}) {
-      uint16_t* page_rows = scratch_[role].data() + static_cast<size_t>(page) * kPage * row;
-      for (int h = 0; h < kv_heads; ++h)
-        RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(page_rows_bf16_.data() + static_cast<size_t>(h) * kPage * kDim, kRowBytes,
-                                            page_rows + h * kDim, row_bytes, kRowBytes, kPage, cudaMemcpyDeviceToDevice, stream));
-      seal(role, l, page, page_rows_bf16_.data(), stream);
-      decode_int_pages_gpu(page_pointers_[role].data() + layer_pages + static_cast<size_t>(page) * kv_heads, 1, kv_heads,
-                           bits_, role == kKeys, page_rows, stream);
-    }
-  shape.view = PrefillView::kSealedPages, shape.accumulate = true;
-  prefill_attention_gpu(shape, step.queries_bf16, scratch_[kKeys].data(), scratch_[kValues].data(), step.out, step.lse, stream);
-  // The rows of the page still open become the tail.
-  const int now_sealed = end / kPage, now_open = end % kPage;
-  if (now_open > 0)
-    for (Role role : {kKeys, kValues})
-      for (int h = 0; h < kv_heads; ++h)
-        RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(tail(role, l, h), kRowBytes,
-                                            scratch_[role].data() + static_cast<size_t>(now_sealed) * kPage * row + h * kDim,
-                                            row_bytes, kRowBytes, now_open, cudaMemcpyDeviceToDevice, stream));
 }
 
 }  // namespace ringkv

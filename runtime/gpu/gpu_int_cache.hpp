@@ -1,56 +1,22 @@
 #pragma once
 // The INT-coded cache on the GPU (KIVI-style: per-channel key and per-token value grids over pages
-// of 128 tokens, head_dim 128, 1 to 4 bits), page for page what the CPU store holds: keys after
-// RoPE; the open page's rows in a bf16 tail that is encoded when it fills (codes byte for byte as
-// the CPU writes them).
-//
-// A decode step reads the codes in place (split over pages, tails in the same launch). A prefill
-// chunk decodes the layer's sealed pages into a bf16 scratch of the whole sequence, places the tail
-// and the new rows after them, and attends in two calls: each query's own page in bf16, then, once
-// the pages that fill are encoded and decoded back in the scratch, the pages below it as stored
-// (and its own page too for the last query of a page, which a decode step would see sealed).
-#include <vector>
-
-#include "kernels/cuda_check.hpp"
-#include "runtime/gpu/gpu_kv_cache.hpp"
+// of 128 tokens, head_dim 128, 1 to 4 bits; codes byte for byte as the CPU writes them).
+#include "runtime/gpu/gpu_paged_cache.hpp"
 
 namespace ringkv {
 
-class GpuIntCache : public GpuWholeSequenceCache {
+class GpuIntCache final : public GpuPagedCache {
  public:
-  static constexpr int kPage = 128, kDim = 128;
-
   GpuIntCache(const ModelConfig& config, size_t capacity, int bits);
   static size_t bytes_needed(const ModelConfig& config, size_t capacity, int bits);
 
-  void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
-  size_t stored_bytes() const override;
-
  private:
-  enum Role { kKeys = 0, kValues = 1 };
-  void decode_step(const GpuAttentionStep& step, cudaStream_t stream);
-  void prefill_step(const GpuAttentionStep& step, cudaStream_t stream);
-  // Encodes page `page` of layer l, one role, from bf16 rows [kv_heads][128][128].
-  void seal(Role role, int l, int page, const uint16_t* rows, cudaStream_t stream);
-  // The decode kernel's page pointers of layer l ([kv_heads][pages]), rebuilt when pages were sealed.
-  void point_attention_at(int l, int pages, cudaStream_t stream);
-  uint8_t* slot(Role role, int l, int page, int h);
-  uint16_t* tail(Role role, int l, int h);
+  void encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
+  void decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
+  void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
 
-  ModelConfig config_;
-  int bits_, max_pages_;
-  size_t slot_bytes_;
-  DeviceBuffer<uint8_t> pool_[2];                     // [layers][max_pages][kv_heads] slots per role
-  DeviceBuffer<uint8_t*> page_pointers_[2];           // the same order: page k of layer l is a [kv_heads] run
-  DeviceBuffer<const uint8_t*> attention_pointers_[2];  // per layer [kv_heads][sealed pages]
-  std::vector<int> attention_pages_;                  // pages the pointers of each layer cover
-  DeviceBuffer<uint16_t> tails_[2];                   // [layers][kv_heads][128][128] bf16
-  DeviceBuffer<const uint16_t*> tail_pointers_[2];    // [layers][kv_heads]
-  DeviceBuffer<int> tail_counts_;                     // [129][kv_heads]: row t holds t, the decode kernel's tail lengths
-  DeviceBuffer<uint16_t> scratch_[2];                 // one layer's rows [capacity][kv_heads][128] bf16
-  DeviceBuffer<uint16_t> page_rows_bf16_;             // [kv_heads][128][128]
-  DeviceBuffer<float> page_rows_;                     // the same in fp32, the encoder's input
-  DeviceBuffer<float> split_out_, split_lse_;         // decode attention's partial states
+  int bits_;
+  DeviceBuffer<float> split_out_, split_lse_;  // decode attention's partial states
 };
 
 }  // namespace ringkv

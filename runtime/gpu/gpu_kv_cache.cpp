@@ -1,25 +1,41 @@
 #include "runtime/gpu/gpu_kv_cache.hpp"
 
 #include "kernels/error.hpp"
+#include "kvstore/codec_learning.hpp"
 #include "runtime/gpu/gpu_bf16_cache.hpp"
+#include "runtime/gpu/gpu_coupled_cache.hpp"
 #include "runtime/gpu/gpu_int_cache.hpp"
 
 namespace ringkv {
 
 namespace {
-// The bits of an INT spec the GPU kernels take, refusing anything else with the reason.
-int gpu_int_bits(const KVSpec& spec, const ModelConfig& c, int page_size) {
-  RINGKV_REQUIRE(spec.key.name() == "int" && spec.key.text() == spec.value.text(),
-                 "the GPU backend holds the KV cache as bf16 or int (the same for keys and values) so far; --kv " +
+// The codec of a spec the GPU runs, refusing anything else with the reason: bf16, or INT or CQ the
+// same for keys and values, over pages of 128 tokens and head_dim 128.
+enum class GpuCodec { kBf16, kInt, kCoupled };
+
+GpuCodec gpu_codec(const KVSpec& spec, const ModelConfig& c, int page_size) {
+  if (spec.text() == "bf16") return GpuCodec::kBf16;
+  const std::string name = spec.key.name();
+  RINGKV_REQUIRE((name == "int" || name == "cq") && spec.key.text() == spec.value.text(),
+                 "the GPU backend holds the KV cache as bf16, int or cq (the same for keys and values) so far; --kv " +
                      spec.text() + " runs on the CPU backend (--device cpu)");
+  RINGKV_REQUIRE(page_size == GpuPagedCache::kPage && c.head_dim == GpuPagedCache::kDim,
+                 "the GPU's paged caches take pages of 128 tokens and head_dim 128; --kv " + spec.text() + " with --page-size " +
+                     std::to_string(page_size) + " and head_dim " + std::to_string(c.head_dim) +
+                     " runs on the CPU backend (--device cpu)");
+  if (name == "cq") {
+    spec.key.get_int("channels", 8, 1, 64), spec.key.get_int("bits", 8, 1, 16), sensitivity_weighting(spec.key);
+    spec.key.reject_unused();
+    return GpuCodec::kCoupled;
+  }
   const int bits = spec.key.get_int("bits", 4, 1, 8), group = spec.key.get_int("group", 128, 1, 4096);
   spec.key.reject_unused();
-  RINGKV_REQUIRE(bits <= 4 && group == 128 && page_size == GpuIntCache::kPage && c.head_dim == GpuIntCache::kDim,
-                 "the GPU's INT kernels take 1 to 4 bits, group 128, pages of 128 tokens and head_dim 128; --kv " +
-                     spec.text() + " with --page-size " + std::to_string(page_size) + " and head_dim " +
-                     std::to_string(c.head_dim) + " runs on the CPU backend (--device cpu)");
-  return bits;
+  RINGKV_REQUIRE(bits <= 4 && group == 128, "the GPU's INT kernels take 1 to 4 bits and group 128; --kv " + spec.text() +
+                                                " runs on the CPU backend (--device cpu)");
+  return GpuCodec::kInt;
 }
+
+int int_bits(const KVSpec& spec) { return spec.key.get_int("bits", 4, 1, 8); }
 }  // namespace
 
 void GpuWholeSequenceCache::require_next_positions(const GpuAttentionStep& step) const {
@@ -32,14 +48,23 @@ void GpuWholeSequenceCache::require_next_positions(const GpuAttentionStep& step)
 }
 
 size_t gpu_kv_cache_bytes(const KVSpec& spec, const ModelConfig& config, size_t capacity, int page_size) {
-  if (spec.text() == "bf16") return GpuBf16Cache::bytes_needed(config, capacity);
-  return GpuIntCache::bytes_needed(config, capacity, gpu_int_bits(spec, config, page_size));
+  switch (gpu_codec(spec, config, page_size)) {
+    case GpuCodec::kBf16: return GpuBf16Cache::bytes_needed(config, capacity);
+    case GpuCodec::kInt: return GpuIntCache::bytes_needed(config, capacity, int_bits(spec));
+    default: return GpuCoupledCache::bytes_needed(config, capacity, spec.key);
+  }
 }
 
 std::unique_ptr<GpuKVCache> make_gpu_kv_cache(const KVSpec& spec, const ModelConfig& config, size_t capacity,
-                                              int page_size) {
-  if (spec.text() == "bf16") return std::make_unique<GpuBf16Cache>(config, capacity);
-  return std::make_unique<GpuIntCache>(config, capacity, gpu_int_bits(spec, config, page_size));
+                                              int page_size, const Calibration* calibration) {
+  switch (gpu_codec(spec, config, page_size)) {
+    case GpuCodec::kBf16: return std::make_unique<GpuBf16Cache>(config, capacity);
+    case GpuCodec::kInt: return std::make_unique<GpuIntCache>(config, capacity, int_bits(spec));
+    default:
+      RINGKV_REQUIRE(calibration, "codec spec '" + spec.key.text() +
+                                      "' needs learned centroids: give a calibration file (ringkv calibrate)");
+      return std::make_unique<GpuCoupledCache>(config, capacity, spec.key, *calibration);
+  }
 }
 
 }  // namespace ringkv

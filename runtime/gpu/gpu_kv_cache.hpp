@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kernels/cuda_check.hpp"
+#include "kvstore/calibration.hpp"
 #include "kvstore/codec_spec.hpp"
 #include "runtime/model_config.hpp"
 #include "runtime/sequence_layout.hpp"
@@ -67,6 +68,6 @@ class GpuWholeSequenceCache : public GpuKVCache {
 // the GPU has no kernels for (before anything is allocated).
 size_t gpu_kv_cache_bytes(const KVSpec& spec, const ModelConfig& config, size_t capacity, int page_size);
 std::unique_ptr<GpuKVCache> make_gpu_kv_cache(const KVSpec& spec, const ModelConfig& config, size_t capacity,
-                                              int page_size);
+                                              int page_size, const Calibration* calibration);
 
 }  // namespace ringkv

@@ -13,7 +13,9 @@ class GpuSequence : public TokenSequence {
   // Refuses, before allocating, a codec the GPU has no kernels for, or a model and context that do
   // not fit in the GPU's free memory (saying how much they need). chunk_tokens: the largest
   // prefill chunk; page_size: tokens per sealed page of the cache.
-  GpuSequence(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens, int chunk_tokens, int page_size);
+  // calibration: the codec's learned tables (CQ), or null.
+  GpuSequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration, size_t context_tokens,
+              int chunk_tokens, int page_size);
 
   void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) override;
   void decode(int32_t token, std::vector<float>& logits) override;

@@ -1,7 +1,8 @@
 // The whole forward pass on the GPU against the CPU backend on a real model (reftiny-14m) for each
-// KV codec the GPU runs: chunked prefill (chunks that end mid-page, pages that fill mid-chunk) and
-// decode steps (across a page's sealing) give the same logits within bf16 rounding and the same
-// perplexity. Skipped without a CUDA device or without the model.
+// KV codec the GPU runs (CQ with centroids learned from the calibration text): chunked prefill
+// (chunks that end mid-page, pages that fill mid-chunk) and decode steps (across a page's sealing)
+// give the same logits within bf16 rounding and the same perplexity. Skipped without a CUDA device
+// or without the model.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "runtime/distributed_sequence.hpp"
 #include "runtime/gpu/gpu_backend.hpp"
 #include "runtime/gpu/gpu_sequence.hpp"
+#include "runtime/model_calibration.hpp"
 #include "runtime/tokenizer.hpp"
 #include "../test_util.hpp"
 #include "sequence_logits.hpp"
@@ -52,13 +54,27 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
   const size_t prefill = tokens.size() - 40, vocab = weights->config().vocab_size;  // decode crosses position 896
 
   Transformer cpu_model(*weights, tokens.size());
+  // Learned codecs take their tables from 4096 tokens of the calibration text, as `ringkv calibrate` does.
+  std::unique_ptr<Calibration> calibration;
+  if (spec.key.name() == "cq") {
+    const std::string calibration_path = test::data_dir() + "/gcide-calibration.txt";
+    RINGKV_REQUIRE_FILE(calibration_path);
+    std::ifstream calibration_in(calibration_path);
+    std::stringstream calibration_text;
+    calibration_text << calibration_in.rdbuf();
+    std::vector<int32_t> calibration_tokens = tokenizer->encode(calibration_text.str().substr(0, 40000));
+    calibration_tokens.resize(std::min<size_t>(calibration_tokens.size(), 4096));
+    const Transformer window_model(*weights, 1024);
+    calibration = std::make_unique<Calibration>(learn_calibration(collect_kv(window_model, calibration_tokens, 1024, 256, 8),
+                                                                  {&spec, 1}, 128, window_model.rope().table));
+  }
   auto cpu_logits = [&](const KVSpec& kv_spec) {
-    KVShard kv(cpu_model.shard_config(kv_spec, 128, SIZE_MAX), nullptr);
+    KVShard kv(cpu_model.shard_config(kv_spec, 128, SIZE_MAX), calibration.get());
     DistributedSequence cpu(cpu_model, kv, nullptr);
     return test::sequence_logits(cpu, tokens, prefill, 200);
   };
   const std::vector<float> want = cpu_logits(spec), uncompressed = cpu_logits(KVSpec::parse("bf16"));
-  GpuSequence gpu(*weights, spec, tokens.size(), 200, 128);
+  GpuSequence gpu(*weights, spec, calibration.get(), tokens.size(), 200, 128);
   const std::vector<float> got = test::sequence_logits(gpu, tokens, prefill, 200);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_GT(gpu.stored_kv_bytes(), 0u);
@@ -84,7 +100,8 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
               tokens.size(), codec_same_top, error);
 }
 
-INSTANTIATE_TEST_SUITE_P(Codecs, GpuForward, ::testing::Values("bf16", "int:bits=4", "int:bits=3", "int:bits=2", "int:bits=1"));
+INSTANTIATE_TEST_SUITE_P(Codecs, GpuForward, ::testing::Values("bf16", "int:bits=4", "int:bits=3", "int:bits=2", "int:bits=1",
+                                                                "cq:channels=4,bits=8", "cq:channels=8,bits=8"));
 
 TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
@@ -92,14 +109,14 @@ TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
   RINGKV_REQUIRE_FILE(model_dir);
   const auto weights = ModelWeights::load(model_dir);
   try {
-    GpuSequence too_long(*weights, KVSpec::parse("bf16"), size_t{1} << 34, 128, 128);  // 8 TiB of bf16 cache
+    GpuSequence too_long(*weights, KVSpec::parse("bf16"), nullptr, size_t{1} << 34, 128, 128);  // 8 TiB of bf16 cache
     FAIL() << "a context far beyond the GPU's memory was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("GiB of GPU memory"), std::string::npos) << e.what();
   }
-  for (const char* spec : {"cq:channels=4,bits=8", "int:bits=2,group=32", "int:bits=8", "int:bits=2|int:bits=4"})
-    EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse(spec), 1024, 128, 128, Communicator::world()), Error) << spec;
-  EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("int:bits=2"), 1024, 128, 64, Communicator::world()), Error) << "pages of 64";
+  for (const char* spec : {"cq:channels=4,bits=8", "kvquant:bits=2", "int:bits=2,group=32", "int:bits=8", "int:bits=2|int:bits=4"})
+    EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse(spec), nullptr, 1024, 128, 128, Communicator::world()), Error) << spec;
+  EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("int:bits=2"), nullptr, 1024, 128, 64, Communicator::world()), Error) << "pages of 64";
 }
 
 }  // namespace

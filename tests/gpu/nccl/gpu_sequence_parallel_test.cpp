@@ -30,9 +30,9 @@ TEST(GpuSequenceParallel, RanksGiveOneGpusLogits) {
   const size_t prefill = tokens.size() - 30;
 
   // Chunks of 100 tokens per rank: several segments, pages split between ranks, decode across pages.
-  const auto spread = make_gpu_sequence(*weights, KVSpec::parse("bf16"), tokens.size(), 100, 128, mpi);
+  const auto spread = make_gpu_sequence(*weights, KVSpec::parse("bf16"), nullptr, tokens.size(), 100, 128, mpi);
   const std::vector<float> got = test::sequence_logits(*spread, tokens, prefill, 100);
-  GpuSequence one(*weights, KVSpec::parse("bf16"), tokens.size(), 100, 128);
+  GpuSequence one(*weights, KVSpec::parse("bf16"), nullptr, tokens.size(), 100, 128);
   const std::vector<float> want = test::sequence_logits(one, tokens, prefill, 100);
   ASSERT_EQ(got.size(), want.size());
   // The partial states merge in another order than on one GPU, with probabilities rounded to bf16 per part.

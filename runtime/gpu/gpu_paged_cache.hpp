@@ -1,0 +1,79 @@
+#pragma once
+// A KV cache of coded pages on the GPU (pages of 128 tokens, head_dim 128), page for page what the
+// CPU store holds: keys after RoPE; the open page's rows in a bf16 tail that is encoded when it
+// fills. The codec (a subclass) encodes and decodes pages and attends a decode step over them.
+//
+// A decode step reads the codes in place (split over pages, tails in the same launch). A prefill
+// chunk decodes the layer's sealed pages into a bf16 scratch of the whole sequence, places the tail
+// and the new rows after them, and attends in two calls: each query's own page in bf16, then, once
+// the pages that fill are encoded and decoded back in the scratch, the pages below it as stored
+// (and its own page too for the last query of a page, which a decode step would see sealed).
+#include <vector>
+
+#include "kernels/cuda_check.hpp"
+#include "runtime/gpu/gpu_kv_cache.hpp"
+
+namespace ringkv {
+
+class GpuPagedCache : public GpuWholeSequenceCache {
+ public:
+  static constexpr int kPage = 128, kDim = 128;
+  static constexpr int kSealBatch = 16;  // pages of a prefill chunk encoded in one launch
+
+  void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
+  size_t stored_bytes() const override;
+
+ protected:
+  enum Role { kKeys = 0, kValues = 1 };
+  // A layer's sealed pages ([kv_heads][count] device pointers per role) and bf16 tails (a pointer
+  // per KV head, and the device array of their lengths).
+  struct SealedPages {
+    const uint8_t* const* keys;
+    const uint8_t* const* values;
+    int count;
+    const uint16_t* const* tail_keys;
+    const uint16_t* const* tail_values;
+    const int* tail_tokens;
+  };
+
+  GpuPagedCache(const ModelConfig& config, size_t capacity, size_t slot_bytes);
+  // Device bytes of the pages, tails, scratch and staging; the codec adds its own.
+  static size_t bytes_needed(const ModelConfig& config, size_t capacity, size_t slot_bytes);
+  static int pages_for(size_t capacity) { return static_cast<int>(capacity / kPage); }
+  const ModelConfig& config() const { return config_; }
+
+  // Encodes `count` (at most kSealBatch) pages of every KV head of layer l from fp32 rows
+  // [count][kv_heads][128][128] into slots (a device array [count][kv_heads]).
+  virtual void encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) = 0;
+  // Decodes `count` pages of layer l (device array [count][kv_heads]) into bf16 rows
+  // [count * 128][kv_heads][128].
+  virtual void decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) = 0;
+  // The step's token attending to layer step.layer's sealed pages and tails.
+  virtual void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) = 0;
+
+ private:
+  void decode_step(const GpuAttentionStep& step, cudaStream_t stream);
+  void prefill_step(const GpuAttentionStep& step, cudaStream_t stream);
+  // Encodes pages [first, first + count) of layer l, one role, from bf16 rows [count][kv_heads][128][128].
+  void seal(Role role, int l, int first, int count, const uint16_t* rows, cudaStream_t stream);
+  // The decode kernel's page pointers of layer l ([kv_heads][pages]), rebuilt when pages were sealed.
+  void point_attention_at(int l, int pages, cudaStream_t stream);
+  uint8_t* slot(Role role, int l, int page, int h);
+  uint16_t* tail(Role role, int l, int h);
+
+  ModelConfig config_;
+  int max_pages_;
+  size_t slot_bytes_;
+  DeviceBuffer<uint8_t> pool_[2];                     // [layers][max_pages][kv_heads] slots per role
+  DeviceBuffer<uint8_t*> page_pointers_[2];           // the same order: page k of layer l is a [kv_heads] run
+  DeviceBuffer<const uint8_t*> attention_pointers_[2];  // per layer [kv_heads][sealed pages]
+  std::vector<int> attention_pages_;                  // pages the pointers of each layer cover
+  DeviceBuffer<uint16_t> tails_[2];                   // [layers][kv_heads][128][128] bf16
+  DeviceBuffer<const uint16_t*> tail_pointers_[2];    // [layers][kv_heads]
+  DeviceBuffer<int> tail_counts_;                     // [129][kv_heads]: row t holds t, the decode kernels' tail lengths
+  DeviceBuffer<uint16_t> scratch_[2];                 // one layer's rows [capacity][kv_heads][128] bf16
+  DeviceBuffer<uint16_t> page_rows_bf16_;             // [kSealBatch][kv_heads][128][128]
+  DeviceBuffer<float> page_rows_;                     // the same in fp32, the encoder's input
+};
+
+}  // namespace ringkv
