@@ -4,7 +4,8 @@
 // Encoding finds each group's nearest centroid as CoupledCodec does (squared norm of the centroid
 // plus -2x.c summed in channel order with fused multiply-adds, the first index of least distance
 // winning; the page's centroid table in shared memory where it fits), then packs the codes word by
-// word. Decoding writes each group's centroid, rounded
+// word. (With one channel per group the CPU searches sorted midpoints instead: an exact tie may go
+// to another index of the same distance.) Decoding writes each group's centroid, rounded
 // to bf16, into the rows prefill attends to.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>

@@ -22,6 +22,10 @@ struct CoupledPagesGpu {
   const int* tail_tokens = nullptr;
 };
 
+// Refuses, naming the reason, a shape the kernel cannot take on this GPU (groups, code widths and
+// page sizes it does not handle, lookup tables that do not fit in a block's shared memory).
+void require_decode_attention_coupled(const CoupledPagesGpu& pages);
+
 // Splits of the pages: about two blocks per multiprocessor, each split long enough (16 pages or
 // more) that building its lookup tables stays small beside reading its keys.
 int decode_attention_coupled_splits(const CoupledPagesGpu& pages);

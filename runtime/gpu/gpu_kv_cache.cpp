@@ -1,5 +1,6 @@
 #include "runtime/gpu/gpu_kv_cache.hpp"
 
+#include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kernels/error.hpp"
 #include "kvstore/codec_learning.hpp"
 #include "runtime/gpu/gpu_bf16_cache.hpp"
@@ -24,8 +25,13 @@ GpuCodec gpu_codec(const KVSpec& spec, const ModelConfig& c, int page_size) {
                      std::to_string(page_size) + " and head_dim " + std::to_string(c.head_dim) +
                      " runs on the CPU backend (--device cpu)");
   if (name == "cq") {
-    spec.key.get_int("channels", 8, 1, 64), spec.key.get_int("bits", 8, 1, 16), sensitivity_weighting(spec.key);
+    CoupledPagesGpu shape;
+    shape.page_tokens = page_size, shape.head_dim = c.head_dim;
+    shape.key_channels = shape.value_channels = spec.key.get_int("channels", 8, 1, 64);
+    shape.key_bits = shape.value_bits = spec.key.get_int("bits", 8, 1, 16);
+    sensitivity_weighting(spec.key);
     spec.key.reject_unused();
+    require_decode_attention_coupled(shape);
     return GpuCodec::kCoupled;
   }
   const int bits = spec.key.get_int("bits", 4, 1, 8), group = spec.key.get_int("group", 128, 1, 4096);

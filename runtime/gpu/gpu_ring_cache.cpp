@@ -90,6 +90,9 @@ void GpuRingCache::make_room() {
       (*role)[l] = std::move(bigger);
     }
   for (int b = 0; b < 2; ++b) ring_keys_[b] = DeviceBuffer<uint16_t>(grown * row), ring_values_[b] = DeviceBuffer<uint16_t>(grown * row);
+  // A longer shard takes more decode splits.
+  const size_t splits = decode_splits(config_, grown);
+  split_out_ = DeviceBuffer<float>(splits * config_.heads * config_.head_dim), split_lse_ = DeviceBuffer<float>(splits * config_.heads);
   capacity_ = grown;
 }
 

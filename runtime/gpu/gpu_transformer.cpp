@@ -107,9 +107,12 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
                h_.data(), s);
   to_bf16_gpu(h_.data(), static_cast<size_t>(out_rows) * hidden, rounded_.data(), s);
   cublas_.linear(rounded_.data(), out_rows, weights_.lm_head(), logits_.data());
+  // The watched wait first: a copy into pageable memory would block the host until the stream
+  // drains, and a dead peer would leave it there.
+  cache.wait(s);
   logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
   RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
-  cache.wait(s);
+  stream_.synchronize();
 }
 
 }  // namespace ringkv

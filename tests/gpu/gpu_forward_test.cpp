@@ -114,7 +114,7 @@ TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("GiB of GPU memory"), std::string::npos) << e.what();
   }
-  for (const char* spec : {"cq:channels=4,bits=8", "kvquant:bits=2", "int:bits=2,group=32", "int:bits=8", "int:bits=2|int:bits=4"})
+  for (const char* spec : {"cq:channels=4,bits=8", "cq:channels=1,bits=14", "kvquant:bits=2", "int:bits=2,group=32", "int:bits=8", "int:bits=2|int:bits=4"})
     EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse(spec), nullptr, 1024, 128, 128, Communicator::world()), Error) << spec;
   EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("int:bits=2"), nullptr, 1024, 128, 64, Communicator::world()), Error) << "pages of 64";
 }
