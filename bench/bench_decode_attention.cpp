@@ -123,7 +123,7 @@ int run(int argc, char** argv) {
     std::vector<float> rows(size_t(kPage) * kDim);
     uint64_t state = 12345;
     for (int p = 0; p < 2 * kDistinctPages; ++p) {
-      for (float& x : rows) x = static_cast<float>((state = state * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f - 0.5f;
+      for (float& x : rows) x = next_uniform(state) - 0.5f;
       (p < kDistinctPages ? *kc : *vc).encode(rows.data(), kPage, 0, distinct.data() + size_t(p) * slot);
     }
     for (long batch : batches)
@@ -183,7 +183,7 @@ int run(int argc, char** argv) {
     Calibration calibration;
     std::vector<float> centroids(table);
     uint64_t state = 777;
-    for (float& x : centroids) x = static_cast<float>((state = state * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f - 0.5f;
+    for (float& x : centroids) x = next_uniform(state) - 0.5f;
     for (Role role : {Role::Key, Role::Value})
       calibration.put(table_name(spec, 0, 0, role, "centroids"), {{kDim / channels, int64_t{1} << bits, channels}, centroids});
     DeviceBuffer<float> d_centroids(table);

@@ -23,7 +23,7 @@ int run() {
   std::printf("%-12s %-6s %10s %12s %12s %8s\n", "codec", "role", "time ms", "in GB/s", "out GB/s", "of peak");
   std::vector<float> host(size_t(kPages) * kPage * kDim);
   uint64_t state = 7;
-  for (float& x : host) x = static_cast<float>((state = state * 6364136223846793005ull + 1442695040888963407ull) >> 40) / 16777216.0f;
+  for (float& x : host) x = next_uniform(state);
   DeviceBuffer<float> rows(host.size());
   rows.upload(host.data());
   for (int bits : {1, 2, 3, 4}) {

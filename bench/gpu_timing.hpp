@@ -1,6 +1,6 @@
 #pragma once
 // Timing helpers of the GPU benchmarks: CUDA events, the median of repeated runs after a warm-up,
-// and the device copy bandwidth the results are compared with.
+// the device copy bandwidth the results are compared with, and their reproducible input numbers.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +9,12 @@
 #include "kernels/cuda_check.hpp"
 
 namespace ringkv {
+
+// The next number in [0, 1) of a 64-bit linear congruential sequence (the same inputs every run).
+inline float next_uniform(uint64_t& state) {
+  state = state * 6364136223846793005ull + 1442695040888963407ull;
+  return static_cast<float>(state >> 40) / 16777216.0f;
+}
 
 class Event {
  public:

@@ -16,9 +16,7 @@ void encode_coupled_pages_gpu(const CoupledShapeGpu& s, const float* rows, int n
                               uint8_t* const* page_bytes, cudaStream_t stream) {
   require_shape(s, "encode_coupled_pages_gpu");
   if (n_pages == 0) return;
-  int device = 0, most = 0;
-  RINGKV_CHECK_CUDA(cudaGetDevice(&device));
-  RINGKV_CHECK_CUDA(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const int most = max_shared_bytes_per_block();
   const size_t with_table = kernels::encode_coupled_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits, true);
   const bool table_shared = with_table <= static_cast<size_t>(most);
   const size_t bytes = table_shared ? with_table : kernels::encode_coupled_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits, false);

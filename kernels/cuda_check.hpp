@@ -18,6 +18,10 @@ namespace ringkv {
 
 // Number of CUDA devices, 0 when there is no driver or no device (never throws).
 int cuda_device_count();
+// The current device's multiprocessors (132, an H100's, when it cannot be asked), for split counts.
+int multiprocessor_count();
+// The most dynamic shared memory a block of the current device may opt into.
+int max_shared_bytes_per_block();
 
 template <class T>
 class DeviceBuffer {

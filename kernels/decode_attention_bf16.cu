@@ -8,8 +8,7 @@
 namespace ringkv {
 
 int decode_attention_bf16_splits(int n_keys, int kv_heads) {
-  int device = 0, sms = 132;
-  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int sms = multiprocessor_count();
   const int wanted = (4 * sms + kv_heads - 1) / kv_heads;  // about 4 blocks per multiprocessor
   constexpr int kMinKeysPerSplit = 256;                    // below this, merging costs more than it saves
   return std::max(1, std::min(wanted, (n_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit));

@@ -40,18 +40,10 @@ void launch_for_queries(int qp, const kernels::CoupledKernelParams& params, int 
 }  // namespace
 
 int decode_attention_coupled_splits(const CoupledPagesGpu& p) {
-  int device = 0, sms = 132;
-  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int sms = multiprocessor_count();
   const int wanted = (2 * sms + p.streams - 1) / p.streams;  // about two blocks per multiprocessor
   const int most = (p.n_pages + kLeastPagesPerSplit - 1) / kLeastPagesPerSplit;
   return std::max(1, std::min(wanted, most));
-}
-
-int max_shared_bytes() {
-  int device = 0, most = 0;
-  RINGKV_CHECK_CUDA(cudaGetDevice(&device));
-  RINGKV_CHECK_CUDA(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return most;
 }
 
 void require_decode_attention_coupled(const CoupledPagesGpu& p) {
@@ -65,11 +57,12 @@ void require_decode_attention_coupled(const CoupledPagesGpu& p) {
   RINGKV_REQUIRE(p.page_tokens % 32 == 0 && (p.head_dim == 64 || p.head_dim == 128),
                  "decode_attention_coupled_gpu: pages of a multiple of 32 tokens and head_dim 64 or 128");
   const size_t bytes = kernels::coupled_shared_floats(kernel_params(p, 1), 1) * sizeof(float);
-  RINGKV_REQUIRE(bytes <= static_cast<size_t>(max_shared_bytes()),
+  const int most = max_shared_bytes_per_block();
+  RINGKV_REQUIRE(bytes <= static_cast<size_t>(most),
                  "CQ decode attention with " + std::to_string(p.key_channels) + " channels per group and " +
                      std::to_string(p.key_bits) + "-bit codes needs " + std::to_string(bytes) +
                      " bytes of shared memory for its lookup tables; the GPU gives a block " +
-                     std::to_string(max_shared_bytes()) + " (fewer bits per code or more channels per group fit)");
+                     std::to_string(most) + " (fewer bits per code or more channels per group fit)");
 }
 
 void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries, int n_queries, float scale, int splits,
@@ -77,7 +70,7 @@ void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries
   RINGKV_REQUIRE(p.streams >= 1 && splits >= 1 && n_queries >= 1, "decode_attention_coupled_gpu: streams, splits and queries must be positive");
   require_decode_attention_coupled(p);
   const kernels::CoupledKernelParams params = kernel_params(p, (p.n_pages + splits - 1) / splits);
-  const int most = max_shared_bytes();
+  const int most = max_shared_bytes_per_block();
   // As many of the queries at once as the tables allow (one code lookup serves them all).
   int qp = n_queries >= 4 ? 4 : n_queries >= 2 ? 2 : 1;
   while (qp > 1 && kernels::coupled_shared_floats(params, qp) * sizeof(float) > static_cast<size_t>(most)) qp /= 2;

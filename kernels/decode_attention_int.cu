@@ -9,8 +9,7 @@
 namespace ringkv {
 
 int decode_attention_splits(int n_pages, int streams) {
-  int device = 0, sms = 132;
-  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int sms = multiprocessor_count();
   const int wanted = (4 * sms + streams - 1) / streams;  // blocks per stream for about 4 waves
   return std::max(1, std::min(n_pages, wanted));
 }

@@ -9,6 +9,19 @@ int cuda_device_count() {
   return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
 }
 
+int multiprocessor_count() {
+  int device = 0, sms = 132;
+  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  return sms;
+}
+
+int max_shared_bytes_per_block() {
+  int device = 0, most = 0;
+  RINGKV_CHECK_CUDA(cudaGetDevice(&device));
+  RINGKV_CHECK_CUDA(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return most;
+}
+
 namespace {
 template <int D>
 void launch(int n_states, int n_queries, const float* outs, const float* lses, float* mo, float* ml, cudaStream_t stream) {

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <cstdint>
 #include <random>
@@ -20,6 +22,13 @@ inline std::string shared_dir(const char* env, const char* name) {
 }
 inline std::string models_dir() { return shared_dir("RINGKV_MODELS", "models"); }
 inline std::string data_dir() { return shared_dir("RINGKV_DATA", "data"); }
+
+// A whole file's bytes.
+inline std::string read_file(const std::string& path) {
+  std::stringstream s;
+  s << std::ifstream(path, std::ios::binary).rdbuf();
+  return s.str();
+}
 
 // Skips the running test, saying what is missing, when a real model or text is absent.
 #define RINGKV_REQUIRE_FILE(path)        \

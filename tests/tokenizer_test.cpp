@@ -41,12 +41,6 @@ std::string write_file(const std::string& path, const std::string& bytes) {
   return path;
 }
 
-std::string read_file(const std::string& path) {
-  std::stringstream s;
-  s << std::ifstream(path, std::ios::binary).rdbuf();
-  return s.str();
-}
-
 // Decoding token by token, as generation streams them, gives decode().
 void expect_streams_like_decode(const Tokenizer& tok, const Ids& ids) {
   std::string streamed;
@@ -127,7 +121,7 @@ TEST(TokenizerSentencePiece, MatchesSpmEncodeOnTheRealTexts) {
   const bool have_spm_encode = std::system("command -v spm_encode > /dev/null 2>&1") == 0;
   for (const char* name : {"kjv-new-testament.txt", "gcide-calibration.txt"}) {
     RINGKV_REQUIRE_FILE(data_file(name));
-    const std::string text = read_file(data_file(name));
+    const std::string text = test::read_file(data_file(name));
     EXPECT_EQ(tok->decode(tok->encode(text)), text) << name;
     if (!have_spm_encode) continue;
     const std::string head = text.substr(0, text.rfind('\n', 6000) + 1);
@@ -135,7 +129,7 @@ TEST(TokenizerSentencePiece, MatchesSpmEncodeOnTheRealTexts) {
     const std::string command =
         "spm_encode --model='" + reftiny_model() + "' --output_format=id < '" + in + "' > '" + out + "'";
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
-    std::istringstream lines(head), oracle(read_file(out));
+    std::istringstream lines(head), oracle(test::read_file(out));
     std::string line, expected;
     int compared = 0;
     while (std::getline(lines, line)) {
@@ -155,7 +149,7 @@ TEST(TokenizerSentencePiece, EncodesTheNewTestamentQuickly) {
   RINGKV_REQUIRE_FILE(reftiny_model());
   RINGKV_REQUIRE_FILE(data_file("kjv-new-testament.txt"));
   const auto tok = load_tokenizer(reftiny_model(), 32000);
-  const std::string text = read_file(data_file("kjv-new-testament.txt"));
+  const std::string text = test::read_file(data_file("kjv-new-testament.txt"));
   const auto start = std::chrono::steady_clock::now();
   const Ids ids = tok->encode(text);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -165,7 +159,7 @@ TEST(TokenizerSentencePiece, EncodesTheNewTestamentQuickly) {
 
 TEST(TokenizerSentencePiece, RefusesDamagedModels) {
   RINGKV_REQUIRE_FILE(reftiny_model());
-  const std::string model = read_file(reftiny_model());
+  const std::string model = test::read_file(reftiny_model());
   const std::string truncated = write_file(temp_file("truncated.model"), model.substr(0, model.size() / 2));
   expect_refused([&] { load_sentencepiece_model(truncated); }, truncated, "truncated");
   const std::string varint = write_file(temp_file("varint.model"), "\x0a" + std::string(11, '\xff'));

@@ -30,22 +30,21 @@ CoupledPagesGpu view_of(const ModelConfig& c, const CoupledSpec& s, int n_pages)
   return view;
 }
 
-// Partial states of the decode kernel: its splits over the most pages, and one for the tails.
-size_t states_for(const ModelConfig& c, const CoupledSpec& s, size_t capacity) {
-  return static_cast<size_t>(decode_attention_coupled_splits(view_of(c, s, static_cast<int>(capacity / GpuPagedCache::kPage)))) + 1;
+// The decode kernel's splits over the most pages.
+int most_splits(const ModelConfig& c, const CoupledSpec& s, size_t capacity) {
+  return decode_attention_coupled_splits(view_of(c, s, GpuPagedCache::pages_for(capacity)));
 }
 }  // namespace
 
 size_t GpuCoupledCache::bytes_needed(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
   const CoupledSpec s = coupled_spec(spec);
   const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads;
-  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(s)) +
-         2 * streams * (table_floats(s) * sizeof(float) + kSealBatch * sizeof(void*)) +
-         states_for(c, s, capacity) * c.heads * (kDim + 1) * sizeof(float);
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(s), most_splits(c, s, capacity)) +
+         2 * streams * (table_floats(s) * sizeof(float) + kSealBatch * sizeof(void*));
 }
 
 GpuCoupledCache::GpuCoupledCache(const ModelConfig& c, size_t capacity, const CodecSpec& spec, const Calibration& calibration)
-    : GpuPagedCache(c, capacity, slot_bytes(coupled_spec(spec))) {
+    : GpuPagedCache(c, capacity, slot_bytes(coupled_spec(spec)), most_splits(c, coupled_spec(spec), capacity)) {
   const CoupledSpec s = coupled_spec(spec);
   channels_ = s.channels, bits_ = s.bits;
   const int groups = kDim / s.channels;
@@ -66,8 +65,6 @@ GpuCoupledCache::GpuCoupledCache(const ModelConfig& c, size_t capacity, const Co
     centroid_pointers_[role] = DeviceBuffer<const float*>(pointers.size());
     centroid_pointers_[role].upload(pointers.data());
   }
-  const size_t states = states_for(c, s, capacity);
-  split_out_ = DeviceBuffer<float>(states * c.heads * kDim), split_lse_ = DeviceBuffer<float>(states * c.heads);
 }
 
 const float* const* GpuCoupledCache::centroids_of(Role role, int l) const {
@@ -88,7 +85,7 @@ void GpuCoupledCache::attend_pages(const GpuAttentionStep& step, const SealedPag
   view.key_centroids = centroids_of(kKeys, step.layer), view.value_centroids = centroids_of(kValues, step.layer);
   view.tail_keys = p.tail_keys, view.tail_values = p.tail_values, view.tail_tokens = p.tail_tokens;
   decode_attention_coupled_gpu(view, step.queries, step.heads / config().kv_heads, step.scale,
-                               decode_attention_coupled_splits(view), split_out_.data(), split_lse_.data(), step.out,
+                               decode_attention_coupled_splits(view), split_out(), split_lse(), step.out,
                                step.lse, stream);
 }
 

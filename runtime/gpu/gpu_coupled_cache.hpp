@@ -24,7 +24,6 @@ class GpuCoupledCache final : public GpuPagedCache {
   int channels_, bits_;
   DeviceBuffer<float> centroids_[2];                // [layers][kv_heads][groups][2^bits][channels]
   DeviceBuffer<const float*> centroid_pointers_[2];  // [layers][kSealBatch][kv_heads]: a layer's heads, once per page
-  DeviceBuffer<float> split_out_, split_lse_;       // decode attention's partial states
 };
 
 }  // namespace ringkv

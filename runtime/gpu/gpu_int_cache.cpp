@@ -9,21 +9,18 @@ namespace ringkv {
 namespace {
 // Grids (lo, step) of 128 channels or tokens in fp16, then the codes: a multiple of 16 bytes.
 size_t slot_bytes(int bits) { return 4 * GpuPagedCache::kDim + static_cast<size_t>(GpuPagedCache::kPage) * GpuPagedCache::kDim * bits / 8; }
-// Partial states of the decode kernel: its splits over the most pages, and one for the tails.
-size_t states_for(const ModelConfig& c, size_t capacity) {
-  return static_cast<size_t>(decode_attention_splits(std::max<int>(1, static_cast<int>(capacity / GpuPagedCache::kPage)), c.kv_heads)) + 1;
+// The decode kernel's splits over the most pages.
+int most_splits(const ModelConfig& c, size_t capacity) {
+  return decode_attention_splits(std::max(1, GpuPagedCache::pages_for(capacity)), c.kv_heads);
 }
 }  // namespace
 
 size_t GpuIntCache::bytes_needed(const ModelConfig& c, size_t capacity, int bits) {
-  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(bits)) + states_for(c, capacity) * c.heads * (kDim + 1) * sizeof(float);
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(bits), most_splits(c, capacity));
 }
 
 GpuIntCache::GpuIntCache(const ModelConfig& c, size_t capacity, int bits)
-    : GpuPagedCache(c, capacity, slot_bytes(bits)), bits_(bits) {
-  const size_t states = states_for(c, capacity);
-  split_out_ = DeviceBuffer<float>(states * c.heads * kDim), split_lse_ = DeviceBuffer<float>(states * c.heads);
-}
+    : GpuPagedCache(c, capacity, slot_bytes(bits), most_splits(c, capacity)), bits_(bits) {}
 
 void GpuIntCache::encode(Role role, int, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
   encode_int_pages_gpu(rows, count * config().kv_heads, bits_, role == kKeys, slots, stream);
@@ -37,7 +34,7 @@ void GpuIntCache::attend_pages(const GpuAttentionStep& step, const SealedPages& 
   const int kv_heads = config().kv_heads;
   const IntPagesGpu pages{p.keys, p.values, kv_heads, p.count, bits_, p.tail_keys, p.tail_values, p.tail_tokens};
   decode_attention_int_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(p.count, kv_heads),
-                           split_out_.data(), split_lse_.data(), step.out, step.lse, stream);
+                           split_out(), split_lse(), step.out, step.lse, stream);
 }
 
 }  // namespace ringkv

@@ -16,7 +16,6 @@ class GpuIntCache final : public GpuPagedCache {
   void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
 
   int bits_;
-  DeviceBuffer<float> split_out_, split_lse_;  // decode attention's partial states
 };
 
 }  // namespace ringkv

@@ -12,16 +12,17 @@ constexpr int kPage = GpuPagedCache::kPage, kDim = GpuPagedCache::kDim;
 constexpr size_t kRowBytes = kDim * sizeof(uint16_t);
 }  // namespace
 
-size_t GpuPagedCache::bytes_needed(const ModelConfig& c, size_t capacity, size_t slot_bytes) {
+size_t GpuPagedCache::bytes_needed(const ModelConfig& c, size_t capacity, size_t slot_bytes, int most_splits) {
   const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads, pages = static_cast<size_t>(pages_for(capacity));
   const size_t pools = 2 * streams * pages * slot_bytes, pointers = 4 * streams * pages * sizeof(void*);
   const size_t tails = 2 * streams * (kPage * kRowBytes + sizeof(void*)), scratch = 2 * capacity * c.kv_heads * kRowBytes;
   const size_t counts = static_cast<size_t>(kPage + 1) * c.kv_heads * sizeof(int);
   const size_t staging = static_cast<size_t>(kSealBatch) * c.kv_heads * kPage * kDim * (sizeof(uint16_t) + sizeof(float));
-  return pools + pointers + tails + counts + scratch + staging;
+  const size_t states = static_cast<size_t>(most_splits + 1) * c.heads * (kDim + 1) * sizeof(float);
+  return pools + pointers + tails + counts + scratch + staging + states;
 }
 
-GpuPagedCache::GpuPagedCache(const ModelConfig& c, size_t capacity, size_t slot_bytes)
+GpuPagedCache::GpuPagedCache(const ModelConfig& c, size_t capacity, size_t slot_bytes, int most_splits)
     : GpuWholeSequenceCache(capacity), config_(c), max_pages_(pages_for(capacity)), slot_bytes_(slot_bytes) {
   const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads, slots = streams * max_pages_;
   for (int r = 0; r < 2; ++r) {
@@ -46,6 +47,8 @@ GpuPagedCache::GpuPagedCache(const ModelConfig& c, size_t capacity, size_t slot_
   tail_counts_.upload(counts.data());
   page_rows_bf16_ = DeviceBuffer<uint16_t>(static_cast<size_t>(kSealBatch) * c.kv_heads * kPage * kDim);
   page_rows_ = DeviceBuffer<float>(page_rows_bf16_.size());
+  const size_t states = static_cast<size_t>(most_splits + 1);
+  split_out_ = DeviceBuffer<float>(states * c.heads * kDim), split_lse_ = DeviceBuffer<float>(states * c.heads);
 }
 
 uint8_t* GpuPagedCache::slot(Role role, int l, int page, int h) {

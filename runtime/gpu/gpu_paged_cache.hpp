@@ -19,6 +19,7 @@ class GpuPagedCache : public GpuWholeSequenceCache {
  public:
   static constexpr int kPage = 128, kDim = 128;
   static constexpr int kSealBatch = 16;  // pages of a prefill chunk encoded in one launch
+  static int pages_for(size_t capacity) { return static_cast<int>(capacity / kPage); }
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
   size_t stored_bytes() const override;
@@ -36,11 +37,15 @@ class GpuPagedCache : public GpuWholeSequenceCache {
     const int* tail_tokens;
   };
 
-  GpuPagedCache(const ModelConfig& config, size_t capacity, size_t slot_bytes);
-  // Device bytes of the pages, tails, scratch and staging; the codec adds its own.
-  static size_t bytes_needed(const ModelConfig& config, size_t capacity, size_t slot_bytes);
-  static int pages_for(size_t capacity) { return static_cast<int>(capacity / kPage); }
+  // most_splits: the most splits the codec's decode kernel takes over the cache's pages; the
+  // partial states hold those and one more for the tails.
+  GpuPagedCache(const ModelConfig& config, size_t capacity, size_t slot_bytes, int most_splits);
+  // Device bytes of the pages, tails, scratch, staging and partial states; the codec adds its own.
+  static size_t bytes_needed(const ModelConfig& config, size_t capacity, size_t slot_bytes, int most_splits);
   const ModelConfig& config() const { return config_; }
+  // The decode kernels' partial states [splits + 1][heads][128] and [splits + 1][heads].
+  float* split_out() { return split_out_.data(); }
+  float* split_lse() { return split_lse_.data(); }
 
   // Encodes `count` (at most kSealBatch) pages of every KV head of layer l from fp32 rows
   // [count][kv_heads][128][128] into slots (a device array [count][kv_heads]).
@@ -74,6 +79,7 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   DeviceBuffer<uint16_t> scratch_[2];                 // one layer's rows [capacity][kv_heads][128] bf16
   DeviceBuffer<uint16_t> page_rows_bf16_;             // [kSealBatch][kv_heads][128][128]
   DeviceBuffer<float> page_rows_;                     // the same in fp32, the encoder's input
+  DeviceBuffer<float> split_out_, split_lse_;         // decode attention's partial states
 };
 
 }  // namespace ringkv

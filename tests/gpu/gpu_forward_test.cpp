@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "kernels/cuda_check.hpp"
 #include "runtime/distributed_sequence.hpp"
@@ -45,10 +43,7 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
   const KVSpec spec = KVSpec::parse(GetParam());
   const auto weights = ModelWeights::load(model_dir);
   const auto tokenizer = load_tokenizer(model_dir, weights->config().vocab_size);
-  std::ifstream in(text_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::vector<int32_t> tokens = tokenizer->encode(text.str().substr(20000, 6000));
+  std::vector<int32_t> tokens = tokenizer->encode(test::read_file(text_path).substr(20000, 6000));
   tokens.resize(std::min<size_t>(tokens.size(), 900));
   ASSERT_GT(tokens.size(), 600u);
   const size_t prefill = tokens.size() - 40, vocab = weights->config().vocab_size;  // decode crosses position 896
@@ -59,10 +54,7 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
   if (spec.key.name() == "cq") {
     const std::string calibration_path = test::data_dir() + "/gcide-calibration.txt";
     RINGKV_REQUIRE_FILE(calibration_path);
-    std::ifstream calibration_in(calibration_path);
-    std::stringstream calibration_text;
-    calibration_text << calibration_in.rdbuf();
-    std::vector<int32_t> calibration_tokens = tokenizer->encode(calibration_text.str().substr(0, 40000));
+    std::vector<int32_t> calibration_tokens = tokenizer->encode(test::read_file(calibration_path).substr(0, 40000));
     calibration_tokens.resize(std::min<size_t>(calibration_tokens.size(), 4096));
     const Transformer window_model(*weights, 1024);
     calibration = std::make_unique<Calibration>(learn_calibration(collect_kv(window_model, calibration_tokens, 1024, 256, 8),
