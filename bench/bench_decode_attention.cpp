@@ -1,4 +1,4 @@
-// GPU decode attention over a bf16 cache and over compressed INT and CQ pages at the Llama-3-8B attention
+// GPU decode attention over a bf16 cache and over compressed INT, CQ and KVQuant pages at the Llama-3-8B attention
 // shape (32 query heads, 8 KV heads, head_dim 128; one layer): time per step (median of CUDA-event timings after a
 // warm-up), compressed GB/s read against the device copy peak measured in this run, and the
 // speedup over PyTorch SDPA (bf16) on the same shapes when bench/sdpa_decode.py's timings are given.
@@ -20,8 +20,11 @@
 #include "kernels/decode_attention_bf16_gpu.hpp"
 #include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kernels/decode_attention_gpu.hpp"
+#include "kernels/kvquant_pages_gpu.hpp"
+#include "kernels/rope.hpp"
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec.hpp"
+#include "kvstore/codec_kvquant.hpp"
 
 namespace ringkv {
 namespace {
@@ -200,6 +203,36 @@ int run(int argc, char** argv) {
                   return Step([=] {
                     decode_attention_coupled_gpu(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(),
                                                  w->split_lse.data(), w->out.data(), w->lse.data(), nullptr);
+                    (void)pointers;  // kept alive with the step
+                  });
+                });
+  }
+  // KVQuant with uniform levels (speed does not depend on them): keys before RoPE (turned on the
+  // fly) or after, with and without 1% sparse outliers.
+  const RopeTable rope = RopeTable::plain(kDim, 500000);
+  DeviceBuffer<float> d_freq(rope.inv_freq.size());
+  d_freq.upload(rope.inv_freq.data());
+  for (const char* text : {"kvquant:bits=2,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01", "kvquant:bits=2,nuq=0,prerope=0",
+                           "kvquant:bits=3,nuq=0", "kvquant:bits=4,nuq=0"}) {
+    const CodecSpec spec = CodecSpec::parse(text);
+    const KVQuantParams p = KVQuantParams::from(spec);
+    const std::vector<float> levels = KVQuantCodec(spec, Role::Key, CodecContext{kDim, kPage, 0, 0, nullptr}).levels();
+    DeviceBuffer<float> d_levels(levels.size());
+    d_levels.upload(levels.data());
+    bench_pages(spec, nullptr,
+                [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
+                  auto pointers = std::make_shared<DeviceBuffer<const float*>>(streams);
+                  const std::vector<const float*> each(streams, d_levels.data());
+                  pointers->upload(each.data());
+                  KVQuantPagesGpu view;
+                  view.key_pages = keys, view.value_pages = values, view.key_levels = view.value_levels = pointers->data();
+                  view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages;
+                  view.shape = {p.bits, p.outliers, p.sink, p.pre_rope};
+                  const int splits = decode_attention_splits(n_pages, streams);
+                  auto w = std::make_shared<Workspace>(splits, streams);
+                  return Step([=] {
+                    decode_attention_kvquant_gpu(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(), w->split_lse.data(),
+                                                 w->out.data(), w->lse.data(), nullptr);
                     (void)pointers;  // kept alive with the step
                   });
                 });

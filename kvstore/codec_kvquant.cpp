@@ -133,20 +133,27 @@ KVQuantCodec::KVQuantCodec(const CodecSpec& spec, Role role, const CodecContext&
   thresholds_ = midpoints(levels_);
 }
 
-KVQuantCodec::Layout KVQuantCodec::layout(int tokens, int first_position) const {
+KVQuantCodec::Layout KVQuantCodec::layout_of(const KVQuantParams& params, Role role, int d, int tokens, int first_position) {
   Layout l;
-  const int d = head_dim();
-  l.n_sink = std::clamp(params_.sink - first_position, 0, tokens);
+  l.n_sink = std::clamp(params.sink - first_position, 0, tokens);
   l.dense = tokens - l.n_sink;
-  l.vectors = role() == Role::Key ? d : l.dense;
-  l.vector_length = role() == Role::Key ? l.dense : d;
-  l.per_vector = l.dense == 0 ? 0 : outliers_per_vector(params_.outliers, l.vector_length);
-  if (role() == Role::Key && l.dense == 0) l.vectors = 0;
+  l.vectors = role == Role::Key ? d : l.dense;
+  l.vector_length = role == Role::Key ? l.dense : d;
+  l.per_vector = l.dense == 0 ? 0 : outliers_per_vector(params.outliers, l.vector_length);
+  if (role == Role::Key && l.dense == 0) l.vectors = 0;
   l.ranges_at = static_cast<size_t>(l.n_sink) * d * 2;
   l.codes_at = l.ranges_at + static_cast<size_t>(l.vectors) * 4;
-  l.outliers_at = l.codes_at + packed_bytes(static_cast<size_t>(l.dense) * d, params_.bits);
+  l.outliers_at = l.codes_at + packed_bytes(static_cast<size_t>(l.dense) * d, params.bits);
   l.bytes = l.outliers_at + static_cast<size_t>(l.vectors) * l.per_vector * 4;
   return l;
+}
+
+KVQuantCodec::Layout KVQuantCodec::layout(int tokens, int first_position) const {
+  return layout_of(params_, role(), head_dim(), tokens, first_position);
+}
+
+size_t KVQuantCodec::page_bytes(const CodecSpec& spec, Role role, int head_dim, int tokens, int first_position) {
+  return layout_of(KVQuantParams::from(spec), role, head_dim, tokens, first_position).bytes;
 }
 
 size_t KVQuantCodec::encoded_bytes(int tokens, int first_position) const { return layout(tokens, first_position).bytes; }

@@ -31,12 +31,20 @@ class KVQuantCodec final : public PageCodec {
   void encode(const float* rows, int tokens, int first_position, uint8_t* out) const override;
   void decode_rows(const PageView& page, int row_begin, int row_end, float* out) const override;
 
+  const KVQuantParams& params() const { return params_; }
+  // The levels codes index: learned (NUQ) or uniform, sorted, in the normalized range [-1, 1].
+  const std::vector<float>& levels() const { return levels_; }
+  // Bytes of a page of `tokens` tokens from first_position, for a role, without a codec (no
+  // calibration needed): what sizes the GPU's page slots.
+  static size_t page_bytes(const CodecSpec& spec, Role role, int head_dim, int tokens, int first_position);
+
   static bool needs_calibration(const CodecSpec& spec);
   static void learn(const CodecSpec& spec, Role role, const CodecContext& context, const RopeTable& rope,
                     const CalibrationSamples& samples, Calibration& calibration);
 
  private:
   struct Layout;
+  static Layout layout_of(const KVQuantParams& params, Role role, int head_dim, int tokens, int first_position);
   Layout layout(int tokens, int first_position) const;
 
   KVQuantParams params_;

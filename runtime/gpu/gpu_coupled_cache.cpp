@@ -71,11 +71,11 @@ const float* const* GpuCoupledCache::centroids_of(Role role, int l) const {
   return centroid_pointers_[role].data() + static_cast<size_t>(l) * kSealBatch * config().kv_heads;
 }
 
-void GpuCoupledCache::encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
+void GpuCoupledCache::encode(Role role, int l, int, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
   encode_coupled_pages_gpu(page_shape({channels_, bits_}), rows, count * config().kv_heads, centroids_of(role, l), slots, stream);
 }
 
-void GpuCoupledCache::decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) {
+void GpuCoupledCache::decode(Role role, int l, int, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) {
   decode_coupled_pages_gpu(page_shape({channels_, bits_}), slots, count, config().kv_heads, centroids_of(role, l), rows, stream);
 }
 

@@ -16,8 +16,8 @@ class GpuCoupledCache final : public GpuPagedCache {
   static size_t bytes_needed(const ModelConfig& config, size_t capacity, const CodecSpec& spec);
 
  private:
-  void encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
-  void decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
+  void encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
+  void decode(Role role, int l, int first, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
   void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
   const float* const* centroids_of(Role role, int l) const;
 

@@ -22,11 +22,11 @@ size_t GpuIntCache::bytes_needed(const ModelConfig& c, size_t capacity, int bits
 GpuIntCache::GpuIntCache(const ModelConfig& c, size_t capacity, int bits)
     : GpuPagedCache(c, capacity, slot_bytes(bits), most_splits(c, capacity)), bits_(bits) {}
 
-void GpuIntCache::encode(Role role, int, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
+void GpuIntCache::encode(Role role, int, int, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) {
   encode_int_pages_gpu(rows, count * config().kv_heads, bits_, role == kKeys, slots, stream);
 }
 
-void GpuIntCache::decode(Role role, int, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) {
+void GpuIntCache::decode(Role role, int, int, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) {
   decode_int_pages_gpu(slots, count, config().kv_heads, bits_, role == kKeys, rows, stream);
 }
 

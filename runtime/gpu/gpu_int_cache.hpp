@@ -11,8 +11,8 @@ class GpuIntCache final : public GpuPagedCache {
   static size_t bytes_needed(const ModelConfig& config, size_t capacity, int bits);
 
  private:
-  void encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
-  void decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
+  void encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
+  void decode(Role role, int l, int first, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
   void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
 
   int bits_;

@@ -61,12 +61,14 @@ uint16_t* GpuPagedCache::tail(Role role, int l, int h) {
 
 size_t GpuPagedCache::stored_bytes() const {
   const size_t streams = static_cast<size_t>(config_.layers) * config_.kv_heads;
-  return 2 * streams * (static_cast<size_t>(length_ / kPage) * slot_bytes_ + static_cast<size_t>(length_ % kPage) * kRowBytes);
+  size_t per_stream = 2 * static_cast<size_t>(length_ % kPage) * kRowBytes;
+  for (int k = 0; k < length_ / kPage; ++k) per_stream += page_bytes(kKeys, k) + page_bytes(kValues, k);
+  return streams * per_stream;
 }
 
 void GpuPagedCache::seal(Role role, int l, int first, int count, const uint16_t* rows, cudaStream_t stream) {
   from_bf16_gpu(rows, static_cast<size_t>(count) * config_.kv_heads * kPage * kDim, page_rows_.data(), stream);
-  encode(role, l, page_rows_.data(), count,
+  encode(role, l, first, page_rows_.data(), count,
          page_pointers_[role].data() + (static_cast<size_t>(l) * max_pages_ + first) * config_.kv_heads, stream);
 }
 
@@ -127,7 +129,7 @@ void GpuPagedCache::prefill_step(const GpuAttentionStep& step, cudaStream_t stre
   const float* rows[2] = {step.keys, step.values};
   for (Role role : {kKeys, kValues}) {
     uint16_t* scratch = scratch_[role].data();
-    decode(role, l, page_pointers_[role].data() + layer_pages, sealed, scratch, stream);
+    decode(role, l, 0, page_pointers_[role].data() + layer_pages, sealed, scratch, stream);
     if (open > 0)
       for (int h = 0; h < kv_heads; ++h)
         RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(scratch + static_cast<size_t>(sealed) * kPage * row + h * kDim, row_bytes,
@@ -155,8 +157,8 @@ void GpuPagedCache::prefill_step(const GpuAttentionStep& step, cudaStream_t stre
         RINGKV_CHECK_CUDA(cudaMemcpy3DAsync(&copy, stream));
       }
       seal(role, l, first_page, count, page_rows_bf16_.data(), stream);
-      decode(role, l, page_pointers_[role].data() + layer_pages + static_cast<size_t>(first_page) * kv_heads, count, pages_rows,
-             stream);
+      decode(role, l, first_page, page_pointers_[role].data() + layer_pages + static_cast<size_t>(first_page) * kv_heads, count,
+             pages_rows, stream);
     }
   }
   shape.view = PrefillView::kSealedPages, shape.accumulate = true;

@@ -47,12 +47,17 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   float* split_out() { return split_out_.data(); }
   float* split_lse() { return split_lse_.data(); }
 
-  // Encodes `count` (at most kSealBatch) pages of every KV head of layer l from fp32 rows
-  // [count][kv_heads][128][128] into slots (a device array [count][kv_heads]).
-  virtual void encode(Role role, int l, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) = 0;
-  // Decodes `count` pages of layer l (device array [count][kv_heads]) into bf16 rows
-  // [count * 128][kv_heads][128].
-  virtual void decode(Role role, int l, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) = 0;
+  // Encodes `count` (at most kSealBatch) pages of every KV head of layer l, from page `first` on,
+  // from fp32 rows [count][kv_heads][128][128] into slots (a device array [count][kv_heads]).
+  virtual void encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots,
+                      cudaStream_t stream) = 0;
+  // Decodes `count` pages of layer l from page `first` on (device array [count][kv_heads]) into bf16
+  // rows [count * 128][kv_heads][128].
+  virtual void decode(Role role, int l, int first, const uint8_t* const* slots, int count, uint16_t* rows,
+                      cudaStream_t stream) = 0;
+  // Bytes page `page` of a stream takes as stored in a role (its slot's size, unless the codec's
+  // pages vary).
+  virtual size_t page_bytes(Role /*role*/, int /*page*/) const { return slot_bytes_; }
   // The step's token attending to layer step.layer's sealed pages and tails.
   virtual void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) = 0;
 

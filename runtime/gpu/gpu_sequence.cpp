@@ -11,11 +11,12 @@ namespace ringkv {
 namespace {
 // Checks the codec and the whole footprint before the first allocation, so nothing is half-built
 // on refusal.
-const ModelWeights& require_fit(const ModelWeights& weights, const KVSpec& spec, size_t context_tokens, int chunk_tokens,
-                                int page_size) {
+const ModelWeights& require_fit(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration,
+                                size_t context_tokens, int chunk_tokens, int page_size) {
   RINGKV_REQUIRE(chunk_tokens > 0, "the prefill chunk must hold at least one token");
   const ModelConfig& c = weights.config();
   const size_t cache = gpu_kv_cache_bytes(spec, c, context_tokens, page_size);
+  require_gpu_kv_calibration(spec, calibration);
   const size_t bytes = GpuModelWeights::bytes_needed(weights) + GpuTransformer::activation_bytes(c, chunk_tokens) + cache;
   require_gpu_memory(bytes, "a context of " + std::to_string(context_tokens) + " tokens with " + weights.source() +
                                 " and KV codec '" + spec.text() + "' (" + std::to_string(cache >> 20) + " MiB of cache)");
@@ -27,7 +28,7 @@ const ModelWeights& require_fit(const ModelWeights& weights, const KVSpec& spec,
 
 GpuSequence::GpuSequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration, size_t context_tokens,
                          int chunk_tokens, int page_size)
-    : model_(require_fit(weights, spec, context_tokens, chunk_tokens, page_size), context_tokens, chunk_tokens),
+    : model_(require_fit(weights, spec, calibration, context_tokens, chunk_tokens, page_size), context_tokens, chunk_tokens),
       cache_(make_gpu_kv_cache(spec, weights.config(), context_tokens, page_size, calibration)),
       max_chunk_(chunk_tokens) {}
 

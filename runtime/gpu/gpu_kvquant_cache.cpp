@@ -1,0 +1,98 @@
+#include "runtime/gpu/gpu_kvquant_cache.hpp"
+
+#include <algorithm>
+
+#include "kernels/decode_attention_gpu.hpp"
+#include "kvstore/codec_kvquant.hpp"
+
+namespace ringkv {
+
+namespace {
+constexpr int kPage = GpuPagedCache::kPage, kDim = GpuPagedCache::kDim;
+
+ringkv::Role codec_role(bool keys) { return keys ? ringkv::Role::Key : ringkv::Role::Value; }
+
+KVQuantShapeGpu shape_of(const CodecSpec& spec) {
+  const KVQuantParams p = KVQuantParams::from(spec);
+  const KVQuantShapeGpu shape{p.bits, p.outliers, p.sink, p.pre_rope};
+  require_kvquant_gpu(shape);
+  return shape;
+}
+
+// Slots hold the largest page of either role: a page with sink rows where the spec keeps any
+// (sink rows are fp16), else any page; rounded up to 16 bytes.
+size_t slot_bytes(const CodecSpec& spec) {
+  const int sink_pages = (shape_of(spec).sink + kPage - 1) / kPage;
+  size_t most = 0;
+  for (bool keys : {true, false})
+    for (int k = 0; k <= sink_pages; ++k) most = std::max(most, KVQuantCodec::page_bytes(spec, codec_role(keys), kDim, kPage, k * kPage));
+  return (most + 15) / 16 * 16;
+}
+
+int most_splits(const ModelConfig& c, size_t capacity) {
+  return decode_attention_splits(std::max(1, GpuPagedCache::pages_for(capacity)), c.kv_heads);
+}
+}  // namespace
+
+size_t GpuKVQuantCache::bytes_needed(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
+  const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads;
+  const size_t levels = size_t{1} << shape_of(spec).bits;
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_splits(c, capacity)) +
+         2 * streams * (levels * sizeof(float) + sizeof(void*)) + kDim / 2 * sizeof(float);
+}
+
+GpuKVQuantCache::GpuKVQuantCache(const ModelConfig& c, size_t capacity, const CodecSpec& spec, const Calibration* calibration,
+                                 const RopeTable& rope)
+    : GpuPagedCache(c, capacity, slot_bytes(spec), most_splits(c, capacity)), spec_(spec), shape_(shape_of(spec)) {
+  RINGKV_REQUIRE(rope.head_dim == kDim && rope.inv_freq.size() == kDim / 2, "the KVQuant GPU cache takes head_dim 128");
+  const size_t count = size_t{1} << shape_.bits, streams = static_cast<size_t>(c.layers) * c.kv_heads;
+  for (Role role : {kKeys, kValues}) {
+    std::vector<float> host;
+    for (int l = 0; l < c.layers; ++l)
+      for (int h = 0; h < c.kv_heads; ++h) {  // the CPU codec reads and checks the calibration's levels
+        const KVQuantCodec codec(spec, codec_role(role == kKeys), CodecContext{kDim, kPage, l, h, calibration});
+        host.insert(host.end(), codec.levels().begin(), codec.levels().end());
+      }
+    levels_[role] = DeviceBuffer<float>(host.size());
+    levels_[role].upload(host.data());
+    std::vector<const float*> pointers(streams);
+    for (size_t i = 0; i < streams; ++i) pointers[i] = levels_[role].data() + i * count;
+    level_pointers_[role] = DeviceBuffer<const float*>(streams);
+    level_pointers_[role].upload(pointers.data());
+  }
+  inv_freq_ = DeviceBuffer<float>(rope.inv_freq.size());
+  inv_freq_.upload(rope.inv_freq.data());
+}
+
+const float* const* GpuKVQuantCache::levels_of(Role role, int l) const {
+  return level_pointers_[role].data() + static_cast<size_t>(l) * config().kv_heads;
+}
+
+size_t GpuKVQuantCache::page_bytes(Role role, int page) const {
+  return KVQuantCodec::page_bytes(spec_, codec_role(role == kKeys), kDim, kPage, page * kPage);
+}
+
+void GpuKVQuantCache::encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots,
+                             cudaStream_t stream) {
+  encode_kvquant_pages_gpu(shape_, role == kKeys, rows, count, config().kv_heads, first * kPage, levels_of(role, l),
+                           inv_freq_.data(), slots, stream);
+}
+
+void GpuKVQuantCache::decode(Role role, int l, int first, const uint8_t* const* slots, int count, uint16_t* rows,
+                             cudaStream_t stream) {
+  decode_kvquant_pages_gpu(shape_, role == kKeys, slots, count, config().kv_heads, first * kPage, levels_of(role, l),
+                           inv_freq_.data(), rows, stream);
+}
+
+void GpuKVQuantCache::attend_pages(const GpuAttentionStep& step, const SealedPages& p, cudaStream_t stream) {
+  const int kv_heads = config().kv_heads;
+  KVQuantPagesGpu pages;
+  pages.key_pages = p.keys, pages.value_pages = p.values;
+  pages.key_levels = levels_of(kKeys, step.layer), pages.value_levels = levels_of(kValues, step.layer);
+  pages.inv_freq = inv_freq_.data(), pages.streams = kv_heads, pages.n_pages = p.count, pages.shape = shape_;
+  pages.tail_keys = p.tail_keys, pages.tail_values = p.tail_values, pages.tail_tokens = p.tail_tokens;
+  decode_attention_kvquant_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(p.count, kv_heads),
+                               split_out(), split_lse(), step.out, step.lse, stream);
+}
+
+}  // namespace ringkv
