@@ -4,7 +4,6 @@
 #include "kernels/decode_attention_coupled.cuh"
 #include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kernels/decode_attention_tail_gpu.hpp"
-#include "kernels/merge_states_gpu.hpp"
 
 namespace ringkv {
 
@@ -80,15 +79,8 @@ void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries
   else
     launch_for_queries<64>(qp, params, splits, p.streams, bytes, queries, n_queries, scale, split_out, split_lse, stream);
   RINGKV_CHECK_CUDA(cudaGetLastError());
-  int states = splits;
-  if (p.tail_keys) {  // the tails fill the state slot after the splits
-    RINGKV_REQUIRE(p.head_dim == 128, "decode_attention_coupled_gpu: tails need head_dim 128");
-    decode_attention_tails_gpu(p.tail_keys, p.tail_values, p.tail_tokens, p.streams, queries, n_queries, scale,
-                               split_out + static_cast<size_t>(splits) * p.streams * n_queries * p.head_dim,
-                               split_lse + static_cast<size_t>(splits) * p.streams * n_queries, stream);
-    ++states;
-  }
-  merge_states_gpu(states, p.streams * n_queries, p.head_dim, split_out, split_lse, out, lse, stream);
+  merge_splits_and_tails_gpu(splits, {p.tail_keys, p.tail_values, p.tail_tokens}, p.streams, queries, n_queries, p.head_dim, scale,
+                             split_out, split_lse, out, lse, stream);
 }
 
 }  // namespace ringkv

@@ -7,7 +7,6 @@
 #include "kernels/decode_attention_gpu.hpp"
 #include "kernels/decode_attention_tail_gpu.hpp"
 #include "kernels/kvquant_pages.cuh"
-#include "kernels/merge_states_gpu.hpp"
 
 namespace ringkv {
 
@@ -112,32 +111,16 @@ void decode_attention_kvquant_gpu(const KVQuantPagesGpu& pages, const float* que
   require_kvquant_gpu(pages.shape);
   RINGKV_REQUIRE(splits >= 1 && pages.streams >= 1, "decode_attention_kvquant_gpu: splits and streams must be positive");
   const int per_split = (pages.n_pages + splits - 1) / splits;
-  auto launch = [&](auto bits, auto nq) {
-    const auto kernel = kernels::decode_attention_kvquant_kernel<decltype(bits)::value, decltype(nq)::value>;
-    kernels::allow_tile(kernel);
-    kernel<<<dim3(splits, pages.streams), kernels::kKVQuantDim, kernels::kTileBytes, stream>>>(pages, per_split, queries, scale,
-                                                                                              split_out, split_lse);
-  };
-  kernels::with_bits(pages.shape.bits, [&](auto bits) {
-    switch (n_queries) {
-      case 1: launch(bits, std::integral_constant<int, 1>{}); break;
-      case 2: launch(bits, std::integral_constant<int, 2>{}); break;
-      case 4: launch(bits, std::integral_constant<int, 4>{}); break;
-      case 8: launch(bits, std::integral_constant<int, 8>{}); break;
-      default:
-        fail("decode_attention_kvquant_gpu: " + std::to_string(n_queries) + " queries per KV head (1, 2, 4 or 8 are compiled)",
-             __FILE__, __LINE__);
-    }
+  with_code_bits(pages.shape.bits, "decode_attention_kvquant_gpu", [&](auto bits) {
+    with_queries_per_kv_head(n_queries, "decode_attention_kvquant_gpu", [&](auto nq) {
+      const auto kernel = kernels::decode_attention_kvquant_kernel<decltype(bits)::value, decltype(nq)::value>;
+      kernels::allow_tile(kernel);
+      kernel<<<dim3(splits, pages.streams), kernels::kKVQuantDim, kernels::kTileBytes, stream>>>(pages, per_split, queries, scale,
+                                                                                                split_out, split_lse);
+    });
   });
-  int states = splits;
-  if (pages.tail_keys) {  // the tails fill the state slot after the splits
-    decode_attention_tails_gpu(pages.tail_keys, pages.tail_values, pages.tail_tokens, pages.streams, queries, n_queries, scale,
-                               split_out + static_cast<size_t>(splits) * pages.streams * n_queries * 128,
-                               split_lse + static_cast<size_t>(splits) * pages.streams * n_queries, stream);
-    ++states;
-  }
-  RINGKV_CHECK_CUDA(cudaGetLastError());
-  merge_states_gpu(states, pages.streams * n_queries, 128, split_out, split_lse, out, lse, stream);
+  merge_splits_and_tails_gpu(splits, {pages.tail_keys, pages.tail_values, pages.tail_tokens}, pages.streams, queries, n_queries,
+                             128, scale, split_out, split_lse, out, lse, stream);
 }
 
 }  // namespace ringkv

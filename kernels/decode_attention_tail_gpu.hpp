@@ -15,4 +15,17 @@ void decode_attention_tails_gpu(const uint16_t* const* keys, const uint16_t* con
                                 const float* queries, int n_queries, float scale, float* out, float* lse,
                                 cudaStream_t stream);
 
+// The streams' tails as the paged decode kernels take them (keys null: no tails).
+struct TailsGpu {
+  const uint16_t* const* keys;
+  const uint16_t* const* values;
+  const int* tokens;
+};
+
+// The last steps of the paged decode kernels: the tails (where given; head_dim 128) attended into
+// the state slot after the `splits` states of the sealed pages, then every query's states merged
+// into out [streams][n_queries][head_dim] and lse [streams][n_queries].
+void merge_splits_and_tails_gpu(int splits, const TailsGpu& tails, int streams, const float* queries, int n_queries, int head_dim,
+                                float scale, float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream);
+
 }  // namespace ringkv

@@ -133,7 +133,7 @@ void encode_kvquant_pages_gpu(const KVQuantShapeGpu& shape, bool keys, const flo
                               uint8_t* const* page_bytes, cudaStream_t stream) {
   require_kvquant_gpu(shape);
   if (n_pages == 0) return;
-  kernels::with_bits(shape.bits, [&](auto bits) {
+  with_code_bits(shape.bits, "encode_kvquant_pages_gpu", [&](auto bits) {
     const auto kernel = kernels::encode_kvquant_pages_kernel<decltype(bits)::value>;
     kernels::allow_tile(kernel);
     kernel<<<n_pages * kv_heads, kernels::kKVQuantDim, kernels::kTileBytes, stream>>>(shape, keys, rows, kv_heads, first_position,
@@ -147,7 +147,7 @@ void decode_kvquant_pages_gpu(const KVQuantShapeGpu& shape, bool keys, const uin
                               cudaStream_t stream) {
   require_kvquant_gpu(shape);
   if (n_pages == 0) return;
-  kernels::with_bits(shape.bits, [&](auto bits) {
+  with_code_bits(shape.bits, "decode_kvquant_pages_gpu", [&](auto bits) {
     const auto kernel = kernels::decode_kvquant_pages_kernel<decltype(bits)::value>;
     kernels::allow_tile(kernel);
     kernel<<<n_pages * kv_heads, kernels::kKVQuantDim, kernels::kTileBytes, stream>>>(shape, keys, pages, kv_heads, first_position,

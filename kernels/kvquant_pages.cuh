@@ -10,9 +10,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <string>
-#include <type_traits>
 
+#include "kernels/compiled_variants.hpp"
 #include "kernels/cuda_check.hpp"
 #include "kernels/kvquant_pages_gpu.hpp"
 
@@ -130,18 +129,6 @@ __device__ void read_kvquant_page(const uint8_t* __restrict__ page, const KVQuan
 template <typename Kernel>
 void allow_tile(Kernel kernel) {
   RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kTileBytes)));
-}
-
-// Calls f with the code width as a compile-time constant (1 to 4 bits are compiled).
-template <typename F>
-void with_bits(int bits, F&& f) {
-  switch (bits) {
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 3: f(std::integral_constant<int, 3>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    default: fail("KVQuant GPU kernels: " + std::to_string(bits) + "-bit codes are not compiled (1 to 4)", __FILE__, __LINE__);
-  }
 }
 
 }  // namespace ringkv::kernels
