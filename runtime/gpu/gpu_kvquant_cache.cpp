@@ -19,13 +19,19 @@ KVQuantShapeGpu shape_of(const CodecSpec& spec) {
   return shape;
 }
 
-// Slots hold the largest page of either role: a page with sink rows where the spec keeps any
-// (sink rows are fp16), else any page; rounded up to 16 bytes.
+// A role's page bytes from page 0 to the first without sink rows (every later page takes as many).
+std::vector<size_t> page_sizes(const CodecSpec& spec, bool keys) {
+  std::vector<size_t> sizes;
+  for (int k = 0; k <= (shape_of(spec).sink + kPage - 1) / kPage; ++k)
+    sizes.push_back(KVQuantCodec::page_bytes(spec, codec_role(keys), kDim, kPage, k * kPage));
+  return sizes;
+}
+
+// Slots hold the largest page of either role (sink rows are fp16), rounded up to 16 bytes.
 size_t slot_bytes(const CodecSpec& spec) {
-  const int sink_pages = (shape_of(spec).sink + kPage - 1) / kPage;
   size_t most = 0;
   for (bool keys : {true, false})
-    for (int k = 0; k <= sink_pages; ++k) most = std::max(most, KVQuantCodec::page_bytes(spec, codec_role(keys), kDim, kPage, k * kPage));
+    for (size_t bytes : page_sizes(spec, keys)) most = std::max(most, bytes);
   return (most + 15) / 16 * 16;
 }
 
@@ -43,7 +49,9 @@ size_t GpuKVQuantCache::bytes_needed(const ModelConfig& c, size_t capacity, cons
 
 GpuKVQuantCache::GpuKVQuantCache(const ModelConfig& c, size_t capacity, const CodecSpec& spec, const Calibration* calibration,
                                  const RopeTable& rope)
-    : GpuPagedCache(c, capacity, slot_bytes(spec), most_splits(c, capacity)), spec_(spec), shape_(shape_of(spec)) {
+    : GpuPagedCache(c, capacity, slot_bytes(spec), most_splits(c, capacity)),
+      shape_(shape_of(spec)),
+      page_sizes_{page_sizes(spec, true), page_sizes(spec, false)} {
   RINGKV_REQUIRE(rope.head_dim == kDim && rope.inv_freq.size() == kDim / 2, "the KVQuant GPU cache takes head_dim 128");
   const size_t count = size_t{1} << shape_.bits, streams = static_cast<size_t>(c.layers) * c.kv_heads;
   for (Role role : {kKeys, kValues}) {
@@ -69,7 +77,8 @@ const float* const* GpuKVQuantCache::levels_of(Role role, int l) const {
 }
 
 size_t GpuKVQuantCache::page_bytes(Role role, int page) const {
-  return KVQuantCodec::page_bytes(spec_, codec_role(role == kKeys), kDim, kPage, page * kPage);
+  const std::vector<size_t>& sizes = page_sizes_[role];
+  return sizes[std::min<size_t>(page, sizes.size() - 1)];
 }
 
 void GpuKVQuantCache::encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots,

@@ -3,6 +3,8 @@
 // pre-RoPE keys, per-token values, NUQ or uniform levels per layer, KV head and role, sparse
 // outliers, fp16 sink tokens), encoded on the GPU as the pages fill (keys turned back before RoPE
 // first) and attended in place by decode steps (keys turned to their positions on the fly).
+#include <vector>
+
 #include "kernels/kvquant_pages_gpu.hpp"
 #include "kernels/rope.hpp"
 #include "kvstore/calibration.hpp"
@@ -26,8 +28,8 @@ class GpuKVQuantCache final : public GpuPagedCache {
   size_t page_bytes(Role role, int page) const override;
   const float* const* levels_of(Role role, int l) const;
 
-  CodecSpec spec_;
   KVQuantShapeGpu shape_;
+  std::vector<size_t> page_sizes_[2];  // per role, pages 0 to the first without sink rows (later pages: its size)
   DeviceBuffer<float> levels_[2];                // [layers][kv_heads][2^bits]
   DeviceBuffer<const float*> level_pointers_[2];  // [layers][kv_heads]
   DeviceBuffer<float> inv_freq_;                 // [64]
