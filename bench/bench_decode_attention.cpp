@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_tables.hpp"
 #include "bench/gpu_timing.hpp"
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_bf16_gpu.hpp"
@@ -167,44 +168,32 @@ int run(int argc, char** argv) {
         : split_out(size_t(splits) * streams * kQueriesPerKV * kDim), split_lse(size_t(splits) * streams * kQueriesPerKV),
           out(size_t(streams) * kQueriesPerKV * kDim), lse(size_t(streams) * kQueriesPerKV) {}
   };
+  // The timed launch of a paged decode kernel, decode(view, queries, n_queries, scale, splits,
+  // workspace..., stream), with its workspace and `keep` (tables the view points into) kept alive.
+  auto timed_decode = [](auto decode, auto view, int splits, int streams, const float* q, std::shared_ptr<const void> keep) {
+    auto w = std::make_shared<Workspace>(splits, streams);
+    return Step([=] {
+      decode(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(), w->split_lse.data(), w->out.data(), w->lse.data(), nullptr);
+      (void)keep;
+    });
+  };
   for (int bits : {1, 2, 3, 4})
     bench_pages(CodecSpec::parse("int:bits=" + std::to_string(bits)), nullptr,
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
-                  const int splits = decode_attention_splits(n_pages, streams);
-                  auto w = std::make_shared<Workspace>(splits, streams);
                   const IntPagesGpu view{keys, values, streams, n_pages, bits};
-                  return Step([=] {
-                    decode_attention_int_gpu(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(), w->split_lse.data(),
-                                             w->out.data(), w->lse.data(), nullptr);
-                  });
+                  return timed_decode(decode_attention_int_gpu, view, decode_attention_splits(n_pages, streams), streams, q, nullptr);
                 });
-  // CQ at 1, 2, 3 and 4 bits per channel, with Gaussian centroids (speed does not depend on them).
+  // CQ at 1, 2, 3 and 4 bits per channel, with random centroids.
   for (const char* text : {"cq:channels=8,bits=8", "cq:channels=4,bits=8", "cq:channels=2,bits=6", "cq:channels=2,bits=8"}) {
     const CodecSpec spec = CodecSpec::parse(text);
     const int channels = spec.get_int("channels", 8, 1, 64), bits = spec.get_int("bits", 8, 1, 16);
-    const size_t table = size_t(kDim / channels) * (size_t{1} << bits) * channels;
-    Calibration calibration;
-    std::vector<float> centroids(table);
-    uint64_t state = 777;
-    for (float& x : centroids) x = next_uniform(state) - 0.5f;
-    for (Role role : {Role::Key, Role::Value})
-      calibration.put(table_name(spec, 0, 0, role, "centroids"), {{kDim / channels, int64_t{1} << bits, channels}, centroids});
-    DeviceBuffer<float> d_centroids(table);
-    d_centroids.upload(centroids.data());
-    bench_pages(spec, &calibration,
+    const BenchTable centroids = random_table(spec, "centroids", {kDim / channels, int64_t{1} << bits, channels}, 777);
+    bench_pages(spec, &centroids.calibration,
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
-                  auto pointers = std::make_shared<DeviceBuffer<const float*>>(streams);
-                  const std::vector<const float*> each(streams, d_centroids.data());
-                  pointers->upload(each.data());
+                  const auto pointers = repeated_pointer(centroids.device.data(), streams);
                   const CoupledPagesGpu view{keys, values, pointers->data(), pointers->data(), streams, n_pages, kPage, kDim,
                                              channels, bits, channels, bits};
-                  const int splits = decode_attention_coupled_splits(view);
-                  auto w = std::make_shared<Workspace>(splits, streams);
-                  return Step([=] {
-                    decode_attention_coupled_gpu(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(),
-                                                 w->split_lse.data(), w->out.data(), w->lse.data(), nullptr);
-                    (void)pointers;  // kept alive with the step
-                  });
+                  return timed_decode(decode_attention_coupled_gpu, view, decode_attention_coupled_splits(view), streams, q, pointers);
                 });
   }
   // KVQuant with uniform levels (speed does not depend on them): keys before RoPE (turned on the
@@ -221,20 +210,13 @@ int run(int argc, char** argv) {
     d_levels.upload(levels.data());
     bench_pages(spec, nullptr,
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
-                  auto pointers = std::make_shared<DeviceBuffer<const float*>>(streams);
-                  const std::vector<const float*> each(streams, d_levels.data());
-                  pointers->upload(each.data());
+                  const auto pointers = repeated_pointer(d_levels.data(), streams);
                   KVQuantPagesGpu view;
                   view.key_pages = keys, view.value_pages = values, view.key_levels = view.value_levels = pointers->data();
                   view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages;
                   view.shape = {p.bits, p.outliers, p.sink, p.pre_rope};
-                  const int splits = decode_attention_splits(n_pages, streams);
-                  auto w = std::make_shared<Workspace>(splits, streams);
-                  return Step([=] {
-                    decode_attention_kvquant_gpu(view, q, kQueriesPerKV, 0.088f, splits, w->split_out.data(), w->split_lse.data(),
-                                                 w->out.data(), w->lse.data(), nullptr);
-                    (void)pointers;  // kept alive with the step
-                  });
+                  return timed_decode(decode_attention_kvquant_gpu, view, decode_attention_splits(n_pages, streams), streams, q,
+                                      pointers);
                 });
   }
   return 0;
