@@ -1,4 +1,4 @@
-// GPU decode attention over a bf16 cache and over compressed INT, CQ and KVQuant pages at the Llama-3-8B attention
+// GPU decode attention over a bf16 cache and over compressed INT, CQ, KVQuant and RVQ pages at the Llama-3-8B attention
 // shape (32 query heads, 8 KV heads, head_dim 128; one layer): time per step (median of CUDA-event timings after a
 // warm-up), compressed GB/s read against the device copy peak measured in this run, and the
 // speedup over PyTorch SDPA (bf16) on the same shapes when bench/sdpa_decode.py's timings are given.
@@ -22,10 +22,12 @@
 #include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kernels/decode_attention_gpu.hpp"
 #include "kernels/kvquant_pages_gpu.hpp"
+#include "kernels/residual_pages_gpu.hpp"
 #include "kernels/rope.hpp"
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec.hpp"
 #include "kvstore/codec_kvquant.hpp"
+#include "kvstore/codec_residual.hpp"
 
 namespace ringkv {
 namespace {
@@ -216,6 +218,22 @@ int run(int argc, char** argv) {
                   view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages;
                   view.shape = {p.bits, p.outliers, p.sink, p.pre_rope};
                   return timed_decode(decode_attention_kvquant_gpu, view, decode_attention_splits(n_pages, streams), streams, q,
+                                      pointers);
+                });
+  }
+  // RVQ with random codebooks: 1 and 0.5 bits per channel per codebook, 8 and 4 codebooks.
+  for (const char* text : {"rvq:codes=256,depth=8,group=8", "rvq:codes=256,depth=4,group=8", "rvq:codes=16,depth=4,group=8"}) {
+    const CodecSpec spec = CodecSpec::parse(text);
+    const ResidualParams p = ResidualParams::from(spec, kDim);
+    const BenchTable books = random_table(spec, "codebooks", {p.depth, p.codes, p.group}, 99);
+    bench_pages(spec, &books.calibration,
+                [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
+                  const auto pointers = repeated_pointer(books.device.data(), streams);
+                  ResidualPagesGpu view;
+                  view.key_pages = keys, view.value_pages = values, view.key_codebooks = view.value_codebooks = pointers->data();
+                  view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages;
+                  view.shape = {p.depth, p.codes, p.group, p.pre_rope};
+                  return timed_decode(decode_attention_residual_gpu, view, decode_attention_splits(n_pages, streams), streams, q,
                                       pointers);
                 });
   }

@@ -1,11 +1,21 @@
-// GPU page encoding with the INT codec: GB/s of fp32 keys or values read against the device copy
-// peak measured in this run (prefill must encode as fast as it produces keys and values).
+// GPU page encoding with the INT, CQ, KVQuant and RVQ codecs: GB/s of fp32 keys or values read against
+// the device copy peak measured in this run (prefill must encode as fast as it produces keys and
+// values).
 #include <cstdio>
+#include <functional>
 #include <vector>
 
+#include "bench/bench_tables.hpp"
 #include "bench/gpu_timing.hpp"
+#include "kernels/coupled_pages_gpu.hpp"
 #include "kernels/decode_attention_gpu.hpp"
+#include "kernels/kvquant_pages_gpu.hpp"
+#include "kernels/residual_pages_gpu.hpp"
+#include "kernels/rope.hpp"
+#include "kvstore/calibration.hpp"
 #include "kvstore/codec.hpp"
+#include "kvstore/codec_kvquant.hpp"
+#include "kvstore/codec_residual.hpp"
 
 namespace ringkv {
 
@@ -26,21 +36,62 @@ int run() {
   for (float& x : host) x = next_uniform(state);
   DeviceBuffer<float> rows(host.size());
   rows.upload(host.data());
-  for (int bits : {1, 2, 3, 4}) {
-    const CodecSpec spec = CodecSpec::parse("int:bits=" + std::to_string(bits));
+  // One row: the spec's pages of both roles encoded by `encode(keys, page pointers)`.
+  using Encode = std::function<void(bool, uint8_t* const*)>;
+  auto bench = [&](const CodecSpec& spec, const Calibration* calibration, const Encode& encode) {
     for (bool keys : {true, false}) {
-      const auto codec = make_codec(spec, keys ? Role::Key : Role::Value, {kDim, kPage, 0, 0, nullptr});
-      const size_t page_bytes = codec->encoded_bytes(kPage, 0);
+      const auto codec = make_codec(spec, keys ? Role::Key : Role::Value, {kDim, kPage, 0, 0, calibration});
+      const size_t page_bytes = codec->encoded_bytes(kPage, kPage);  // a page past any sink tokens
       DeviceBuffer<uint8_t> out(size_t(kPages) * page_bytes);
       std::vector<uint8_t*> ptrs(kPages);
       for (int p = 0; p < kPages; ++p) ptrs[p] = out.data() + size_t(p) * page_bytes;
       DeviceBuffer<uint8_t*> d_ptrs(kPages);
       d_ptrs.upload(ptrs.data());
-      const double ms = median_ms([&] { encode_int_pages_gpu(rows.data(), kPages, bits, keys, d_ptrs.data(), nullptr); }, 20);
+      const double ms = median_ms([&] { encode(keys, d_ptrs.data()); }, 20);
       const double in = host.size() * 4.0 / (ms * 1e-3) / 1e9, written = kPages * double(page_bytes) / (ms * 1e-3) / 1e9;
       std::printf("%-12s %-6s %10.4f %12.0f %12.0f %7.1f%%\n", spec.text().c_str(), keys ? "keys" : "values", ms, in, written,
                   100.0 * (in + written) / peak);
     }
+  };
+  for (int bits : {1, 2, 3, 4})
+    bench(CodecSpec::parse("int:bits=" + std::to_string(bits)), nullptr,
+          [&](bool keys, uint8_t* const* pages) { encode_int_pages_gpu(rows.data(), kPages, bits, keys, pages, nullptr); });
+  // CQ with random centroids (the search visits every centroid whatever they are).
+  for (const char* text : {"cq:channels=8,bits=8", "cq:channels=4,bits=8", "cq:channels=2,bits=6"}) {
+    const CodecSpec spec = CodecSpec::parse(text);
+    const int channels = spec.get_int("channels", 8, 1, 64), bits = spec.get_int("bits", 8, 1, 16);
+    const BenchTable centroids = random_table(spec, "centroids", {kDim / channels, int64_t{1} << bits, channels}, 777);
+    const auto each = repeated_pointer(centroids.device.data(), kPages);
+    bench(spec, &centroids.calibration, [&](bool, uint8_t* const* pages) {
+      encode_coupled_pages_gpu({kPage, kDim, channels, bits}, rows.data(), kPages, each->data(), pages, nullptr);
+    });
+  }
+  // KVQuant with uniform levels; keys turned back before RoPE first where the spec stores them so.
+  const RopeTable rope = RopeTable::plain(kDim, 500000);
+  DeviceBuffer<float> d_freq(rope.inv_freq.size());
+  d_freq.upload(rope.inv_freq.data());
+  for (const char* text : {"kvquant:bits=2,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01", "kvquant:bits=4,nuq=0,outliers=0.01"}) {
+    const CodecSpec spec = CodecSpec::parse(text);
+    const KVQuantParams p = KVQuantParams::from(spec);
+    const std::vector<float> levels = KVQuantCodec(spec, Role::Key, CodecContext{kDim, kPage, 0, 0, nullptr}).levels();
+    DeviceBuffer<float> d_levels(levels.size());
+    d_levels.upload(levels.data());
+    const auto one = repeated_pointer(d_levels.data(), 1);
+    bench(spec, nullptr, [&](bool keys, uint8_t* const* pages) {
+      encode_kvquant_pages_gpu({p.bits, p.outliers, p.sink, p.pre_rope}, keys, rows.data(), kPages, 1, kPage, one->data(),
+                               d_freq.data(), pages, nullptr);
+    });
+  }
+  // RVQ with random codebooks: every entry of every codebook is searched whatever they hold.
+  for (const char* text : {"rvq:codes=256,depth=8,group=8", "rvq:codes=16,depth=4,group=8"}) {
+    const CodecSpec spec = CodecSpec::parse(text);
+    const ResidualParams p = ResidualParams::from(spec, kDim);
+    const BenchTable books = random_table(spec, "codebooks", {p.depth, p.codes, p.group}, 99);
+    const auto one = repeated_pointer(books.device.data(), 1);
+    bench(spec, &books.calibration, [&](bool keys, uint8_t* const* pages) {
+      encode_residual_pages_gpu({p.depth, p.codes, p.group, p.pre_rope}, keys, rows.data(), kPages, 1, kPage, one->data(),
+                                d_freq.data(), pages, nullptr);
+    });
   }
   return 0;
 }

@@ -15,20 +15,18 @@ namespace ringkv {
 // Page layout: tokens x fp16 scale (standard deviation), then tokens x groups x depth codes of
 // ceil(log2(codes)) bits, ordered (token, group, level).
 
-namespace {
-struct ResidualShape {
-  int depth, codes, group;
-  bool pre_rope;
-};
-
-ResidualShape residual_shape(const CodecSpec& spec, int head_dim) {
-  ResidualShape s{spec.get_int("depth", 8, 1, 32), spec.get_int("codes", 256, 2, 65536), spec.get_int("group", 8, 1, 1024),
-                  spec.get_int("prerope", 1, 0, 1) == 1};
+ResidualParams ResidualParams::from(const CodecSpec& spec, int head_dim) {
+  ResidualParams s{spec.get_int("depth", 8, 1, 32), spec.get_int("codes", 256, 2, 65536), spec.get_int("group", 8, 1, 1024),
+                   spec.get_int("prerope", 1, 0, 1) == 1};
   sensitivity_weighting(spec);
   RINGKV_REQUIRE(head_dim % s.group == 0, "codec spec '" + spec.text() + "': group=" + std::to_string(s.group) +
                                               " does not divide head_dim " + std::to_string(head_dim));
   return s;
 }
+
+int ResidualParams::code_bits() const { return std::bit_width(static_cast<unsigned>(codes - 1)); }
+
+namespace {
 
 // Keys: group j holds channels j, j + G, j + 2G, ... (G groups), so each group spans the whole head
 // and RoPE's paired channels and outlier channels spread over groups; values: contiguous runs.
@@ -67,9 +65,9 @@ std::vector<float> scaled_groups(const float* rows, size_t tokens, int head_dim,
 }  // namespace
 
 ResidualCodec::ResidualCodec(const CodecSpec& spec, Role role, const CodecContext& context) : PageCodec(spec, role, context) {
-  const ResidualShape s = residual_shape(spec, context.head_dim);
+  const ResidualParams s = ResidualParams::from(spec, context.head_dim);
   depth_ = s.depth, codes_ = s.codes, group_ = s.group, pre_rope_ = s.pre_rope;
-  code_bits_ = std::bit_width(static_cast<unsigned>(codes_ - 1));
+  code_bits_ = s.code_bits();
   groups_ = context.head_dim / group_;
   channel_of_ = group_channels(role, context.head_dim, group_);
   RINGKV_REQUIRE(context.calibration, "codec spec '" + spec.text() + "' needs learned codebooks: give a calibration file (ringkv calibrate)");
@@ -77,8 +75,17 @@ ResidualCodec::ResidualCodec(const CodecSpec& spec, Role role, const CodecContex
                                         {depth_, codes_, group_}).data;
 }
 
-size_t ResidualCodec::encoded_bytes(int tokens, int) const {
-  return static_cast<size_t>(tokens) * 2 + packed_bytes(static_cast<size_t>(tokens) * groups_ * depth_, code_bits_);
+namespace {
+size_t residual_page_bytes(int tokens, int groups, int depth, int code_bits) {
+  return static_cast<size_t>(tokens) * 2 + packed_bytes(static_cast<size_t>(tokens) * groups * depth, code_bits);
+}
+}  // namespace
+
+size_t ResidualCodec::encoded_bytes(int tokens, int) const { return residual_page_bytes(tokens, groups_, depth_, code_bits_); }
+
+size_t ResidualCodec::page_bytes(const CodecSpec& spec, int head_dim, int tokens) {
+  const ResidualParams s = ResidualParams::from(spec, head_dim);
+  return residual_page_bytes(tokens, head_dim / s.group, s.depth, s.code_bits());
 }
 
 void ResidualCodec::encode(const float* rows, int tokens, int, uint8_t* out) const {
@@ -121,7 +128,7 @@ void ResidualCodec::decode_rows(const PageView& page, int row_begin, int row_end
 
 void ResidualCodec::learn(const CodecSpec& spec, Role role, const CodecContext& context, const RopeTable& rope,
                           const CalibrationSamples& samples, Calibration& calibration) {
-  const ResidualShape s = residual_shape(spec, context.head_dim);
+  const ResidualParams s = ResidualParams::from(spec, context.head_dim);
   const int groups = context.head_dim / s.group;
   const std::vector<float> rows = rows_in_stored_domain(samples, context.head_dim, role == Role::Key && !s.pre_rope, rope);
   const std::vector<float> token_w = token_weights(spec, samples);

@@ -10,6 +10,14 @@
 
 namespace ringkv {
 
+struct ResidualParams {
+  int depth = 8, codes = 256, group = 8;
+  bool pre_rope = true;
+  // Refuses a group that does not divide head_dim.
+  static ResidualParams from(const CodecSpec& spec, int head_dim);
+  int code_bits() const;
+};
+
 class ResidualCodec final : public PageCodec {
  public:
   ResidualCodec(const CodecSpec& spec, Role role, const CodecContext& context);
@@ -19,6 +27,9 @@ class ResidualCodec final : public PageCodec {
   size_t codebook_bytes() const override { return codebooks_.size() * sizeof(float); }
   void encode(const float* rows, int tokens, int first_position, uint8_t* out) const override;
   void decode_rows(const PageView& page, int row_begin, int row_end, float* out) const override;
+
+  // Bytes of a page of `tokens` tokens (every page alike), without a codec (no calibration needed).
+  static size_t page_bytes(const CodecSpec& spec, int head_dim, int tokens);
 
   static void learn(const CodecSpec& spec, Role role, const CodecContext& context, const RopeTable& rope,
                     const CalibrationSamples& samples, Calibration& calibration);

@@ -5,24 +5,26 @@
 #include "kvstore/codec.hpp"
 #include "kvstore/codec_kvquant.hpp"
 #include "kvstore/codec_learning.hpp"
+#include "kvstore/codec_residual.hpp"
 #include "runtime/gpu/gpu_bf16_cache.hpp"
 #include "runtime/gpu/gpu_coupled_cache.hpp"
 #include "runtime/gpu/gpu_int_cache.hpp"
 #include "runtime/gpu/gpu_kvquant_cache.hpp"
+#include "runtime/gpu/gpu_residual_cache.hpp"
 #include "runtime/rope_scaling.hpp"
 
 namespace ringkv {
 
 namespace {
-// The codec of a spec the GPU runs, refusing anything else with the reason: bf16, or INT, CQ or
-// KVQuant the same for keys and values, over pages of 128 tokens and head_dim 128.
-enum class GpuCodec { kBf16, kInt, kCoupled, kKVQuant };
+// The codec of a spec the GPU runs, refusing anything else with the reason: bf16, or INT, CQ,
+// KVQuant or RVQ the same for keys and values, over pages of 128 tokens and head_dim 128.
+enum class GpuCodec { kBf16, kInt, kCoupled, kKVQuant, kResidual };
 
 GpuCodec gpu_codec(const KVSpec& spec, const ModelConfig& c, int page_size) {
   if (spec.text() == "bf16") return GpuCodec::kBf16;
   const std::string name = spec.key.name();
-  RINGKV_REQUIRE((name == "int" || name == "cq" || name == "kvquant") && spec.key.text() == spec.value.text(),
-                 "the GPU backend holds the KV cache as bf16, int, cq or kvquant (the same for keys and values) so far; --kv " +
+  RINGKV_REQUIRE((name == "int" || name == "cq" || name == "kvquant" || name == "rvq") && spec.key.text() == spec.value.text(),
+                 "the GPU backend holds the KV cache as bf16, int, cq, kvquant or rvq (the same for keys and values); --kv " +
                      spec.text() + " runs on the CPU backend (--device cpu)");
   RINGKV_REQUIRE(page_size == GpuPagedCache::kPage && c.head_dim == GpuPagedCache::kDim,
                  "the GPU's paged caches take pages of 128 tokens and head_dim 128; --kv " + spec.text() + " with --page-size " +
@@ -43,6 +45,12 @@ GpuCodec gpu_codec(const KVSpec& spec, const ModelConfig& c, int page_size) {
     spec.key.reject_unused();
     require_kvquant_gpu({p.bits, p.outliers, p.sink, p.pre_rope});
     return GpuCodec::kKVQuant;
+  }
+  if (name == "rvq") {
+    const ResidualParams p = ResidualParams::from(spec.key, c.head_dim);
+    spec.key.reject_unused();
+    require_residual_gpu({p.depth, p.codes, p.group, p.pre_rope});
+    return GpuCodec::kResidual;
   }
   const int bits = spec.key.get_int("bits", 4, 1, 8), group = spec.key.get_int("group", 128, 1, 4096);
   spec.key.reject_unused();
@@ -68,6 +76,7 @@ size_t gpu_kv_cache_bytes(const KVSpec& spec, const ModelConfig& config, size_t 
     case GpuCodec::kBf16: return GpuBf16Cache::bytes_needed(config, capacity);
     case GpuCodec::kInt: return GpuIntCache::bytes_needed(config, capacity, int_bits(spec));
     case GpuCodec::kKVQuant: return GpuKVQuantCache::bytes_needed(config, capacity, spec.key);
+    case GpuCodec::kResidual: return GpuResidualCache::bytes_needed(config, capacity, spec.key);
     default: return GpuCoupledCache::bytes_needed(config, capacity, spec.key);
   }
 }
@@ -85,6 +94,9 @@ std::unique_ptr<GpuKVCache> make_gpu_kv_cache(const KVSpec& spec, const ModelCon
     case GpuCodec::kKVQuant:
       require_gpu_kv_calibration(spec, calibration);
       return std::make_unique<GpuKVQuantCache>(config, capacity, spec.key, calibration, model_rope(config, capacity).table);
+    case GpuCodec::kResidual:
+      require_gpu_kv_calibration(spec, calibration);
+      return std::make_unique<GpuResidualCache>(config, capacity, spec.key, *calibration, model_rope(config, capacity).table);
     default:
       require_gpu_kv_calibration(spec, calibration);
       return std::make_unique<GpuCoupledCache>(config, capacity, spec.key, *calibration);

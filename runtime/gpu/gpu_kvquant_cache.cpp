@@ -41,40 +41,25 @@ int most_splits(const ModelConfig& c, size_t capacity) {
 }  // namespace
 
 size_t GpuKVQuantCache::bytes_needed(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
-  const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads;
-  const size_t levels = size_t{1} << shape_of(spec).bits;
   return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_splits(c, capacity)) +
-         2 * streams * (levels * sizeof(float) + sizeof(void*)) + kDim / 2 * sizeof(float);
+         GpuStreamTables::bytes_needed(c, size_t{1} << shape_of(spec).bits) + kDim / 2 * sizeof(float);
 }
 
 GpuKVQuantCache::GpuKVQuantCache(const ModelConfig& c, size_t capacity, const CodecSpec& spec, const Calibration* calibration,
                                  const RopeTable& rope)
     : GpuPagedCache(c, capacity, slot_bytes(spec), most_splits(c, capacity)),
       shape_(shape_of(spec)),
-      page_sizes_{page_sizes(spec, true), page_sizes(spec, false)} {
+      page_sizes_{page_sizes(spec, true), page_sizes(spec, false)},
+      levels_(c, size_t{1} << shape_.bits, [&](int l, int h, bool keys) {
+        // The CPU codec reads and checks the calibration's levels (or makes uniform ones).
+        return KVQuantCodec(spec, codec_role(keys), CodecContext{kDim, kPage, l, h, calibration}).levels();
+      }) {
   RINGKV_REQUIRE(rope.head_dim == kDim && rope.inv_freq.size() == kDim / 2, "the KVQuant GPU cache takes head_dim 128");
-  const size_t count = size_t{1} << shape_.bits, streams = static_cast<size_t>(c.layers) * c.kv_heads;
-  for (Role role : {kKeys, kValues}) {
-    std::vector<float> host;
-    for (int l = 0; l < c.layers; ++l)
-      for (int h = 0; h < c.kv_heads; ++h) {  // the CPU codec reads and checks the calibration's levels
-        const KVQuantCodec codec(spec, codec_role(role == kKeys), CodecContext{kDim, kPage, l, h, calibration});
-        host.insert(host.end(), codec.levels().begin(), codec.levels().end());
-      }
-    levels_[role] = DeviceBuffer<float>(host.size());
-    levels_[role].upload(host.data());
-    std::vector<const float*> pointers(streams);
-    for (size_t i = 0; i < streams; ++i) pointers[i] = levels_[role].data() + i * count;
-    level_pointers_[role] = DeviceBuffer<const float*>(streams);
-    level_pointers_[role].upload(pointers.data());
-  }
   inv_freq_ = DeviceBuffer<float>(rope.inv_freq.size());
   inv_freq_.upload(rope.inv_freq.data());
 }
 
-const float* const* GpuKVQuantCache::levels_of(Role role, int l) const {
-  return level_pointers_[role].data() + static_cast<size_t>(l) * config().kv_heads;
-}
+const float* const* GpuKVQuantCache::levels_of(Role role, int l) const { return levels_.of(role == kKeys, l); }
 
 size_t GpuKVQuantCache::page_bytes(Role role, int page) const {
   const std::vector<size_t>& sizes = page_sizes_[role];

@@ -10,6 +10,7 @@
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec_spec.hpp"
 #include "runtime/gpu/gpu_paged_cache.hpp"
+#include "runtime/gpu/gpu_stream_tables.hpp"
 
 namespace ringkv {
 
@@ -30,8 +31,7 @@ class GpuKVQuantCache final : public GpuPagedCache {
 
   KVQuantShapeGpu shape_;
   std::vector<size_t> page_sizes_[2];  // per role, pages 0 to the first without sink rows (later pages: its size)
-  DeviceBuffer<float> levels_[2];                // [layers][kv_heads][2^bits]
-  DeviceBuffer<const float*> level_pointers_[2];  // [layers][kv_heads]
+  GpuStreamTables levels_;  // 2^bits levels per layer, KV head and role
   DeviceBuffer<float> inv_freq_;                 // [64]
 };
 

@@ -1,5 +1,5 @@
 // The whole forward pass on the GPU against the CPU backend on a real model (reftiny-14m) for each
-// KV codec the GPU runs (CQ centroids and KVQuant levels learned from the calibration text): chunked prefill
+// KV codec the GPU runs (CQ centroids, KVQuant levels and RVQ codebooks learned from the calibration text): chunked prefill
 // (chunks that end mid-page, pages that fill mid-chunk) and decode steps (across a page's sealing)
 // give the same logits within bf16 rounding and the same perplexity. Skipped without a CUDA device
 // or without the model.
@@ -95,7 +95,8 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
 
 INSTANTIATE_TEST_SUITE_P(Codecs, GpuForward, ::testing::Values("bf16", "int:bits=4", "int:bits=3", "int:bits=2", "int:bits=1",
                                                                 "cq:channels=4,bits=8", "cq:channels=8,bits=8",
-                                                                "kvquant:bits=4,nuq=0", "kvquant:bits=2,outliers=0.01,sink=1,qnorm=1"));
+                                                                "kvquant:bits=4,nuq=0", "kvquant:bits=2,outliers=0.01,sink=1,qnorm=1",
+                                                                "rvq:codes=64,depth=4,group=8"));
 
 TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
@@ -108,7 +109,8 @@ TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("GiB of GPU memory"), std::string::npos) << e.what();
   }
-  for (const char* spec : {"cq:channels=4,bits=8", "cq:channels=1,bits=14", "kvquant:bits=2", "kvquant:bits=5,nuq=0", "int:bits=2,group=32", "int:bits=8", "int:bits=2|int:bits=4"})
+  for (const char* spec : {"cq:channels=4,bits=8", "cq:channels=1,bits=14", "kvquant:bits=2", "kvquant:bits=5,nuq=0", "rvq:depth=4",
+                           "rvq:codes=512", "rvq:group=2,depth=8", "int:bits=2,group=32", "int:bits=8", "int:bits=2|int:bits=4"})
     EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse(spec), nullptr, 1024, 128, 128, Communicator::world()), Error) << spec;
   EXPECT_THROW(make_gpu_sequence(*weights, KVSpec::parse("int:bits=2"), nullptr, 1024, 128, 64, Communicator::world()), Error) << "pages of 64";
 }

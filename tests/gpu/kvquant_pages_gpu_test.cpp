@@ -1,7 +1,7 @@
 // GPU kernels over KVQuant pages against their CPU twins, for uniform and learned (NUQ) levels,
 // sparse outliers, sink tokens over whole and partial pages, keys stored before and after RoPE, 1 to
 // 4 bits: decode attention against partial_attention through KVQuantCodec (1 to 8 queries per KV
-// head, several splits); page encoding against KVQuantCodec::encode (the pages decoded alike but
+// head, several splits; fp16 operands on the tensor cores, as the INT kernel's); page encoding against KVQuantCodec::encode (the pages decoded alike but
 // for near-ties, where a value sits on a boundary between two levels); page decoding against
 // KVQuantCodec::decode_rows (keys turned to their positions) rounded to bf16. Outputs poisoned
 // first; skipped where no CUDA device is present.
@@ -12,12 +12,12 @@
 
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
-#include "kernels/half.hpp"
 #include "kernels/kvquant_pages_gpu.hpp"
 #include "kernels/rope.hpp"
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec.hpp"
 #include "kvstore/codec_kvquant.hpp"
+#include "page_kernel_check.hpp"
 #include "paged_streams.hpp"
 
 namespace ringkv {
@@ -87,31 +87,17 @@ TEST(GpuDecodeAttentionKVQuant, MatchesCpuTwin) {
           test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true);
       const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
       const DeviceLevels levels = upload_levels(*key_codec, *value_codec, streams);
-      DeviceBuffer<float> d_q(paged.queries.size());
-      d_q.upload(paged.queries.data());
       KVQuantPagesGpu view;
       view.key_pages = d_pages.keys.data(), view.value_pages = d_pages.values.data();
       view.key_levels = levels.key_pointers.data(), view.value_levels = levels.value_pointers.data();
       view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages, view.shape = shape_of(spec);
-      for (const int splits : {decode_attention_splits(n_pages, streams), 1}) {
-        DeviceBuffer<float> split_out(size_t(splits) * paged.queries.size()), split_lse(size_t(splits) * streams * n_queries);
-        DeviceBuffer<float> out(paged.queries.size()), lse(size_t(streams) * n_queries);
-        split_out.poison(), split_lse.poison(), out.poison(), lse.poison();
-        decode_attention_kvquant_gpu(view, d_q.data(), n_queries, 1.0f / std::sqrt(float(kDim)), splits, split_out.data(),
-                                     split_lse.data(), out.data(), lse.data(), nullptr);
-        RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-        std::vector<float> got(paged.queries.size()), got_lse(size_t(streams) * n_queries);
-        out.download(got.data());
-        lse.download(got_lse.data());
-        for (int s = 0; s < streams; ++s) {
-          const AttentionState& want = paged.want[s];
-          EXPECT_LT(test::relative_error(got.data() + size_t(s) * n_queries * kDim, want.out.data(), want.out.size()), 1e-4)
-              << text << ", " << n_queries << " queries, " << splits << " splits, stream " << s;
-          for (int q = 0; q < n_queries; ++q)
-            EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want.lse[q], 1e-4 * (1 + std::fabs(want.lse[q])))
-                << text << ", " << n_queries << " queries, " << splits << " splits, stream " << s;
-        }
-      }
+      test::check_decode_attention(
+          paged, streams, n_queries, kDim, decode_attention_splits(n_pages, streams), 3e-3,
+          [&](const float* q, int splits, float* split_out, float* split_lse, float* out, float* lse) {
+            decode_attention_kvquant_gpu(view, q, n_queries, 1.0f / std::sqrt(float(kDim)), splits, split_out, split_lse, out, lse,
+                                         nullptr);
+          },
+          text);
     }
 }
 
@@ -124,75 +110,24 @@ TEST(GpuKVQuantPages, EncodeAndDecodeMatchTheCpuCodec) {
   for (const char* text : kSpecs)
     for (Role role : {Role::Key, Role::Value}) {
       const CodecSpec spec = CodecSpec::parse(text);
-      const bool keys = role == Role::Key, turned = keys && KVQuantParams::from(spec).pre_rope;
+      const bool keys = role == Role::Key;
       const Calibration calibration = levels_for(spec);
       const auto codec = make_codec(spec, role, CodecContext{kDim, kPage, 0, 0, &calibration});
-      const size_t slot = slot_for(spec, n_pages);
-      // Rows as stored ([page][head][token][channel]) and as the cache hands them over (keys after RoPE).
-      std::vector<float> stored = test::structured_rows(size_t(n_pages) * kv_heads * kPage, kDim, 31 + int(role), true);
-      std::vector<float> given = stored;
-      std::vector<uint8_t> want(size_t(n_pages) * kv_heads * slot);
-      for (int b = 0; b < n_pages * kv_heads; ++b) {
-        const int position = first_position + b / kv_heads * kPage;
-        if (turned) apply_rope_rows(given.data() + size_t(b) * kPage * kDim, kPage, position, rope);
-        codec->encode(stored.data() + size_t(b) * kPage * kDim, kPage, position, want.data() + b * slot);
-      }
       const DeviceLevels levels = upload_levels(*codec, *codec, kv_heads);
       const float* const* d_levels = keys ? levels.key_pointers.data() : levels.value_pointers.data();
-      DeviceBuffer<float> d_rows(given.size());
-      d_rows.upload(given.data());
-      DeviceBuffer<uint8_t> d_pages(want.size());
-      d_pages.poison();
-      std::vector<uint8_t*> page_ptrs;
-      for (int b = 0; b < n_pages * kv_heads; ++b) page_ptrs.push_back(d_pages.data() + b * slot);
-      DeviceBuffer<uint8_t*> d_page_ptrs(page_ptrs.size());
-      d_page_ptrs.upload(page_ptrs.data());
-      encode_kvquant_pages_gpu(shape_of(spec), keys, d_rows.data(), n_pages, kv_heads, first_position, d_levels, d_freq.data(),
-                               d_page_ptrs.data(), nullptr);
-      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-      std::vector<uint8_t> got(want.size());
-      d_pages.download(got.data());
-      // Both encodings decoded by the CPU codec: equal but for near-ties (a level apart) and, for
-      // keys turned back from RoPE on the GPU, float rounding.
-      size_t differ = 0;
-      double worst = 0;
-      std::vector<float> a(size_t(kPage) * kDim), b(a.size());
-      for (int p = 0; p < n_pages * kv_heads; ++p) {
-        const int position = first_position + p / kv_heads * kPage;
-        codec->decode_rows({got.data() + p * slot, kPage, position}, 0, kPage, a.data());
-        codec->decode_rows({want.data() + p * slot, kPage, position}, 0, kPage, b.data());
-        for (size_t i = 0; i < a.size(); ++i) {
-          const double d = std::fabs(a[i] - b[i]);
-          worst = std::max(worst, d);
-          differ += d > 1e-3 * (1 + std::fabs(b[i]));
-        }
-      }
-      const size_t elements = size_t(n_pages) * kv_heads * kPage * kDim;
-      EXPECT_LE(differ, elements / 500) << text << ", " << role_name(role) << ": " << differ << " elements differ, worst by " << worst;
-
-      // Decoding the CPU's pages into bf16 rows [page * 128 + token][head][channel].
-      d_pages.upload(want.data());
-      std::vector<const uint8_t*> const_ptrs(page_ptrs.begin(), page_ptrs.end());
-      DeviceBuffer<const uint8_t*> d_const_ptrs(const_ptrs.size());
-      d_const_ptrs.upload(const_ptrs.data());
-      DeviceBuffer<uint16_t> d_decoded(elements);
-      d_decoded.poison();
-      decode_kvquant_pages_gpu(shape_of(spec), keys, d_const_ptrs.data(), n_pages, kv_heads, first_position, d_levels, d_freq.data(),
-                               d_decoded.data(), nullptr);
-      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-      std::vector<uint16_t> decoded(elements);
-      d_decoded.download(decoded.data());
-      for (int p = 0; p < n_pages * kv_heads; ++p) {
-        const int k = p / kv_heads, h = p % kv_heads, position = first_position + k * kPage;
-        codec->decode_rows({want.data() + p * slot, kPage, position}, 0, kPage, b.data());
-        if (turned) apply_rope_rows(b.data(), kPage, position, rope);
-        for (int t = 0; t < kPage; ++t)
-          for (int c = 0; c < kDim; ++c) {
-            const float x = bf16_to_float(decoded[((size_t(k) * kPage + t) * kv_heads + h) * kDim + c]), y = b[size_t(t) * kDim + c];
-            ASSERT_LE(std::fabs(x - y), std::fabs(y) / 128 + 1e-5)
-                << text << ", " << role_name(role) << ": page " << k << " head " << h << " token " << t << " channel " << c;
-          }
-      }
+      // Near-ties a level apart and, for keys turned back from RoPE on the GPU, float rounding.
+      const test::PageKernels kernels{
+          [&](const float* rows, uint8_t* const* pages) {
+            encode_kvquant_pages_gpu(shape_of(spec), keys, rows, n_pages, kv_heads, first_position, d_levels, d_freq.data(), pages,
+                                     nullptr);
+          },
+          [&](const uint8_t* const* pages, uint16_t* rows) {
+            decode_kvquant_pages_gpu(shape_of(spec), keys, pages, n_pages, kv_heads, first_position, d_levels, d_freq.data(), rows,
+                                     nullptr);
+          }};
+      test::check_page_kernels(*codec, keys && KVQuantParams::from(spec).pre_rope, rope, n_pages, kv_heads, first_position,
+                               slot_for(spec, n_pages), 31 + int(role), kernels, {1e-3, 2},
+                               std::string(text) + ", " + role_name(role));
     }
 }
 

@@ -3,7 +3,11 @@
 // CPU twin's partial attention over each stream's pages: the setup of the decode-attention kernel
 // tests, and the pages uploaded. Pages live in one buffer, keys then values, stream-major, `slot`
 // bytes apart.
+#include <gtest/gtest.h>
+
 #include <cmath>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda_check.hpp"
@@ -59,6 +63,34 @@ inline DevicePages upload_pages(const PagedStreams& paged, int streams, int n_pa
   d.keys.upload(key_ptrs.data());
   d.values.upload(value_ptrs.data());
   return d;
+}
+
+// Runs a decode-attention kernel over the uploaded pages with its own choice of splits and with one
+// split (outputs poisoned first) and compares every stream's merged state with the CPU twin's.
+// launch(queries, splits, split_out, split_lse, out, lse) on the device.
+using DecodeLaunch = std::function<void(const float*, int, float*, float*, float*, float*)>;
+inline void check_decode_attention(const PagedStreams& paged, int streams, int n_queries, int head_dim, int splits,
+                                   double tolerance, const DecodeLaunch& launch, const std::string& what) {
+  DeviceBuffer<float> d_q(paged.queries.size());
+  d_q.upload(paged.queries.data());
+  for (const int n_splits : {splits, 1}) {
+    DeviceBuffer<float> split_out(size_t(n_splits) * paged.queries.size()), split_lse(size_t(n_splits) * streams * n_queries);
+    DeviceBuffer<float> out(paged.queries.size()), lse(size_t(streams) * n_queries);
+    split_out.poison(), split_lse.poison(), out.poison(), lse.poison();
+    launch(d_q.data(), n_splits, split_out.data(), split_lse.data(), out.data(), lse.data());
+    RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+    std::vector<float> got(paged.queries.size()), got_lse(size_t(streams) * n_queries);
+    out.download(got.data());
+    lse.download(got_lse.data());
+    for (int s = 0; s < streams; ++s) {
+      const AttentionState& want = paged.want[s];
+      EXPECT_LT(relative_error(got.data() + size_t(s) * n_queries * head_dim, want.out.data(), want.out.size()), tolerance)
+          << what << ", " << n_queries << " queries, " << n_splits << " splits, stream " << s;
+      for (int q = 0; q < n_queries; ++q)
+        EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want.lse[q], tolerance * (1 + std::fabs(want.lse[q])))
+            << what << ", " << n_queries << " queries, " << n_splits << " splits, stream " << s;
+    }
+  }
 }
 
 }  // namespace ringkv::test

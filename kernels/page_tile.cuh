@@ -1,0 +1,100 @@
+#pragma once
+// A page of 128 tokens x head_dim 128 in a block's shared memory, as the tiled GPU kernels (KVQuant,
+// RVQ) read pages into it: fp32 or swizzled fp16 tiles, and RoPE turning of the keys held there.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda_check.hpp"
+
+namespace ringkv::kernels {
+
+constexpr int kTileDim = 128;    // tokens per page = head_dim = threads of a block (one per row or vector)
+constexpr int kTilePitch = 129;  // floats per fp32 tile row: a column's elements fall in different banks
+constexpr size_t kFloatTileBytes = sizeof(float) * kTileDim * kTilePitch;
+
+// cos and sin of the RoPE angle position * inv_freq: the product and its reduction to [-pi, pi] in
+// double (positions reach 10^7, where a float angle has no precision left), then float sincos.
+__device__ inline float2 rope_cos_sin(int position, float inv_freq) {
+  const double angle = static_cast<double>(position) * inv_freq;
+  const double turns = rint(angle * 0.15915494309189535);  // 1 / (2 pi)
+  const float reduced = static_cast<float>(fma(-turns, 6.283185307179586, angle));
+  float s, c;
+  sincosf(reduced, &s, &c);
+  return {c, s};
+}
+
+// x rounded to fp16 as the CPU stores it (kvstore/quantize.hpp): saturated at the largest finite value.
+__device__ inline __half store_half(float x) { return __float2half_rn(fminf(fmaxf(x, -65504.f), 65504.f)); }
+
+// Tiles of a page in shared memory, element (token t, channel c). FloatTile: fp32 rows, for
+// encoding and for decoding to bf16. HalfTile: fp16, the attention kernel's tensor-core operands,
+// keys row-major (a word holds a token's channel pair) and values channel-major (a word holds a
+// channel's token pair); word w of line r (a row or a column) sits at r * 64 + (w ^ swizzle(r)), so
+// that the threads writing line by line and the lanes loading mma fragments (8 lines x 4 words)
+// each hit 32 distinct banks.
+struct FloatTile {
+  float* p;  // [token][kTilePitch]
+  __device__ float get(int t, int c) const { return p[t * kTilePitch + c]; }
+  __device__ void put(int t, int c, float x) const { p[t * kTilePitch + c] = x; }
+  __device__ void put_pair(int t, int c, float a, float b) const { put(t, c, a), put(t, c + 1, b); }
+};
+
+constexpr int kHalfTileWords = kTileDim * kTileDim / 2;
+
+__device__ inline int swizzled_word(int line, int word) {
+  return line * (kTileDim / 2) + (word ^ (4 * (line & 7) + ((line >> 3) & 3)));
+}
+
+template <bool CHANNEL_MAJOR>
+struct HalfTile {
+  __half* p;  // kHalfTileWords 32-bit words
+  __device__ int at(int t, int c) const {
+    const int line = CHANNEL_MAJOR ? c : t, e = CHANNEL_MAJOR ? t : c;
+    return 2 * swizzled_word(line, e >> 1) + (e & 1);
+  }
+  __device__ float get(int t, int c) const { return __half2float(p[at(t, c)]); }
+  __device__ void put(int t, int c, float x) const { p[at(t, c)] = __float2half_rn(x); }
+  __device__ void put_pair(int t, int c, float a, float b) const {  // c even
+    if constexpr (CHANNEL_MAJOR)
+      put(t, c, a), put(t, c + 1, b);
+    else
+      *reinterpret_cast<__half2*>(p + at(t, c)) = __floats2half2_rn(a, b);
+  }
+  // Word w of line `line`: elements 2w and 2w + 1 of a token's row (keys) or a channel's column (values).
+  __device__ uint32_t word(int line, int w) const { return reinterpret_cast<const uint32_t*>(p)[swizzled_word(line, w)]; }
+};
+
+// Rotates every row t of a tile (at position + t) by `sign` times its angles (rotate-half layout,
+// channel i with channel i + 64, as kernels/rope.cpp turns them). The block's 128 threads: thread i
+// of each half takes channel pair i over 64 rows. EXACT: every row's angle from its position (for
+// encoding and decoding, which follow the CPU); else from the exact angle of the first row,
+// stepping by one position per row (angle addition in float, drifting by a few 1e-6 over the 64
+// rows: for the attention kernel's fp16 tile).
+template <bool EXACT, typename Tile>
+__device__ void rotate_tile(const Tile& tile, int position, float sign, const float* inv_freq) {
+  constexpr int kHalf = kTileDim / 2;
+  const int i = threadIdx.x % kHalf, first = threadIdx.x / kHalf * kHalf;
+  float2 cs = rope_cos_sin(position + first, inv_freq[i]);
+  float step_s, step_c;
+  sincosf(inv_freq[i], &step_s, &step_c);
+  for (int t = first; t < first + kHalf; ++t) {
+    if (EXACT) cs = rope_cos_sin(position + t, inv_freq[i]);
+    const float sn = sign * cs.y, a = tile.get(t, i), b = tile.get(t, i + kHalf);
+    tile.put(t, i, a * cs.x - b * sn);
+    tile.put(t, i + kHalf, b * cs.x + a * sn);
+    const float c = cs.x * step_c - cs.y * step_s;
+    cs.y = cs.y * step_c + cs.x * step_s;
+    cs.x = c;
+  }
+}
+
+// Lets `kernel` take `bytes` of dynamic shared memory.
+template <typename Kernel>
+void allow_shared(Kernel kernel, size_t bytes) {
+  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+}
+
+}  // namespace ringkv::kernels
