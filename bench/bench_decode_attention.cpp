@@ -183,7 +183,7 @@ int run(int argc, char** argv) {
     bench_pages(CodecSpec::parse("int:bits=" + std::to_string(bits)), nullptr,
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
                   const IntPagesGpu view{keys, values, streams, n_pages, bits};
-                  return timed_decode(decode_attention_int_gpu, view, decode_attention_splits(n_pages, streams), streams, q, nullptr);
+                  return timed_decode(decode_attention_int_gpu, view, decode_attention_int_splits(n_pages, streams, bits), streams, q, nullptr);
                 });
   // CQ at 1, 2, 3 and 4 bits per channel, with random centroids.
   for (const char* text : {"cq:channels=8,bits=8", "cq:channels=4,bits=8", "cq:channels=2,bits=6", "cq:channels=2,bits=8"}) {

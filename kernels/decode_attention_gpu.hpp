@@ -25,6 +25,9 @@ struct IntPagesGpu {
 
 // Splits of the pages so that the grid fills the device a few times over.
 int decode_attention_splits(int n_pages, int streams);
+// The splits decode_attention_int_gpu is meant to run with: one warp each, as many over all streams
+// as the device holds at once (one wave), at most one per page.
+int decode_attention_int_splits(int n_pages, int streams, int bits);
 
 // queries: post-RoPE [streams][n_queries][128] (n_queries: 1, 2, 4 or 8, the query heads of a
 // KV head); workspace: split_out [states][streams][n_queries][128] and split_lse

@@ -1,25 +1,29 @@
 #pragma once
 // Decode attention over INT-coded pages (the KIVI-style codec of kvstore/codec_int), reading the
-// codes directly, flash-decoding style: each block takes a run of pages of one stream (a layer and
+// codes directly, flash-decoding style: each warp takes a run of pages of one stream (a layer and
 // KV head of one sequence) with an online softmax; the runs' partial states merge afterwards.
 // Both products run on tensor cores (mma.sync m16n8k16, fp16 in, fp32 accumulate) with the codes
-// as exact fp16 integers. The reduction dimension (channels for the scores, tokens for the values)
-// is taken in "pair order": a 32-bit word of packed codes holds pairs 16 bits apart, which one
-// shift and mask turn into an fp16 pair; the other operand is stored in the same order
-// (PairLayout). Key codes are row-major and value codes channel-major in the page, so those words
-// run along channels and along tokens respectively.
+// as exact fp16 integers:
 //   scores  S[t][q] = q.lo + sum_c code[t][c] * (q[c] * step[c])  (one key (lo, step) per channel and page)
 //   values  O[q][c] += sum_t (p[q][t] * step_t) * code[t][c] + sum_t p[q][t] * lo_t  (one (lo, step) per token)
+// Key codes are row-major (a token's channels) and value codes channel-major (a channel's tokens),
+// so both products reduce along a run of 128 packed codes. Lane i of a quad takes codes 32i to
+// 32i + 31 of a run: BITS whole words, one shared-memory load, unpacked in registers (LaneCodes);
+// the other operand follows the same order of the reduction dimension.
 // The CPU twin is partial_attention over IntCodec pages.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "kernels/copy_async.cuh"
+
 namespace ringkv::kernels {
 
-constexpr int kIntPageTokens = 128;  // tokens per page; also the threads of a block (4 warps)
+constexpr int kIntPageTokens = 128;  // tokens per page = head_dim: the length of a run of codes
 constexpr int kIntMaxQueries = 8;    // query heads sharing a KV head (GQA group): the n of the score mma
+constexpr int kIntWarpsPerBlock = 1;  // warps of decode_attention_int_kernel's blocks (each warp is a split)
+constexpr int kIntWarpsPerMultiprocessor = 12;  // registers for 3 warps per scheduler
 
 struct IntPageParams {
   const uint8_t* const* key_pages;    // [streams][n_pages] device pointers to encoded pages
@@ -27,16 +31,6 @@ struct IntPageParams {
   int n_pages;
   int pages_per_split;
 };
-
-// Two codes -> an fp16 pair of their integer values (exact): the codes go
-// into the mantissa of 1024.0, and 1024 is subtracted.
-template <int BITS>
-__device__ inline uint32_t codes_to_half2(uint32_t lo_code, uint32_t hi_code) {
-  const uint32_t u = 0x64006400u | lo_code | (hi_code << 16);
-  __half2 h = *reinterpret_cast<const __half2*>(&u);
-  h = __hsub2(h, __half2half2(__ushort_as_half(0x6400)));
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
 
 // a[q] for a lane-dependent q without indexing the register array at run time (which would put
 // it in local memory).
@@ -55,233 +49,271 @@ __device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The code of element `index` of a packed array (LSB-first, as kernels/bit_packing.hpp writes).
+// A lane's 32 codes of a run (codes 32i to 32i + 31, packed LSB-first as kernels/bit_packing.hpp
+// writes them: BITS 32-bit words) and their order along the mma's reduction dimension: k-tile kt
+// (16 slots, of which the lane holds 2i, 2i + 1 as half h = 0 and 2i + 8, 2i + 9 as h = 1) takes 4
+// of them. Where codes tile a word (1, 2, 4 bits) the two of a half sit 16 bits apart, so that one
+// shift and mask give an fp16 pair; at 3 bits they are neighbours.
 template <int BITS>
-__device__ inline uint32_t code_at(const uint8_t* packed, int index) {
-  const int bit = index * BITS, byte = bit >> 3, sh = bit & 7;
-  const uint32_t word = packed[byte] | (static_cast<uint32_t>(packed[byte + 1]) << 8);
-  return (word >> sh) & ((1u << BITS) - 1u);
-}
-
-// The order in which a run of 128 codes (4-byte aligned) feeds an mma's reduction dimension: pair g
-// is the two elements one register holds. Where codes tile a 32-bit word (1, 2, 4 bits), pair g of
-// word w is elements (w*P + i, w*P + i + P/2), 16 bits apart; otherwise (3 bits) elements (2g, 2g+1).
-template <int BITS>
-struct PairLayout {
+struct LaneCodes {
   static constexpr bool kWordPairs = 32 % BITS == 0;
-  static constexpr int kPerWord = kWordPairs ? 32 / BITS : 2, kHalf = kPerWord / 2;
+  static constexpr int kPerWord = 32 / BITS, kHalf = kPerWord / 2, kTilesPerWord = kPerWord / 4;
   static constexpr uint32_t kMask = (1u << BITS) - 1u;
-  // Position of element e in pair order (2g, or 2g + 1 for the second of pair g).
-  __device__ static int slot(int e) {
-    if constexpr (kWordPairs) {
-      const int w = e / kPerWord, r = e % kPerWord;
-      return r < kHalf ? 2 * (w * kHalf + r) : 2 * (w * kHalf + r - kHalf) + 1;
+  uint32_t w[BITS];
+
+  __device__ void load(const uint8_t* run, int i) {
+    const uint32_t* words = reinterpret_cast<const uint32_t*>(run) + BITS * i;
+    if constexpr (BITS == 2) {
+      const uint2 v = *reinterpret_cast<const uint2*>(words);
+      w[0] = v.x, w[1] = v.y;
+    } else if constexpr (BITS == 4) {
+      const uint4 v = *reinterpret_cast<const uint4*>(words);
+      w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
     } else {
-      return e;
+#pragma unroll
+      for (int k = 0; k < BITS; ++k) w[k] = words[k];
     }
   }
-  // Pair g of the run as an fp16 pair.
-  __device__ static uint32_t pair(const uint8_t* run, int g) {
+  // Positions (within the lane's 32) of the codes in half h of k-tile kt: low, high.
+  __device__ static constexpr int2 elements(int kt, int h) {
     if constexpr (kWordPairs) {
-      const uint32_t word = reinterpret_cast<const uint32_t*>(run)[g / kHalf];
-      __half2 h;
-      const uint32_t u = 0x64006400u | ((word >> ((g % kHalf) * BITS)) & (kMask | (kMask << 16)));
-      h = __hsub2(*reinterpret_cast<const __half2*>(&u), __half2half2(__ushort_as_half(0x6400)));
-      return *reinterpret_cast<const uint32_t*>(&h);
+      const int word = kt / kTilesPerWord, r = 2 * (kt % kTilesPerWord) + h;
+      return {word * kPerWord + r, word * kPerWord + r + kHalf};
     } else {
-      return codes_to_half2<BITS>(code_at<BITS>(run, 2 * g), code_at<BITS>(run, 2 * g + 1));
+      return {4 * kt + 2 * h, 4 * kt + 2 * h + 1};
     }
+  }
+  // Slot along the reduction dimension (16 kt + 2 lane + 8 h + high) of code e of a run.
+  __device__ static int slot(int e) {
+    const int lane = e / 32, at = e % 32;
+    int kt, h, high;
+    if constexpr (kWordPairs) {
+      const int rem = at % kPerWord, r = rem % kHalf;
+      kt = at / kPerWord * kTilesPerWord + r / 2, h = r % 2, high = rem >= kHalf;
+    } else {
+      kt = at / 4, h = at % 4 / 2, high = at % 2;
+    }
+    return 16 * kt + 2 * lane + 8 * h + high;
+  }
+  // Half h of k-tile kt as an fp16 pair of the codes' integer values (exact): the codes go into
+  // the mantissa of 1024.0, and 1024 is subtracted.
+  __device__ uint32_t pair(int kt, int h) const {
+    uint32_t u;
+    if constexpr (kWordPairs) {
+      const int2 e = elements(kt, h);
+      u = (w[e.x / kPerWord] >> (e.x % kPerWord * BITS)) & (kMask | (kMask << 16));
+    } else {
+      const int2 e = elements(kt, h);
+      u = code(e.x) | (code(e.y) << 16);
+    }
+    u |= 0x64006400u;
+    const __half2 h2 = __hsub2(*reinterpret_cast<const __half2*>(&u), __half2half2(__ushort_as_half(0x6400)));
+    return *reinterpret_cast<const uint32_t*>(&h2);
+  }
+
+ private:
+  __device__ uint32_t code(int e) const {  // a code that may straddle two words (3 bits)
+    const int bit = e * BITS, word = bit / 32, shift = bit % 32;
+    const uint32_t hi = word + 1 < BITS ? w[word + 1] : 0u;
+    return __funnelshift_r(w[word], hi, shift) & kMask;
   }
 };
 
-// grid: (splits, streams); block: kIntPageTokens threads. queries: [streams][NQ][HEAD_DIM];
-// split_out: [splits][streams][NQ][HEAD_DIM], split_lse: [splits][streams][NQ].
-template <int BITS, int HEAD_DIM, int NQ>
-__global__ void __launch_bounds__(kIntPageTokens) decode_attention_int_kernel(IntPageParams pages,
-                                                                             const float* __restrict__ queries, float scale,
-                                                                             float* __restrict__ split_out,
-                                                                             float* __restrict__ split_lse) {
-  static_assert(HEAD_DIM == kIntPageTokens, "one thread per channel and per token: head_dim equals the page size");
+// Bytes of an encoded INT page (head_dim 128, 128 tokens, group 128): (lo, step) pairs then codes.
+template <int BITS>
+constexpr int int_page_bytes() {
+  return 4 * kIntPageTokens + kIntPageTokens * kIntPageTokens * BITS / 8;
+}
+
+// Shared memory of one warp of decode_attention_int_kernel: two stages of a page's keys and values,
+// and the probabilities of the value product.
+template <int BITS>
+constexpr int int_warp_shared_bytes() {
+  return 4 * int_page_bytes<BITS>() + kIntMaxQueries * (kIntPageTokens + 8) * 2;
+}
+
+// grid: (ceil(splits / warps), streams); block: warps x 32 threads; dynamic shared memory:
+// warps * int_warp_shared_bytes<BITS>(). Each warp is one split: it runs over its pages alone (no
+// block-wide barriers), copying the next page into shared memory (cp.async) while it computes on
+// the current one, and keeps its own online softmax. queries: [streams][NQ][128]; split_out:
+// [splits][streams][NQ][128], split_lse: [splits][streams][NQ].
+//   scores: A = the key codes (m: 16 tokens, k: 16 channels), B = q * step (n: 8 queries, those past
+//           NQ zero), so lane (group, i) holds tokens 16mt + group (+ 8) for queries 2i, 2i + 1;
+//   values: A = the value codes channel-major (m: 16 channels, k: 16 tokens), B = the probabilities
+//           times each token's step (n: 8 queries), passed through shared memory.
+template <int BITS, int NQ>
+__global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiprocessor / kIntWarpsPerBlock) decode_attention_int_kernel(IntPageParams pages, int splits, const float* __restrict__ queries, float scale,
+                                            float* __restrict__ split_out, float* __restrict__ split_lse) {
   static_assert(NQ <= kIntMaxQueries, "at most 8 queries per KV head");
-  constexpr int kRowBytes = HEAD_DIM * BITS / 8;  // packed codes of one token
-  constexpr int kParamBytes = 4 * HEAD_DIM;       // fp16 (lo, step) per channel (keys) or per token (values)
-  constexpr int kCodeBytes = kIntPageTokens * kRowBytes;
-  constexpr int kPad = 8;                         // halves of padding per row: spreads shared-memory banks
-  __shared__ float q_s[NQ][HEAD_DIM];
-  using Layout = PairLayout<BITS>;
-  __shared__ __align__(16) __half qstep_s[kIntMaxQueries][HEAD_DIM + kPad];        // score mma B: [query][channel slot]
-  __shared__ __align__(16) __half pstep_s[kIntMaxQueries][kIntPageTokens + kPad];  // value mma A: [query][token slot]
-  __shared__ __align__(16) uint8_t kcodes_s[kCodeBytes + 4];
-  __shared__ __align__(16) uint8_t vcodes_s[kCodeBytes + 4];
-  __shared__ float vlo_s[kIntPageTokens], vstep_s[kIntPageTokens];
-  __shared__ float base_part[4][kIntMaxQueries], max_part[4][kIntMaxQueries], sum_part[4][kIntMaxQueries],
-      lo_part[4][kIntMaxQueries];
+  using Codes = LaneCodes<BITS>;
+  constexpr int kDim = kIntPageTokens, kTiles = kDim / 16, kRowBytes = kDim * BITS / 8, kParamBytes = 4 * kDim;
+  constexpr int kPageBytes = int_page_bytes<BITS>(), kPad = 8;
+  constexpr float kLog2e = 1.4426950408889634f;
+  static_assert(kPageBytes % 16 == 0, "pages copy in 16-byte chunks");
+  extern __shared__ __align__(16) uint8_t shared[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, i = lane & 3;
+  const int split = blockIdx.x * (blockDim.x >> 5) + warp, stream = blockIdx.y, streams = gridDim.y;
+  if (split >= splits) return;
+  uint8_t* stages = shared + static_cast<size_t>(warp) * int_warp_shared_bytes<BITS>();  // [stage][keys, values]
+  __half(*probs)[kDim + kPad] = reinterpret_cast<__half(*)[kDim + kPad]>(stages + 4 * kPageBytes);
 
-  const int split = blockIdx.x, stream = blockIdx.y, streams = gridDim.y, tid = threadIdx.x;
-  const int lane = tid & 31, warp = tid >> 5, group = lane >> 2, pair = (lane & 3) * 2;
-  const float* q_in = queries + static_cast<size_t>(stream) * NQ * HEAD_DIM;
-  for (int i = tid; i < NQ * HEAD_DIM; i += blockDim.x) q_s[i / HEAD_DIM][i % HEAD_DIM] = q_in[i];
-  for (int i = tid; i < kIntMaxQueries * (HEAD_DIM + kPad); i += blockDim.x) {
-    qstep_s[i / (HEAD_DIM + kPad)][i % (HEAD_DIM + kPad)] = __float2half(0.f);
-    pstep_s[i / (HEAD_DIM + kPad)][i % (HEAD_DIM + kPad)] = __float2half(0.f);
-  }
-
-  // Running softmax state, replicated in every thread: m, l and the lo term per query.
-  float m[kIntMaxQueries], l[kIntMaxQueries], lo_term[kIntMaxQueries];
+  // This lane's query (`group`) at its 32 channels, 32i on.
+  float q[32];
+  const float* q_in = queries + (static_cast<size_t>(stream) * NQ + group) * kDim + 32 * i;
 #pragma unroll
-  for (int q = 0; q < kIntMaxQueries; ++q) m[q] = -INFINITY, l[q] = 0.f, lo_term[q] = 0.f;
-  // Value accumulators: warp w owns channels [32w, 32w + 32) as 4 n-tiles of the value mma; this
-  // lane holds rows `group` (a query) and `group + 8` (padding) of each tile's fp32 fragment.
-  float acc[4][4] = {};
+  for (int c = 0; c < 32; ++c) q[c] = group < NQ ? q_in[c] : 0.f;
+  const float score_scale = scale * kLog2e;  // softmax in base 2
 
-  // The next page is fetched into registers while the current one is computed: each thread holds
-  // one channel's key (lo, step), one token's value (lo, step) and kChunks 16-byte chunks of each
-  // page's codes.
-  constexpr int kChunks = kCodeBytes / 16 / kIntPageTokens;
-  static_assert(kChunks * 16 * kIntPageTokens == kCodeBytes, "codes split evenly over the threads");
-  struct Fetched {
-    __half2 key_param, value_param;  // (lo, step)
-    uint4 key_codes[kChunks], value_codes[kChunks];
-  } next;
-  auto fetch = [&](int p) {
-    const uint8_t* kp = pages.key_pages[static_cast<size_t>(stream) * pages.n_pages + p];
-    const uint8_t* vp = pages.value_pages[static_cast<size_t>(stream) * pages.n_pages + p];
-    next.key_param = reinterpret_cast<const __half2*>(kp)[tid];
-    next.value_param = reinterpret_cast<const __half2*>(vp)[tid];
-#pragma unroll
-    for (int i = 0; i < kChunks; ++i) {
-      next.key_codes[i] = reinterpret_cast<const uint4*>(kp + kParamBytes)[tid + i * kIntPageTokens];
-      next.value_codes[i] = reinterpret_cast<const uint4*>(vp + kParamBytes)[tid + i * kIntPageTokens];
+  // Online softmax of queries 2i and 2i + 1 (m in base 2, shared by the warp; l and lo_term: this
+  // lane's tokens only, summed over the lanes at the end); acc: O^T fragments, channel 16mt + group
+  // (+ 8) by queries 2i, 2i + 1.
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {}, lo_term[2] = {}, acc[kTiles][4] = {};
+  const int first = split * pages.pages_per_split, last = min(first + pages.pages_per_split, pages.n_pages);
+  auto fetch = [&](int p, int stage) {
+    const size_t at = static_cast<size_t>(stream) * pages.n_pages + p;
+    const uint8_t* kp = pages.key_pages[at];
+    const uint8_t* vp = pages.value_pages[at];
+    uint8_t* dst = stages + stage * 2 * kPageBytes;
+#pragma unroll 4
+    for (int c = lane; c < kPageBytes / 16; c += 32) {
+      copy_async_16(dst + 16 * c, kp + 16 * c, true);
+      copy_async_16(dst + kPageBytes + 16 * c, vp + 16 * c, true);
     }
+    copy_async_commit();
   };
-  const int first = split * pages.pages_per_split;
-  const int last = min(first + pages.pages_per_split, pages.n_pages);
-  if (first < last) fetch(first);
+  if (first < last) fetch(first, 0);
   for (int p = first; p < last; ++p) {
-    __syncthreads();  // the previous page's shared data is no longer read
-    {  // thread tid as channel tid: the key terms; thread tid as token tid: its value (lo, step)
-      const float klo = __low2float(next.key_param), kstep = __high2float(next.key_param);
-#pragma unroll
-      for (int q = 0; q < NQ; ++q) {
-        qstep_s[q][Layout::slot(tid)] = __float2half(q_s[q][tid] * kstep);
-        float b = q_s[q][tid] * klo;
-        for (int o = 16; o > 0; o >>= 1) b += __shfl_xor_sync(0xffffffffu, b, o);
-        if (lane == 0) base_part[warp][q] = b;
-      }
-      vlo_s[tid] = __low2float(next.value_param);
-      vstep_s[tid] = __high2float(next.value_param);
-#pragma unroll
-      for (int i = 0; i < kChunks; ++i) {
-        reinterpret_cast<uint4*>(kcodes_s)[tid + i * kIntPageTokens] = next.key_codes[i];
-        reinterpret_cast<uint4*>(vcodes_s)[tid + i * kIntPageTokens] = next.value_codes[i];
-      }
+    const int stage = (p - first) & 1;
+    if (p + 1 < last) {
+      fetch(p + 1, stage ^ 1);
+      copy_async_wait<1>();
+    } else {
+      copy_async_wait<0>();
     }
-    if (p + 1 < last) fetch(p + 1);
-    __syncthreads();
+    __syncwarp();
+    const uint8_t* key_page = stages + stage * 2 * kPageBytes;
+    const uint8_t* value_page = key_page + kPageBytes;
+    const __half2* value_params = reinterpret_cast<const __half2*>(value_page);  // (lo, step) per token
 
-    // Scores of this warp's 32 tokens (two m-tiles of 16) against the queries (n = 8).
-    float s[2][4] = {};
+    // B of the scores (q * step in fp16, channels in LaneCodes order) and this lane's share of q . lo.
+    uint32_t b[kTiles][2];
+    float base = 0.f;
+    {
+      float lo[32], step[32];
+      const uint4* params = reinterpret_cast<const uint4*>(key_page) + 8 * i;  // (lo, step) of channels 32i on
 #pragma unroll
-    for (int mt = 0; mt < 2; ++mt) {
-      const int t0 = warp * 32 + mt * 16 + group;
+      for (int k = 0; k < 8; ++k) {
+        const uint4 v = params[k];
+        const uint32_t u[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-      for (int kt = 0; kt < HEAD_DIM / 16; ++kt) {
-        const int g = kt * 8 + (lane & 3);  // this lane's pairs: g (k = 2j, 2j+1) and g + 4 (k = 2j+8, 2j+9)
-        const uint8_t* row0 = kcodes_s + t0 * kRowBytes;
-        const uint8_t* row8 = kcodes_s + (t0 + 8) * kRowBytes;
-        const uint32_t a[4] = {Layout::pair(row0, g), Layout::pair(row8, g), Layout::pair(row0, g + 4),
-                               Layout::pair(row8, g + 4)};
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][2 * g]);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&qstep_s[group][2 * (g + 4)]);
-        mma_16816(s[mt], a, b0, b1);
-      }
-    }
-    // s[mt][0..1]: token t0, queries pair, pair + 1; s[mt][2..3]: token t0 + 8.
-    float base[2], page_max[2];
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int q = pair + j;
-      base[j] = 0.f;
-      for (int w = 0; w < 4; ++w) base[j] += q < NQ ? base_part[w][q] : 0.f;
-      float mx = -INFINITY;
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt) {
-        s[mt][j] = (s[mt][j] + base[j]) * scale;
-        s[mt][j + 2] = (s[mt][j + 2] + base[j]) * scale;
-        mx = fmaxf(mx, fmaxf(s[mt][j], s[mt][j + 2]));
-      }
-      for (int o = 4; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-      page_max[j] = mx;
-    }
-    if (group == 0)
-      for (int j = 0; j < 2; ++j) max_part[warp][pair + j] = page_max[j];
-    __syncthreads();
-    float new_m[kIntMaxQueries];
-#pragma unroll
-    for (int q = 0; q < kIntMaxQueries; ++q)
-      new_m[q] = fmaxf(m[q], fmaxf(fmaxf(max_part[0][q], max_part[1][q]), fmaxf(max_part[2][q], max_part[3][q])));
-    // Probabilities (unnormalized) of this lane's tokens; p * step into shared memory for the value mma.
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int q = pair + j;
-      const float q_max = select(new_m, q);
-      float sum = 0.f, lo = 0.f;
-#pragma unroll
-      for (int mt = 0; mt < 2; ++mt)
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const int t = warp * 32 + mt * 16 + group + 8 * r;
-          const float e = q < NQ ? __expf(s[mt][j + 2 * r] - q_max) : 0.f;
-          sum += e;
-          lo += e * vlo_s[t];
-          pstep_s[q][Layout::slot(t)] = __float2half(e * vstep_s[t]);
+        for (int j = 0; j < 4; ++j) {
+          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&u[j]));
+          lo[4 * k + j] = f.x, step[4 * k + j] = f.y;
         }
-      for (int o = 4; o < 32; o <<= 1) {
-        sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        lo += __shfl_xor_sync(0xffffffffu, lo, o);
       }
-      if (group == 0) sum_part[warp][q] = sum, lo_part[warp][q] = lo;
+#pragma unroll
+      for (int c = 0; c < 32; ++c) base = fmaf(q[c], lo[c], base);
+#pragma unroll
+      for (int kt = 0; kt < kTiles; ++kt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int2 e = Codes::elements(kt, h);
+          const __half2 qs = __floats2half2_rn(q[e.x] * step[e.x], q[e.y] * step[e.y]);
+          b[kt][h] = *reinterpret_cast<const uint32_t*>(&qs);
+        }
     }
-    __syncthreads();
-#pragma unroll
-    for (int q = 0; q < kIntMaxQueries; ++q) {
-      const float rescale = __expf(m[q] - new_m[q]);  // 0 on the first page (m = -inf)
-      l[q] = l[q] * rescale + sum_part[0][q] + sum_part[1][q] + sum_part[2][q] + sum_part[3][q];
-      lo_term[q] = lo_term[q] * rescale + lo_part[0][q] + lo_part[1][q] + lo_part[2][q] + lo_part[3][q];
-      m[q] = new_m[q];
-      if (q == group)
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) acc[nt][0] *= rescale, acc[nt][1] *= rescale;
-    }
-    // Values: O[q][c] += sum_t pstep[q][t] * code[t][c]; this warp's 32 channels, all 128 tokens.
-#pragma unroll
-    for (int kt = 0; kt < kIntPageTokens / 16; ++kt) {
-      const int g = kt * 8 + (lane & 3);
-      const uint32_t a[4] = {*reinterpret_cast<const uint32_t*>(&pstep_s[group][2 * g]), 0u,  // rows 8..15: no queries
-                             *reinterpret_cast<const uint32_t*>(&pstep_s[group][2 * (g + 4)]), 0u};
-#pragma unroll
-      for (int nt = 0; nt < 4; ++nt) {
-        const uint8_t* run = vcodes_s + (warp * 32 + nt * 8 + group) * kRowBytes;  // channel-major codes
-        mma_16816(acc[nt], a, Layout::pair(run, g), Layout::pair(run, g + 4));
-      }
-    }
-  }
-  // acc[nt][0..1]: query `group`, channels warp*32 + nt*8 + pair + {0, 1}.
-  const size_t row = (static_cast<size_t>(split) * streams + stream) * NQ;
-  if (group < NQ) {
-    const float my_l = select(l, group), my_lo = select(lo_term, group);
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        const int c = warp * 32 + nt * 8 + pair + j;
-        split_out[(row + group) * HEAD_DIM + c] = my_l > 0.f ? (acc[nt][j] + my_lo) / my_l : 0.f;
-      }
-  }
+    base += __shfl_xor_sync(0xffffffffu, base, 1);
+    base += __shfl_xor_sync(0xffffffffu, base, 2);  // query `group`'s q . lo; lanes 8j hold query 2j's
+    const float base_a = __shfl_sync(0xffffffffu, base, 8 * i) * score_scale;
+    const float base_b = __shfl_sync(0xffffffffu, base, 8 * i + 4) * score_scale;
 
+    float s[kTiles][4];
 #pragma unroll
-  for (int q = 0; q < NQ; ++q)
-    if (tid == q) split_lse[row + q] = l[q] > 0.f ? m[q] + logf(l[q]) : -INFINITY;
+    for (int mt = 0; mt < kTiles; ++mt) {
+      Codes row0, row8;
+      row0.load(key_page + kParamBytes + (mt * 16 + group) * kRowBytes, i);
+      row8.load(key_page + kParamBytes + (mt * 16 + group + 8) * kRowBytes, i);
+      s[mt][0] = s[mt][1] = s[mt][2] = s[mt][3] = 0.f;
+#pragma unroll
+      for (int kt = 0; kt < kTiles; ++kt) {
+        const uint32_t a[4] = {row0.pair(kt, 0), row8.pair(kt, 0), row0.pair(kt, 1), row8.pair(kt, 1)};
+        mma_16816(s[mt], a, b[kt][0], b[kt][1]);
+      }
+    }
+    // Softmax over the page: queries 2i (s[.][0], s[.][2]) and 2i + 1 (s[.][1], s[.][3]).
+    float page_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+      s[mt][0] = fmaf(s[mt][0], score_scale, base_a), s[mt][2] = fmaf(s[mt][2], score_scale, base_a);
+      s[mt][1] = fmaf(s[mt][1], score_scale, base_b), s[mt][3] = fmaf(s[mt][3], score_scale, base_b);
+      page_max[0] = fmaxf(page_max[0], fmaxf(s[mt][0], s[mt][2]));
+      page_max[1] = fmaxf(page_max[1], fmaxf(s[mt][1], s[mt][3]));
+    }
+    float rescale[2];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      for (int o = 4; o < 32; o <<= 1) page_max[j] = fmaxf(page_max[j], __shfl_xor_sync(0xffffffffu, page_max[j], o));
+      const float new_m = fmaxf(m[j], page_max[j]);
+      rescale[j] = exp2f(m[j] - new_m);  // 0 on the first page (m = -inf)
+      m[j] = new_m;
+      l[j] *= rescale[j], lo_term[j] *= rescale[j];
+    }
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int t = mt * 16 + group + 8 * r;
+        const float2 lo_step = __half22float2(value_params[t]);
+        const int slot = Codes::slot(t);
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const float e = exp2f(s[mt][2 * r + j] - m[j]);
+          l[j] += e;
+          lo_term[j] = fmaf(e, lo_step.x, lo_term[j]);
+          probs[2 * i + j][slot] = __float2half(e * lo_step.y);
+        }
+        acc[mt][2 * r] *= rescale[0];
+        acc[mt][2 * r + 1] *= rescale[1];
+      }
+    __syncwarp();
+    // O^T[c][q] += sum_t code[t][c] * (p[q][t] * step_t).
+    uint32_t pb[kTiles][2];
+#pragma unroll
+    for (int kt = 0; kt < kTiles; ++kt) {
+      pb[kt][0] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i]);
+      pb[kt][1] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i + 8]);
+    }
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+      Codes run0, run8;  // channel-major codes: channels 16mt + group and + 8
+      run0.load(value_page + kParamBytes + (mt * 16 + group) * kRowBytes, i);
+      run8.load(value_page + kParamBytes + (mt * 16 + group + 8) * kRowBytes, i);
+#pragma unroll
+      for (int kt = 0; kt < kTiles; ++kt) {
+        const uint32_t a[4] = {run0.pair(kt, 0), run8.pair(kt, 0), run0.pair(kt, 1), run8.pair(kt, 1)};
+        mma_16816(acc[mt], a, pb[kt][0], pb[kt][1]);
+      }
+    }
+    __syncwarp();  // this stage and the probabilities are read before the next page overwrites them
+  }
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+    for (int o = 4; o < 32; o <<= 1) {
+      l[j] += __shfl_xor_sync(0xffffffffu, l[j], o);
+      lo_term[j] += __shfl_xor_sync(0xffffffffu, lo_term[j], o);
+    }
+  const size_t row = (static_cast<size_t>(split) * streams + stream) * NQ;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const int query = 2 * i + j;
+    if (query >= NQ) continue;
+    float* out = split_out + (row + query) * kDim;
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) out[mt * 16 + group + 8 * r] = l[j] > 0.f ? (acc[mt][2 * r + j] + lo_term[j]) / l[j] : 0.f;
+    if (group == 0) split_lse[row + query] = l[j] > 0.f ? (m[j] + log2f(l[j])) / kLog2e : -INFINITY;
+  }
 }
 
 }  // namespace ringkv::kernels

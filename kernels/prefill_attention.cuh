@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/copy_async.cuh"
 #include "kernels/prefill_attention.hpp"
 
 namespace ringkv::kernels {
@@ -37,14 +38,6 @@ __device__ inline void ldmatrix_x4(uint32_t (&b)[4], const uint16_t* row) {
                  : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(address));
 }
 
-// 16 bytes global -> shared without registers; zero-filled when `valid` is false.
-__device__ inline void copy_async_16(void* shared, const void* global, bool valid) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
-}
-__device__ inline void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int PENDING>
-__device__ inline void copy_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING)); }
 
 // Two buffers of key and value tiles, then the block's queries.
 template <int D>

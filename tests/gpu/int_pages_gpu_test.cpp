@@ -71,23 +71,26 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
       d_tk.upload(tk_ptrs.data()), d_tv.upload(tv_ptrs.data()), d_tn.upload(tail_tokens.data());
       IntPagesGpu view{d_pages.keys.data(), d_pages.values.data(), streams, n_pages, bits};
       if (tails) view.tail_keys = d_tk.data(), view.tail_values = d_tv.data(), view.tail_tokens = d_tn.data();
-      const int splits = 5, states = splits + (tails ? 1 : 0);
-      DeviceBuffer<float> split_out(size_t(states) * queries.size()), split_lse(size_t(states) * streams * n_queries);
-      DeviceBuffer<float> out(queries.size()), lse(size_t(streams) * n_queries);
-      split_out.poison(), split_lse.poison(), out.poison(), lse.poison();
-      decode_attention_int_gpu(view, d_q.data(), n_queries,
-                               1.0f / std::sqrt(float(kDim)), splits, split_out.data(), split_lse.data(), out.data(),
-                               lse.data(), nullptr);
-      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-      std::vector<float> got(queries.size()), got_lse(size_t(streams) * n_queries);
-      out.download(got.data());
-      lse.download(got_lse.data());
-      for (int s = 0; s < streams; ++s) {
-        const float* g = got.data() + size_t(s) * n_queries * kDim;
-        EXPECT_LT(test::relative_error(g, want[s].out.data(), want[s].out.size()), 3e-3)
-            << bits << " bits, " << n_queries << " queries, stream " << s << (tails ? ", with tails" : "");
-        for (int q = 0; q < n_queries; ++q)
-          EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 3e-3 * (1 + std::fabs(want[s].lse[q])));
+      // 5 splits of 8 pages (the last of 5); 36 of 2, the last 17 with no pages.
+      for (const int splits : {5, 36}) {
+        const int states = splits + (tails ? 1 : 0);
+        DeviceBuffer<float> split_out(size_t(states) * queries.size()), split_lse(size_t(states) * streams * n_queries);
+        DeviceBuffer<float> out(queries.size()), lse(size_t(streams) * n_queries);
+        split_out.poison(), split_lse.poison(), out.poison(), lse.poison();
+        decode_attention_int_gpu(view, d_q.data(), n_queries,
+                                 1.0f / std::sqrt(float(kDim)), splits, split_out.data(), split_lse.data(), out.data(),
+                                 lse.data(), nullptr);
+        RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+        std::vector<float> got(queries.size()), got_lse(size_t(streams) * n_queries);
+        out.download(got.data());
+        lse.download(got_lse.data());
+        for (int s = 0; s < streams; ++s) {
+          const float* g = got.data() + size_t(s) * n_queries * kDim;
+          EXPECT_LT(test::relative_error(g, want[s].out.data(), want[s].out.size()), 3e-3)
+              << bits << " bits, " << splits << " splits, " << n_queries << " queries, stream " << s << (tails ? ", with tails" : "");
+          for (int q = 0; q < n_queries; ++q)
+            EXPECT_NEAR(got_lse[size_t(s) * n_queries + q], want[s].lse[q], 3e-3 * (1 + std::fabs(want[s].lse[q])));
+        }
       }
     }
 }
