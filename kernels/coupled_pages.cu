@@ -1,3 +1,4 @@
+#include "kernels/compiled_variants.hpp"
 #include "kernels/coupled_pages.cuh"
 #include "kernels/coupled_pages_gpu.hpp"
 #include "kernels/cuda_check.hpp"
@@ -16,16 +17,15 @@ void encode_coupled_pages_gpu(const CoupledShapeGpu& s, const float* rows, int n
                               uint8_t* const* page_bytes, cudaStream_t stream) {
   require_shape(s, "encode_coupled_pages_gpu");
   if (n_pages == 0) return;
+  const size_t bytes = kernels::encode_coupled_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits);
   const int most = max_shared_bytes_per_block();
-  const size_t with_table = kernels::encode_coupled_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits, true);
-  const bool table_shared = with_table <= static_cast<size_t>(most);
-  const size_t bytes = table_shared ? with_table : kernels::encode_coupled_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits, false);
   RINGKV_REQUIRE(bytes <= static_cast<size_t>(most), "encode_coupled_pages_gpu: a page's codes need " + std::to_string(bytes) +
                                                          " bytes of shared memory; the GPU gives a block " + std::to_string(most));
-  const auto kernel = table_shared ? kernels::encode_coupled_pages_kernel<true> : kernels::encode_coupled_pages_kernel<false>;
-  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  kernel<<<n_pages, kernels::kCoupledPageThreads, bytes, stream>>>(rows, s.page_tokens, s.head_dim, s.channels, s.bits, centroids,
-                                                                  page_bytes);
+  with_coupled_channels(s.channels, "encode_coupled_pages_gpu", [&](auto channels) {
+    const auto kernel = kernels::encode_coupled_pages_kernel<decltype(channels)::value>;
+    RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+    kernel<<<n_pages, kernels::kCoupledPageThreads, bytes, stream>>>(rows, s.page_tokens, s.head_dim, s.bits, centroids, page_bytes);
+  });
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 

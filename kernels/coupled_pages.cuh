@@ -3,8 +3,7 @@
 // kvstore/codec_coupled.cpp: tokens x groups codes of `bits` bits, row-major, LSB-first).
 // Encoding finds each group's nearest centroid as CoupledCodec does (squared norm of the centroid
 // plus -2x.c summed in channel order with fused multiply-adds, the first index of least distance
-// winning; the page's centroid table in shared memory where it fits), then packs the codes word by
-// word. (With one channel per group the CPU searches sorted midpoints instead: an exact tie may go
+// winning), then packs the codes word by word. (With one channel per group the CPU searches sorted midpoints instead: an exact tie may go
 // to another index of the same distance.) Decoding writes each group's centroid, rounded
 // to bf16, into the rows prefill attends to.
 #include <cuda_bf16.h>
@@ -12,58 +11,62 @@
 
 #include <cstdint>
 
+#include "kernels/vector_search.cuh"
+
 namespace ringkv::kernels {
 
 constexpr int kCoupledPageThreads = 256;
 
-// Shared memory bytes of the encoder: with the page's centroid table and its squared norms
-// (TABLE_SHARED), else only the codes.
-inline size_t encode_coupled_shared_bytes(int tokens, int head_dim, int channels, int bits, bool table_shared) {
-  const size_t groups = head_dim / channels, entries = groups << bits;
-  return (table_shared ? (entries * channels + entries) * sizeof(float) : 0) + tokens * groups * sizeof(uint16_t);
+// Squared norms of the centroids go to shared memory where a block may hold them all (else each
+// search computes them again).
+constexpr size_t kCoupledNormsShared = 48 << 10;
+
+// Shared memory bytes of the encoder: the codes of a page, then the squared norms of its centroids
+// where they fit.
+inline size_t encode_coupled_shared_bytes(int tokens, int head_dim, int channels, int bits) {
+  const size_t groups = head_dim / channels, norms = (groups << bits) * sizeof(float);
+  return ((tokens * groups + 7) & ~size_t{7}) * sizeof(uint16_t) + (norms <= kCoupledNormsShared ? norms : 0);
 }
 
 // grid: pages; block: kCoupledPageThreads; dynamic shared memory: encode_coupled_shared_bytes.
-// rows: fp32 [pages][tokens][head_dim]; centroids: per page [groups][2^bits][channels]. A warp takes
-// 32 tokens of one group, so that it reads each centroid once (a broadcast).
-template <bool TABLE_SHARED>
-__global__ void __launch_bounds__(kCoupledPageThreads) encode_coupled_pages_kernel(
-    const float* __restrict__ rows, int tokens, int head_dim, int channels, int bits, const float* const* centroids,
-    uint8_t* const* page_bytes) {
-  extern __shared__ __align__(16) float shared[];
-  const int page = blockIdx.x, groups = head_dim / channels, codes = 1 << bits, entries = groups * codes;
-  float* table_s = shared;                 // [groups][codes][channels]
-  float* norms_s = table_s + static_cast<size_t>(entries) * channels;  // [groups][codes]
-  uint16_t* codes_s = reinterpret_cast<uint16_t*>(TABLE_SHARED ? norms_s + entries : shared);  // [tokens][groups]
-  const float* table = TABLE_SHARED ? table_s : centroids[page];
-  if constexpr (TABLE_SHARED) {
-    const float* c_all = centroids[page];
-    for (int i = threadIdx.x; i < entries * channels; i += blockDim.x) table_s[i] = c_all[i];
-    __syncthreads();
+// rows: fp32 [pages][tokens][head_dim]; centroids: per page [groups][2^bits][CH]. A thread takes a
+// token's group (its CH values in registers); a warp takes 32 tokens of one group, so that every
+// centroid it reads is one broadcast load (from L1: a group's table is reread by every warp).
+template <int CH>
+__global__ void __launch_bounds__(kCoupledPageThreads) encode_coupled_pages_kernel(const float* __restrict__ rows, int tokens,
+                                                                                   int head_dim, int bits,
+                                                                                   const float* const* centroids,
+                                                                                   uint8_t* const* page_bytes) {
+  extern __shared__ __align__(16) uint16_t codes_s[];  // [tokens][groups], then the norms [groups][codes]
+  const int page = blockIdx.x, groups = head_dim / CH, codes = 1 << bits, entries = groups * codes;
+  const bool norms_shared = static_cast<size_t>(entries) * sizeof(float) <= kCoupledNormsShared;
+  float* norms_s = reinterpret_cast<float*>(codes_s + ((tokens * groups + 7) & ~7));
+  const float* table = centroids[page];
+  if (norms_shared) {
     for (int e = threadIdx.x; e < entries; e += blockDim.x) {
-      const float* c = table_s + static_cast<size_t>(e) * channels;
-      float norm = 0.f;
-      for (int j = 0; j < channels; ++j) norm = fmaf(c[j], c[j], norm);
-      norms_s[e] = norm;
+      float c[CH];
+      load_vector<CH>(table + static_cast<size_t>(e) * CH, c);
+      norms_s[e] = squared_norm<CH>(c);
     }
     __syncthreads();
   }
   const float* page_rows = rows + static_cast<size_t>(page) * tokens * head_dim;
   for (int i = threadIdx.x; i < tokens * groups; i += blockDim.x) {
     const int g = i / tokens, t = i % tokens;
-    const float* x = page_rows + static_cast<size_t>(t) * head_dim + g * channels;
-    const float* c = table + static_cast<size_t>(g) * codes * channels;
+    float x2[CH];  // -2x
+    load_vector<CH>(page_rows + static_cast<size_t>(t) * head_dim + g * CH, x2);
+#pragma unroll
+    for (int j = 0; j < CH; ++j) x2[j] *= -2.0f;
+    const float* group_table = table + static_cast<size_t>(g) * codes * CH;
     float best = INFINITY;
     int arg = 0;
-    for (int k = 0; k < codes; ++k, c += channels) {
-      float d;
-      if constexpr (TABLE_SHARED) {
-        d = norms_s[g * codes + k];
-      } else {
-        d = 0.f;
-        for (int j = 0; j < channels; ++j) d = fmaf(c[j], c[j], d);
-      }
-      for (int j = 0; j < channels; ++j) d = fmaf(-2.0f * x[j], c[j], d);
+#pragma unroll 4
+    for (int k = 0; k < codes; ++k) {
+      float c[CH];
+      load_vector<CH>(group_table + static_cast<size_t>(k) * CH, c);
+      float d = norms_shared ? norms_s[g * codes + k] : squared_norm<CH>(c);
+#pragma unroll
+      for (int j = 0; j < CH; ++j) d = fmaf(x2[j], c[j], d);
       if (d < best) best = d, arg = k;
     }
     codes_s[t * groups + g] = static_cast<uint16_t>(arg);

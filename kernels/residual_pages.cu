@@ -1,5 +1,6 @@
 // Encoding and decoding of RVQ pages on the GPU (layout: kernels/residual_pages.cuh).
 #include "kernels/residual_pages.cuh"
+#include "kernels/vector_search.cuh"
 #include "kernels/tiled_pages.cuh"
 
 namespace ringkv {
@@ -37,9 +38,9 @@ __global__ void __launch_bounds__(kTileDim) encode_residual_pages_kernel(Residua
   uint8_t* out = page_bytes[block];
   for (int r = 0; r < kTileDim; ++r) tile[r * kTilePitch + t] = in[r * kTileDim + t];
   for (int e = t; e < shape.depth * shape.codes; e += blockDim.x) {
-    float norm = 0.f;
-    for (int j = 0; j < GROUP; ++j) norm = fmaf(books[e * GROUP + j], books[e * GROUP + j], norm);
-    norms[e] = norm;
+    float c[GROUP];
+    load_vector<GROUP>(books + e * GROUP, c);
+    norms[e] = squared_norm<GROUP>(c);
   }
   if (t < kTileDim / 2) freq_s[t] = inv_freq[t];
   __syncthreads();
@@ -62,16 +63,24 @@ __global__ void __launch_bounds__(kTileDim) encode_residual_pages_kernel(Residua
     for (int j = 0; j < GROUP; ++j) r[j] = x[residual_channel(keys, groups, GROUP, g, j)] * inv;
     for (int l = 0; l < shape.depth; ++l) {
       const float* book = books + static_cast<size_t>(l) * shape.codes * GROUP;
+      float r2[GROUP];  // -2r
+#pragma unroll
+      for (int j = 0; j < GROUP; ++j) r2[j] = -2.0f * r[j];
       float best = INFINITY;
       int arg = 0;
+#pragma unroll 4
       for (int k = 0; k < shape.codes; ++k) {  // every thread at the same entry: one broadcast read
+        float c[GROUP];
+        load_vector<GROUP>(book + k * GROUP, c);
         float d = norms[l * shape.codes + k];
 #pragma unroll
-        for (int j = 0; j < GROUP; ++j) d = fmaf(-2.0f * r[j], book[k * GROUP + j], d);
+        for (int j = 0; j < GROUP; ++j) d = fmaf(r2[j], c[j], d);
         if (d < best) best = d, arg = k;
       }
+      float c[GROUP];
+      load_vector<GROUP>(book + arg * GROUP, c);
 #pragma unroll
-      for (int j = 0; j < GROUP; ++j) r[j] -= book[arg * GROUP + j];
+      for (int j = 0; j < GROUP; ++j) r[j] -= c[j];
       codes_s[t * per_token + g * shape.depth + l] = static_cast<uint8_t>(arg);
     }
   }
@@ -111,7 +120,7 @@ void encode_residual_pages_gpu(const ResidualShapeGpu& shape, bool keys, const f
   require_residual_gpu(shape);
   if (n_pages == 0) return;
   const size_t shared = kernels::encode_residual_shared_bytes(shape);
-  kernels::with_group(shape.group, [&](auto group) {
+  with_residual_group(shape.group, "encode_residual_pages_gpu", [&](auto group) {
     const auto kernel = kernels::encode_residual_pages_kernel<decltype(group)::value>;
     kernels::allow_shared(kernel, shared);
     kernel<<<n_pages * kv_heads, kernels::kTileDim, shared, stream>>>(shape, kernels::residual_code_bits(shape), keys, rows, kv_heads,
@@ -124,7 +133,7 @@ void decode_residual_pages_gpu(const ResidualShapeGpu& shape, bool keys, const u
                                int first_position, const float* const* codebooks, const float* inv_freq, uint16_t* rows,
                                cudaStream_t stream) {
   require_residual_gpu(shape);
-  kernels::with_group(shape.group, [&](auto group) {
+  with_residual_group(shape.group, "decode_residual_pages_gpu", [&](auto group) {
     // One role's codebooks in fp32: the rows ResidualCodec::decode_rows gives.
     const kernels::ResidualReader<decltype(group)::value, float> reader{shape, codebooks, nullptr, kernels::residual_code_bits(shape)};
     decode_pages_tiled(reader, keys, pages, n_pages, kv_heads, first_position, inv_freq, rows, stream);

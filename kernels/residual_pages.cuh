@@ -5,9 +5,7 @@
 // groups (group g holds channels g, g + groups, ...), values contiguous ones. What encoding,
 // decoding to bf16 and decode attention share: the group layout, a code read, and the reader of the
 // tiled kernels (kernels/tiled_pages.cuh).
-#include <string>
-#include <type_traits>
-
+#include "kernels/compiled_variants.hpp"
 #include "kernels/page_tile.cuh"
 #include "kernels/residual_pages_gpu.hpp"
 
@@ -79,17 +77,5 @@ struct ResidualReader {
     __syncthreads();
   }
 };
-
-// Calls f with the group size as a compile-time constant (2, 4, 8 or 16 channels are compiled).
-template <typename F>
-void with_group(int group, F&& f) {
-  switch (group) {
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    case 4: f(std::integral_constant<int, 4>{}); break;
-    case 8: f(std::integral_constant<int, 8>{}); break;
-    case 16: f(std::integral_constant<int, 16>{}); break;
-    default: fail("RVQ GPU kernels: groups of " + std::to_string(group) + " channels are not compiled (2, 4, 8 or 16)", __FILE__, __LINE__);
-  }
-}
 
 }  // namespace ringkv::kernels
