@@ -3,8 +3,8 @@
 # the Llama-3-8B layer shape (hidden 4096, 32 query and 8 KV heads of 128, SwiGLU 14336, bf16
 # weights), LAYERS layers deep (32: the whole model): prefill and decode speed at each context, for
 # each KV codec the GPU runs and each number of GPUs (ranks under mpirun, one GPU each; several GPUs
-# take a bf16 cache), from random prompt token ids; CQ learns its centroids first (ringkv calibrate
-# on $RINGKV_DATA/gcide-calibration.txt). Writes WORK_DIR/generate_gpu.csv (prefill
+# take a bf16 cache), from random prompt token ids; CQ, KVQuant and RVQ learn their tables first
+# (ringkv calibrate on $RINGKV_DATA/gcide-calibration.txt). Writes WORK_DIR/generate_gpu.csv (prefill
 # tokens/s in column 5, as plot_context_scaling.sh reads it) and draws the scaling plot next to it
 # where gnuplot is installed.
 # usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]
@@ -37,7 +37,7 @@ for context in ${contexts//,/ }; do
       [ "$ranks" -gt 1 ] && [ "$spec" != bf16 ] && continue  # several GPUs hold a bf16 cache
       log="$work/generate-$context-$ranks-${spec//[:=,]/_}.log"
       calibration=()
-      if [ "${spec%%:*}" = cq ]; then  # centroids learned from the model's keys and values on calibration text
+      if [[ "${spec%%:*}" =~ ^(cq|kvquant|rvq)$ ]]; then  # tables learned from the model's keys and values on calibration text
         calib="$model/${spec//[:=,]/_}.calib"
         [ -f "$calib" ] || "$ringkv" calibrate --model "$model" --text "$text" --tokens 4096 --window 1024 --kv "$spec" \
           -o "$calib" > /dev/null

@@ -13,8 +13,8 @@ namespace ringkv {
 
 // A sequence of up to context_tokens tokens, prefilled in chunks of up to chunk_tokens, with pages
 // of page_size tokens, on the GPUs of the job's ranks (one per rank, bound by local rank): on one
-// rank the weights and the cache (bf16, INT or CQ, whose centroids come from the calibration) on its
-// GPU; on several, every rank holds the weights and a shard of a bf16 cache, and they run ring
+// rank the weights and the cache (bf16, INT, KVQuant, CQ or RVQ; learned tables from the
+// calibration) on its GPU; on several, every rank holds the weights and a shard of a bf16 cache, and they run ring
 // attention over NCCL. Refuses, before allocating, a codec the GPU has no kernels for, or a model
 // and context that do not fit in a GPU's free memory.
 std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration,

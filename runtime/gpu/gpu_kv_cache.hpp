@@ -67,7 +67,7 @@ class GpuWholeSequenceCache : public GpuKVCache {
 // The device bytes a cache of `capacity` tokens takes; refuses, naming the reason, a spec or shape
 // the GPU has no kernels for (before anything is allocated).
 size_t gpu_kv_cache_bytes(const KVSpec& spec, const ModelConfig& config, size_t capacity, int page_size);
-// Refuses a spec with learned tables (CQ, KVQuant with NUQ levels) without a calibration.
+// Refuses a spec with learned tables (CQ, RVQ, KVQuant with NUQ levels) without a calibration.
 void require_gpu_kv_calibration(const KVSpec& spec, const Calibration* calibration);
 std::unique_ptr<GpuKVCache> make_gpu_kv_cache(const KVSpec& spec, const ModelConfig& config, size_t capacity,
                                               int page_size, const Calibration* calibration);
