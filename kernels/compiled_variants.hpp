@@ -8,11 +8,11 @@
 
 namespace ringkv {
 
-// f(value) for value one of VALUES; else fails: "what: <value> <unit> are not compiled (<compiled>)".
+// f(value) for value one of VALUES; else fails: "what: <value><unit> are not compiled (<compiled>)".
 template <int... VALUES, typename F>
 void with_compiled(int value, const std::string& what, const char* unit, const char* compiled, F&& f) {
   const bool found = ((value == VALUES ? (f(std::integral_constant<int, VALUES>{}), true) : false) || ...);
-  if (!found) fail(what + ": " + std::to_string(value) + " " + unit + " are not compiled (" + compiled + ")", __FILE__, __LINE__);
+  if (!found) fail(what + ": " + std::to_string(value) + unit + " are not compiled (" + compiled + ")", __FILE__, __LINE__);
 }
 
 // Code widths of 1 to 4 bits.
@@ -24,19 +24,19 @@ void with_code_bits(int bits, const char* what, F&& f) {
 // Query heads per KV head (the GQA group) of 1, 2, 4 or 8.
 template <typename F>
 void with_queries_per_kv_head(int n_queries, const char* what, F&& f) {
-  with_compiled<1, 2, 4, 8>(n_queries, what, "queries per KV head", "1, 2, 4 or 8", f);
+  with_compiled<1, 2, 4, 8>(n_queries, what, " queries per KV head", "1, 2, 4 or 8", f);
 }
 
 // Channels per vector-quantized group of a CQ page: the powers of two to 64.
 template <typename F>
 void with_coupled_channels(int channels, const char* what, F&& f) {
-  with_compiled<1, 2, 4, 8, 16, 32, 64>(channels, what, "channels per group", "powers of two to 64", f);
+  with_compiled<1, 2, 4, 8, 16, 32, 64>(channels, what, " channels per group", "powers of two to 64", f);
 }
 
 // Channels per group of an RVQ page: 2, 4, 8 or 16.
 template <typename F>
 void with_residual_group(int group, const char* what, F&& f) {
-  with_compiled<2, 4, 8, 16>(group, what, "channels per group", "2, 4, 8 or 16", f);
+  with_compiled<2, 4, 8, 16>(group, what, " channels per group", "2, 4, 8 or 16", f);
 }
 
 }  // namespace ringkv
