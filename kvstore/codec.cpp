@@ -52,12 +52,7 @@ void PageCodec::key_scores(std::span<const PageView> pages, const float* queries
     for (int q = 0; q < n_queries; ++q) {
       const float* qv = queries + static_cast<size_t>(q) * d;
       float* out = scores + static_cast<size_t>(q) * total + first;
-      for (int i = 0; i < rows; ++i) {
-        const float* k = keys + static_cast<size_t>(i) * d;
-        float s = 0;
-        for (int c = 0; c < d; ++c) s += qv[c] * k[c];
-        out[i] = s;
-      }
+      for (int i = 0; i < rows; ++i) out[i] = dot(qv, keys + static_cast<size_t>(i) * d, d);
     }
   });
 }

@@ -87,6 +87,14 @@ class PageCodec {
 // Rows held by a list of pages.
 size_t total_tokens(std::span<const PageView> pages);
 
+// sum_i a[i] * b[i] in float, vectorized (the order of the sum is the SIMD lanes').
+inline float dot(const float* a, const float* b, int n) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
 // Builds the codec a spec names (bf16, fp16, int, kvquant, cq, rvq) for one role, layer and head.
 std::unique_ptr<PageCodec> make_codec(const CodecSpec& spec, Role role, const CodecContext& context);
 

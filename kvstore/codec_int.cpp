@@ -91,4 +91,75 @@ void IntCodec::decode_rows(const PageView& page, int row_begin, int row_end, flo
   }
 }
 
+void IntCodec::codes_as_floats(const uint8_t* codes, size_t first, int count, float* out) const {
+  thread_local std::vector<uint16_t> raw;
+  raw.resize(static_cast<size_t>(count));
+  unpack_codes(codes, first, count, bits_, raw.data());
+  for (int i = 0; i < count; ++i) out[i] = static_cast<float>(raw[i]);
+}
+
+void IntCodec::key_scores(std::span<const PageView> pages, const float* queries, int n_queries, const RopeTable&,
+                          float* scores) const {
+  const int d = head_dim();
+  const size_t total = total_tokens(pages);
+  std::vector<float> scaled(static_cast<size_t>(n_queries) * d), base(n_queries), row(d);
+  size_t first = 0;
+  for (const PageView& page : pages) {
+    const uint8_t* codes = page.bytes + 4 * param_count(page.tokens);
+    for (int g0 = 0; g0 < page.tokens; g0 += group_) {  // tokens sharing each channel's (lo, step)
+      for (int q = 0; q < n_queries; ++q) {
+        const float* qv = queries + static_cast<size_t>(q) * d;
+        float* qs = scaled.data() + static_cast<size_t>(q) * d;
+        double b = 0;
+        for (int c = 0; c < d; ++c) {
+          const uint8_t* param = page.bytes + 4 * param_index(g0, c);
+          qs[c] = qv[c] * read_fp16(param + 2);
+          b += static_cast<double>(qv[c]) * read_fp16(param);
+        }
+        base[q] = static_cast<float>(b);
+      }
+      for (int t = g0; t < std::min(page.tokens, g0 + group_); ++t) {
+        codes_as_floats(codes, static_cast<size_t>(t) * d, d, row.data());
+        for (int q = 0; q < n_queries; ++q)
+          scores[static_cast<size_t>(q) * total + first + t] = base[q] + dot(scaled.data() + static_cast<size_t>(q) * d, row.data(), d);
+      }
+    }
+    first += page.tokens;
+  }
+}
+
+void IntCodec::accumulate_values(std::span<const PageView> pages, const float* probs, int n_queries, float* out) const {
+  const int d = head_dim();
+  const size_t total = total_tokens(pages);
+  std::vector<float> lo, step, scaled, run;  // per token; [query][token] p * step; a channel's codes
+  std::vector<double> lo_sum(n_queries);
+  size_t first = 0;
+  for (const PageView& page : pages) {
+    const int n = page.tokens;
+    const uint8_t* codes = page.bytes + 4 * param_count(n);
+    lo.resize(n), step.resize(n), scaled.resize(static_cast<size_t>(n_queries) * n), run.resize(n);
+    for (int c0 = 0; c0 < d; c0 += group_) {  // channels sharing each token's (lo, step)
+      for (int t = 0; t < n; ++t) {
+        const uint8_t* param = page.bytes + 4 * param_index(t, c0);
+        lo[t] = read_fp16(param), step[t] = read_fp16(param + 2);
+      }
+      for (int q = 0; q < n_queries; ++q) {
+        const float* p = probs + static_cast<size_t>(q) * total + first;
+        lo_sum[q] = 0;
+        for (int t = 0; t < n; ++t) {
+          scaled[static_cast<size_t>(q) * n + t] = p[t] * step[t];
+          lo_sum[q] += static_cast<double>(p[t]) * lo[t];
+        }
+      }
+      for (int c = c0; c < std::min(d, c0 + group_); ++c) {
+        codes_as_floats(codes, static_cast<size_t>(c) * n, n, run.data());
+        for (int q = 0; q < n_queries; ++q)
+          out[static_cast<size_t>(q) * d + c] +=
+              static_cast<float>(lo_sum[q]) + dot(scaled.data() + static_cast<size_t>(q) * n, run.data(), n);
+      }
+    }
+    first += n;
+  }
+}
+
 }  // namespace ringkv

@@ -9,13 +9,6 @@
 namespace ringkv {
 
 namespace {
-float dot(const float* a, const float* b, int n) {
-  float acc = 0;
-#pragma omp simd reduction(+ : acc)
-  for (int i = 0; i < n; ++i) acc += a[i] * b[i];
-  return acc;
-}
-
 // The row range [first, last) a token's window covers.
 std::pair<size_t, size_t> window_rows(const KVRows& rows, int lo, int hi) {
   const auto b = std::lower_bound(rows.positions.begin(), rows.positions.end(), lo);
