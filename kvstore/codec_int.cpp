@@ -1,6 +1,8 @@
 #include "kvstore/codec_int.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <limits>
 
 #include "kernels/bit_packing.hpp"
@@ -91,7 +93,37 @@ void IntCodec::decode_rows(const PageView& page, int row_begin, int row_end, flo
   }
 }
 
+namespace {
+// The 8 / B codes of B bits each byte value packs, as floats.
+template <int B>
+const std::array<std::array<float, 8 / B>, 256>& byte_codes() {
+  static const auto table = [] {
+    std::array<std::array<float, 8 / B>, 256> t{};
+    for (int v = 0; v < 256; ++v)
+      for (int j = 0; j < 8 / B; ++j) t[v][j] = static_cast<float>((v >> (j * B)) & ((1 << B) - 1));
+    return t;
+  }();
+  return table;
+}
+
+template <int B>
+void bytes_as_floats(const uint8_t* bytes, size_t n_bytes, float* out) {
+  const auto& table = byte_codes<B>();
+  for (size_t i = 0; i < n_bytes; ++i) std::memcpy(out + i * (8 / B), table[bytes[i]].data(), sizeof(float) * (8 / B));
+}
+}  // namespace
+
 void IntCodec::codes_as_floats(const uint8_t* codes, size_t first, int count, float* out) const {
+  const size_t bit = first * bits_, bits = static_cast<size_t>(count) * bits_;
+  if (8 % bits_ == 0 && bit % 8 == 0 && bits % 8 == 0) {  // whole bytes: a table per byte value
+    const uint8_t* bytes = codes + bit / 8;
+    switch (bits_) {
+      case 1: return bytes_as_floats<1>(bytes, bits / 8, out);
+      case 2: return bytes_as_floats<2>(bytes, bits / 8, out);
+      case 4: return bytes_as_floats<4>(bytes, bits / 8, out);
+      default: return bytes_as_floats<8>(bytes, bits / 8, out);
+    }
+  }
   thread_local std::vector<uint16_t> raw;
   raw.resize(static_cast<size_t>(count));
   unpack_codes(codes, first, count, bits_, raw.data());

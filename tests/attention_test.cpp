@@ -65,7 +65,7 @@ TEST_P(PagedAttention, EqualsAttentionOverDecodedPages) {
 
 INSTANTIATE_TEST_SUITE_P(AllCodecs, PagedAttention,
                          ::testing::Combine(::testing::Values("bf16", "fp16", "int:bits=2,group=32", "int:bits=4|int:bits=2",
-                                                              "int:bits=3,group=20|int:bits=1,group=40",
+                                                              "int:bits=3,group=20|int:bits=1,group=40", "int:bits=8|int:bits=4,group=7",
                                                               "kvquant:bits=3,outliers=0.01,sink=2,qnorm=1",
                                                               "kvquant:bits=2,prerope=0,nuq=0", "cq:channels=4,bits=6",
                                                               "cq:channels=8,bits=8|cq:channels=2,bits=4",
