@@ -134,19 +134,22 @@ void IntCodec::key_scores(std::span<const PageView> pages, const float* queries,
                           float* scores) const {
   const int d = head_dim();
   const size_t total = total_tokens(pages);
-  std::vector<float> scaled(static_cast<size_t>(n_queries) * d), base(n_queries), row(d);
+  std::vector<float> lo(d), step(d), scaled(static_cast<size_t>(n_queries) * d), base(n_queries), row(d);
   size_t first = 0;
   for (const PageView& page : pages) {
     const uint8_t* codes = page.bytes + 4 * param_count(page.tokens);
     for (int g0 = 0; g0 < page.tokens; g0 += group_) {  // tokens sharing each channel's (lo, step)
+      for (int c = 0; c < d; ++c) {
+        const uint8_t* param = page.bytes + 4 * param_index(g0, c);
+        lo[c] = read_fp16(param), step[c] = read_fp16(param + 2);
+      }
       for (int q = 0; q < n_queries; ++q) {
         const float* qv = queries + static_cast<size_t>(q) * d;
         float* qs = scaled.data() + static_cast<size_t>(q) * d;
         double b = 0;
         for (int c = 0; c < d; ++c) {
-          const uint8_t* param = page.bytes + 4 * param_index(g0, c);
-          qs[c] = qv[c] * read_fp16(param + 2);
-          b += static_cast<double>(qv[c]) * read_fp16(param);
+          qs[c] = qv[c] * step[c];
+          b += static_cast<double>(qv[c]) * lo[c];
         }
         base[q] = static_cast<float>(b);
       }
