@@ -17,6 +17,8 @@
 
 namespace ringkv {
 
+class NearestSearch;  // kvstore/kmeans.hpp
+
 enum class CodecKind : uint8_t { Float = 1, Int = 2, KVQuant = 3, Coupled = 4, Residual = 5 };
 
 // Where a codec's tables come from: the calibration, and which layer and head the codec serves.
@@ -26,6 +28,7 @@ struct CodecContext {
   int layer = 0;
   int head = 0;
   const Calibration* calibration = nullptr;  // required by codecs with learned tables
+  const NearestSearch* nearest = nullptr;    // where learning's k-means searches run; nullptr: the CPU
 };
 
 // One sealed page as attention sees it.

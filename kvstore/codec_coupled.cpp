@@ -141,6 +141,7 @@ void CoupledCodec::learn(const CodecSpec& spec, Role role, const CodecContext& c
     KMeansOptions options;
     options.clusters = codes;
     options.seed += static_cast<uint64_t>(g);
+    options.search = context.nearest;
     const KMeansResult km = weighted_kmeans(x.data(), samples.n_rows, s.channels, weights.data(), options);
     table.data.insert(table.data.end(), km.centroids.begin(), km.centroids.end());
   }

@@ -138,16 +138,16 @@ void ResidualCodec::learn(const CodecSpec& spec, Role role, const CodecContext& 
   std::vector<float> weights(vectors);
   for (size_t v = 0; v < vectors; ++v) weights[v] = token_w[v / groups];
   Tensor table{{s.depth, s.codes, s.group}, {}};
-  std::vector<uint32_t> assignment(vectors);
   for (int l = 0; l < s.depth; ++l) {
     KMeansOptions options;
     options.clusters = s.codes;
     options.iterations = 15;
     options.seed += static_cast<uint64_t>(l);
+    options.search = context.nearest;
     const KMeansResult km = weighted_kmeans(residual.data(), vectors, s.group, weights.data(), options);
-    assign_nearest(residual.data(), vectors, s.group, km.centroids.data(), s.codes, assignment.data());
     for (size_t v = 0; v < vectors; ++v)
-      for (int j = 0; j < s.group; ++j) residual[v * s.group + j] -= km.centroids[static_cast<size_t>(assignment[v]) * s.group + j];
+      for (int j = 0; j < s.group; ++j)
+        residual[v * s.group + j] -= km.centroids[static_cast<size_t>(km.assignment[v]) * s.group + j];
     table.data.insert(table.data.end(), km.centroids.begin(), km.centroids.end());
   }
   calibration.put(table_name(spec, context.layer, context.head, role, "codebooks"), std::move(table));

@@ -202,14 +202,15 @@ struct LloydPass {
 };
 
 LloydPass lloyd_pass(const float* data, int dim, const std::vector<float>& w, const std::vector<float>& centroids,
-                     int k, const Blocks& blocks, std::vector<uint32_t>& assignment) {
-  const NearestCentroid nearest(centroids.data(), k, dim);
+                     int k, const Blocks& blocks, LoadedPoints& points, std::vector<uint32_t>& nearest,
+                     std::vector<uint32_t>& assignment) {
+  points.assign(centroids.data(), k, nearest.data());
   LloydPass pass;
   pass.sums.assign(blocks.count * k * dim, 0.0);
   pass.weights.assign(blocks.count * k, 0.0);
   std::vector<double> inertia(blocks.count);
   std::vector<size_t> changed(blocks.count);
-#pragma omp parallel for schedule(static) if (static_cast<double>(blocks.n) * k * dim > kParallelWork)
+#pragma omp parallel for schedule(static) if (static_cast<double>(blocks.n) * dim > kParallelWork)
   for (long long b = 0; b < static_cast<long long>(blocks.count); ++b) {
     double* sums = &pass.sums[b * k * dim];
     double* ws = &pass.weights[b * k];
@@ -217,7 +218,7 @@ LloydPass lloyd_pass(const float* data, int dim, const std::vector<float>& w, co
     size_t block_changed = 0;
     for (size_t i = blocks.begin(b); i < blocks.end(b); ++i) {
       const float* x = data + i * dim;
-      const uint32_t a = nearest(x);
+      const uint32_t a = nearest[i];
       block_changed += a != assignment[i];
       assignment[i] = a;
       ws[a] += w[i];
@@ -288,7 +289,32 @@ std::vector<float> point_weights(const float* weights, size_t n) {
   return w;
 }
 
+class CpuLoadedPoints final : public LoadedPoints {
+ public:
+  CpuLoadedPoints(const float* data, size_t n, int dim) : data_(data), n_(n), dim_(dim) {}
+  void assign(const float* centroids, int clusters, uint32_t* out) override {
+    assign_nearest(data_, n_, dim_, centroids, clusters, out);
+  }
+
+ private:
+  const float* data_;
+  size_t n_;
+  int dim_;
+};
+
+class CpuNearestSearch final : public NearestSearch {
+ public:
+  std::unique_ptr<LoadedPoints> load(const float* data, size_t n, int dim) const override {
+    return std::make_unique<CpuLoadedPoints>(data, n, dim);
+  }
+};
+
 }  // namespace
+
+const NearestSearch& cpu_nearest_search() {
+  static const CpuNearestSearch search;
+  return search;
+}
 
 void assign_nearest(const float* data, size_t n, int dim, const float* centroids, int clusters, uint32_t* out) {
   RINGKV_REQUIRE(dim > 0 && clusters > 0, "assign_nearest needs a dimension and centroids");
@@ -305,17 +331,21 @@ KMeansResult weighted_kmeans(const float* data, size_t n, int dim, const float* 
   if (n <= static_cast<size_t>(k)) {  // every point its own centroid; spares repeat points
     for (int j = 0; j < k; ++j)
       result.centroids.insert(result.centroids.end(), data + (j % n) * dim, data + (j % n + 1) * dim);
+    result.assignment.resize(n);
+    assign_nearest(data, n, dim, result.centroids.data(), k, result.assignment.data());
     return result;
   }
   const std::vector<float> w = point_weights(weights, n);
   result.centroids = seed_centroids(data, n, dim, w, k, options);
   const Blocks blocks(n, 4096);
-  std::vector<uint32_t> assignment(n, UINT32_MAX);
-  LloydPass pass = lloyd_pass(data, dim, w, result.centroids, k, blocks, assignment);
+  const std::unique_ptr<LoadedPoints> points = (options.search ? *options.search : cpu_nearest_search()).load(data, n, dim);
+  std::vector<uint32_t> nearest(n);
+  result.assignment.assign(n, UINT32_MAX);
+  LloydPass pass = lloyd_pass(data, dim, w, result.centroids, k, blocks, *points, nearest, result.assignment);
   while (result.iterations_run < options.iterations && pass.changed > 0) {
-    update_centroids(data, dim, w, pass, k, blocks, assignment, result.centroids);
+    update_centroids(data, dim, w, pass, k, blocks, result.assignment, result.centroids);
     ++result.iterations_run;
-    pass = lloyd_pass(data, dim, w, result.centroids, k, blocks, assignment);
+    pass = lloyd_pass(data, dim, w, result.centroids, k, blocks, *points, nearest, result.assignment);
   }
   result.inertia = pass.inertia;  // of the final centroids
   return result;

@@ -70,12 +70,13 @@ CollectedKV collect_kv(const Transformer& model, std::span<const int32_t> tokens
   return kv;
 }
 
-Calibration learn_calibration(const CollectedKV& kv, std::span<const KVSpec> specs, int page_size, const RopeTable& rope) {
+Calibration learn_calibration(const CollectedKV& kv, std::span<const KVSpec> specs, int page_size, const RopeTable& rope,
+                              const NearestSearch* nearest) {
   Calibration cal;
   for (int l = 0; l < kv.layers; ++l)
     for (int h = 0; h < kv.kv_heads; ++h) {
       const CollectedKV::Stream& s = kv.streams[static_cast<size_t>(l) * kv.kv_heads + h];
-      const CodecContext ctx{kv.head_dim, page_size, l, h, &cal};
+      const CodecContext ctx{kv.head_dim, page_size, l, h, &cal, nearest};
       const CalibrationSamples keys{s.keys_pre_rope.data(), s.positions.data(), s.sensitivity.data(), s.positions.size()};
       const CalibrationSamples values{s.values.data(), s.positions.data(), s.sensitivity.data(), s.positions.size()};
       for (const KVSpec& spec : specs) {

@@ -7,6 +7,7 @@
 
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec_spec.hpp"
+#include "kvstore/kmeans.hpp"
 #include "kvstore/kv_dump.hpp"
 #include "runtime/transformer.hpp"
 
@@ -30,7 +31,9 @@ struct CollectedKV {
 CollectedKV collect_kv(const Transformer& model, std::span<const int32_t> tokens, int window, int chunk,
                        int dump_queries);
 
-// Learns the tables of every spec for every layer and KV head.
-Calibration learn_calibration(const CollectedKV& kv, std::span<const KVSpec> specs, int page_size, const RopeTable& rope);
+// Learns the tables of every spec for every layer and KV head; k-means searches run on `nearest`
+// (nullptr: the CPU).
+Calibration learn_calibration(const CollectedKV& kv, std::span<const KVSpec> specs, int page_size, const RopeTable& rope,
+                              const NearestSearch* nearest = nullptr);
 
 }  // namespace ringkv

@@ -13,12 +13,14 @@
 #include "launch/analysis/codec_analysis.hpp"
 #include "launch/cli/commands.hpp"
 #include "launch/cli/model_options.hpp"
+#include "runtime/gpu/gpu_backend.hpp"
 #include "runtime/model_calibration.hpp"
 
 namespace ringkv::cli {
 
 namespace {
-Calibration calibrate_on_dump(const std::string& dump_path, const std::vector<KVSpec>& specs, int page_size) {
+Calibration calibrate_on_dump(const std::string& dump_path, const std::vector<KVSpec>& specs, int page_size,
+                              const NearestSearch* nearest) {
   const KVDump dump = read_kv_dump(dump_path);
   const RopeTable rope = RopeTable::plain(dump.head_dim, dump.rope_theta);
   std::vector<int> positions(dump.tokens);
@@ -28,7 +30,7 @@ Calibration calibrate_on_dump(const std::string& dump_path, const std::vector<KV
   for (int l = 0; l < dump.layers; ++l)
     for (int h = 0; h < dump.kv_heads; ++h) {
       const std::vector<float> sensitivity = attention_received(dump, l, h);
-      const CodecContext ctx{dump.head_dim, page_size, l, h, &cal};
+      const CodecContext ctx{dump.head_dim, page_size, l, h, &cal, nearest};
       for (const KVSpec& spec : specs) {
         learn_codec_tables(spec.key, Role::Key, ctx, rope,
                            {dump.keys_at(l, h), positions.data(), sensitivity.data(), positions.size()}, cal);
@@ -43,6 +45,7 @@ Calibration calibrate_on_dump(const std::string& dump_path, const std::vector<KV
 int run_calibrate(const std::vector<std::string>& args) {
   std::string dump_path, model_dir, text_path, out, dump_out;
   std::vector<std::string> spec_texts;
+  std::string device = "cpu";
   ModelOptions m;
   int max_tokens = 32768, window = 2048, dump_queries = 32;
   CLI::App app{"Learn codec tables (NUQ levels, CQ centroids, RVQ codebooks) from a model run or a KV dump",
@@ -58,6 +61,11 @@ int run_calibrate(const std::vector<std::string>& args) {
   app.add_option("--kv", spec_texts, "codec spec to learn tables for, repeatable")->required();
   app.add_option("--page-size", m.page_size, "tokens per sealed page (KVQuant normalizes per page)")->capture_default_str();
   app.add_option("-o,--output", out, "calibration file to write")->required();
+  app.add_option("--device", device,
+                 "where k-means searches for nearest centroids: cpu, or gpu (this process's GPU; the model run "
+                 "that collects keys and values stays on the CPU)")
+      ->check(CLI::IsMember({"cpu", "gpu"}))
+      ->capture_default_str();
   if (!parse_options(app, args)) return 0;
   RINGKV_REQUIRE(dump_path.empty() != m.model.empty(), "ringkv calibrate: give either --model (with --text) or --kv-dump");
   RINGKV_REQUIRE(m.model.empty() || !text_path.empty(), "ringkv calibrate: --model needs --text");
@@ -65,10 +73,11 @@ int run_calibrate(const std::vector<std::string>& args) {
 
   const auto start = std::chrono::steady_clock::now();
   const std::vector<KVSpec> specs = parse_specs(spec_texts);
+  const std::unique_ptr<NearestSearch> gpu_search = device == "gpu" ? make_gpu_nearest_search() : nullptr;
   Calibration cal;
   std::string what;
   if (!dump_path.empty()) {
-    cal = calibrate_on_dump(dump_path, specs, m.page_size);
+    cal = calibrate_on_dump(dump_path, specs, m.page_size, gpu_search.get());
     what = "KV dump " + dump_path;
   } else {
     const auto weights = m.load_weights();
@@ -82,9 +91,12 @@ int run_calibrate(const std::vector<std::string>& args) {
       std::cout << "wrote " << dump_out << ": " << kv.first_window.tokens << " tokens, " << kv.first_window.n_queries
                 << " queries per KV head\n";
     }
-    cal = learn_calibration(kv, specs, m.page_size, model.rope().table);
+    const auto learn_start = std::chrono::steady_clock::now();
+    cal = learn_calibration(kv, specs, m.page_size, model.rope().table, gpu_search.get());
     what = std::to_string(tokens.size()) + " tokens of " + text_path + " through " + m.model;
-    std::cout << "collected keys and values of " << tokens.size() << " tokens in " << collect_s << " s\n";
+    std::cout << "collected keys and values of " << tokens.size() << " tokens in " << collect_s << " s; learned the tables in "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - learn_start).count() << " s (k-means on the "
+              << device << ")\n";
   }
   cal.description = "learned from " + what;
   cal.save(out);

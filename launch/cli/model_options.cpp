@@ -26,7 +26,7 @@ void ModelOptions::add_to(CLI::App& app, bool with_calibration) {
 void ModelOptions::add_device_to(CLI::App& app) {
   app.add_option("--device", device,
                  "cpu: the CPU backend, the cache spread over the job's ranks; gpu: weights and the KV cache on "
-                 "this process's GPU (one rank; --kv bf16 or int:bits=1..4 with pages of 128 tokens)")
+                 "the GPU of each rank (pages of 128 tokens; every --kv codec on one rank, bf16 on several)")
       ->check(CLI::IsMember({"cpu", "gpu"}))
       ->capture_default_str();
 }

@@ -6,6 +6,7 @@
 #include "comm/communicator.hpp"
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec_spec.hpp"
+#include "kvstore/kmeans.hpp"
 #include "runtime/model_weights.hpp"
 #include "runtime/token_sequence.hpp"
 
@@ -19,5 +20,9 @@ namespace ringkv {
 // and context that do not fit in a GPU's free memory.
 std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration,
                                                  size_t context_tokens, int chunk_tokens, int page_size, Communicator& comm);
+
+// k-means' nearest-centroid searches on this process's GPU (ringkv calibrate --device gpu); refuses
+// without CUDA or a device.
+std::unique_ptr<NearestSearch> make_gpu_nearest_search();
 
 }  // namespace ringkv

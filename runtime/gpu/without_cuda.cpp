@@ -9,4 +9,9 @@ std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights&, const KVSp
   return nullptr;
 }
 
+std::unique_ptr<NearestSearch> make_gpu_nearest_search() {
+  RINGKV_REQUIRE(false, "this ringkv was built without CUDA (nvcc was not found at configure time): use --device cpu");
+  return nullptr;
+}
+
 }  // namespace ringkv
