@@ -18,22 +18,31 @@ int decode_attention_splits(int n_pages, int streams) {
 
 namespace {
 // The kernel for BITS with its shared memory allowed (and as much of the multiprocessor's memory
-// as can be shared), and that memory's size.
+// as can be shared), and that memory's size. Configured once per process (a rank drives one GPU):
+// decode launches it in every layer of every step, and each attribute call costs microseconds.
 template <int BITS, int NQ>
 auto configured_int_kernel() {
-  const auto kernel = kernels::decode_attention_int_kernel<BITS, NQ>;
-  const size_t shared = kernels::kIntWarpsPerBlock * kernels::int_warp_shared_bytes<BITS>();
-  kernels::allow_shared(kernel, shared);
-  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
-  return std::pair{kernel, shared};
+  static const auto configured = [] {
+    const auto kernel = kernels::decode_attention_int_kernel<BITS, NQ>;
+    const size_t shared = kernels::kIntWarpsPerBlock * kernels::int_warp_shared_bytes<BITS>();
+    kernels::allow_shared(kernel, shared);
+    RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+    return std::pair{kernel, shared};
+  }();
+  return configured;
 }
 }  // namespace
 
 int decode_attention_int_splits(int n_pages, int streams, int bits) {
   int blocks = 0;
   with_code_bits(bits, "decode_attention_int_splits", [&](auto b) {
-    const auto [kernel, shared] = configured_int_kernel<decltype(b)::value, kernels::kIntMaxQueries>();
-    RINGKV_CHECK_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, 32 * kernels::kIntWarpsPerBlock, shared));
+    static const int resident = [] {  // blocks per multiprocessor, asked once per process
+      const auto [kernel, shared] = configured_int_kernel<decltype(b)::value, kernels::kIntMaxQueries>();
+      int n = 0;
+      RINGKV_CHECK_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, 32 * kernels::kIntWarpsPerBlock, shared));
+      return n;
+    }();
+    blocks = resident;
   });
   const int wave = std::max(1, blocks) * kernels::kIntWarpsPerBlock * multiprocessor_count();
   return std::max(1, std::min(n_pages, wave / streams));

@@ -3,6 +3,8 @@
 // kvstore/kmeans.cpp): a thread takes a point (D floats in registers) and scans the centroids,
 // which the block stages through shared memory a tile at a time with their squared norms, by
 // |c|^2 - 2 x.c (|x|^2 is common to all centroids); of equal distances the first index wins.
+// Scalars (D = 1) compare (x - c)^2, which keeps dense levels apart where |c|^2 - 2xc would
+// cancel (the CPU searches the midpoints of its sorted levels).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -16,7 +18,7 @@ constexpr int kNearestTileBytes = 32 << 10;  // centroids staged per tile, norms
 
 template <int D>
 constexpr int nearest_tile_centroids() {
-  return kNearestTileBytes / (4 * (D + 1));
+  return kNearestTileBytes / (4 * (D + 1)) / 32 * 32;  // whole groups of the unrolled scan
 }
 
 // grid: ceil(n / kNearestThreads); block: kNearestThreads; static shared memory.
@@ -26,13 +28,14 @@ __global__ void __launch_bounds__(kNearestThreads) nearest_centroid_kernel(const
                                                                            const float* __restrict__ centroids, int clusters,
                                                                            uint32_t* __restrict__ out) {
   constexpr int kTile = nearest_tile_centroids<D>();
-  __shared__ float tile[kTile * D];
-  __shared__ float norms[kTile];
+  // Padded by a group of the unrolled scan, whose loads the compiler may issue ahead of the bound.
+  __shared__ float tile[(kTile + 4) * D];
+  __shared__ float norms[kTile + 4];
   const size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  float x2[D] = {};  // -2x
+  float x2[D] = {};  // -2x (D = 1: x)
   if (i < n) {
 #pragma unroll
-    for (int j = 0; j < D; ++j) x2[j] = -2.0f * points[i * D + j];
+    for (int j = 0; j < D; ++j) x2[j] = (D == 1 ? 1.0f : -2.0f) * points[i * D + j];
   }
   float best = INFINITY;
   uint32_t arg = 0;
@@ -50,9 +53,14 @@ __global__ void __launch_bounds__(kNearestThreads) nearest_centroid_kernel(const
     __syncthreads();
 #pragma unroll 4
     for (int k = 0; k < count; ++k) {
-      float d = norms[k];
+      float d;
+      if constexpr (D == 1) {
+        d = (x2[0] - tile[k]) * (x2[0] - tile[k]);
+      } else {
+        d = norms[k];
 #pragma unroll
-      for (int j = 0; j < D; ++j) d = fmaf(x2[j], tile[k * D + j], d);
+        for (int j = 0; j < D; ++j) d = fmaf(x2[j], tile[k * D + j], d);
+      }
       if (d < best) best = d, arg = static_cast<uint32_t>(first + k);
     }
   }

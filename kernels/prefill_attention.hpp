@@ -5,6 +5,8 @@
 // KV head h / (heads / kv_heads). Scores are scale * q.k. This is the CPU twin of the GPU kernel.
 #include <cstdint>
 
+#include "kernels/host_device.hpp"
+
 namespace ringkv {
 
 // Which keys a query sees besides the causal bound. A paged store's view during prefill takes two
@@ -22,12 +24,6 @@ struct PrefillShape {
   int page = 0;             // tokens per page, for the paged views
   bool accumulate = false;  // merge into the (out, lse) already in the outputs
 };
-
-#if defined(__CUDACC__)
-#define RINGKV_HOST_DEVICE __host__ __device__
-#else
-#define RINGKV_HOST_DEVICE
-#endif
 
 // The page start of a position (the position itself outside the paged views).
 RINGKV_HOST_DEVICE inline int prefill_page_start(const PrefillShape& s, int position) {

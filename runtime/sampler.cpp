@@ -1,11 +1,7 @@
 #include "runtime/sampler.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <numeric>
-#include <vector>
-
 #include "kernels/error.hpp"
+#include "kernels/sample_token.hpp"
 
 namespace ringkv {
 
@@ -14,24 +10,13 @@ Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(optio
   RINGKV_REQUIRE(options.top_p > 0 && options.top_p <= 1, "top-p must be in (0, 1]");
 }
 
+double Sampler::draw() {
+  return options_.temperature > 0 ? std::uniform_real_distribution<double>(0.0, 1.0)(rng_) : 0.0;
+}
+
 int32_t Sampler::next(std::span<const float> logits) {
-  RINGKV_REQUIRE(!logits.empty(), "no logits to sample from");
-  const auto best = std::max_element(logits.begin(), logits.end());
-  if (options_.temperature == 0) return static_cast<int32_t>(best - logits.begin());
-  std::vector<double> p(logits.size());
-  double sum = 0;
-  for (size_t i = 0; i < p.size(); ++i) sum += (p[i] = std::exp((logits[i] - *best) / options_.temperature));
-  std::vector<int32_t> order(p.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
-  size_t keep = 0;
-  double mass = 0;
-  while (keep < order.size() && mass < options_.top_p * sum) mass += p[order[keep++]];
-  std::uniform_real_distribution<double> uniform(0.0, mass);
-  double u = uniform(rng_);
-  for (size_t k = 0; k < keep; ++k)
-    if ((u -= p[order[k]]) <= 0) return order[k];
-  return order[keep - 1];
+  const double u = draw();
+  return sample_token_cpu(logits.data(), logits.size(), static_cast<float>(options_.temperature), static_cast<float>(options_.top_p), u);
 }
 
 }  // namespace ringkv

@@ -1,6 +1,6 @@
 #pragma once
 // Choosing the next token from logits: greedy, or temperature with nucleus (top-p) sampling from
-// a seeded generator, so that a run is repeatable.
+// a seeded generator, so that a run is repeatable (the method: kernels/sample_token.hpp).
 #include <cstdint>
 #include <random>
 #include <span>
@@ -16,7 +16,12 @@ struct SamplingOptions {
 class Sampler {
  public:
   explicit Sampler(const SamplingOptions& options);
+  // The next token from logits [vocab], on the CPU.
   int32_t next(std::span<const float> logits);
+  // The uniform number in [0, 1) that picks the next token (drawn from the generator only at a
+  // positive temperature), for a sampler that runs on the GPU.
+  double draw();
+  const SamplingOptions& options() const { return options_; }
 
  private:
   SamplingOptions options_;

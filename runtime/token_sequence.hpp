@@ -6,6 +6,8 @@
 #include <span>
 #include <vector>
 
+#include "runtime/sampler.hpp"
+
 namespace ringkv {
 
 class TokenSequence {
@@ -16,6 +18,9 @@ class TokenSequence {
   virtual void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) = 0;
   // Appends one token; logits [vocab].
   virtual void decode(int32_t token, std::vector<float>& logits) = 0;
+  // The next token, drawn by `sampler` from the last token's logits (those prefill or decode gave),
+  // where they are: on the CPU here, on the GPU in the GPU sequences.
+  virtual int32_t next_token(Sampler& sampler, std::span<const float> logits) { return sampler.next(logits); }
   virtual int length() const = 0;
   // Bytes this process's part of the KV cache takes as stored (pages, tails, codec tables).
   virtual size_t stored_kv_bytes() const = 0;

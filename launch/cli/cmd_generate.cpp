@@ -76,7 +76,7 @@ int run_generate(const std::vector<std::string>& args) {
   int generated = 0;
   int32_t previous = tokens.back();
   while (generated < max_new) {
-    const int32_t next = sampler.next(logits);
+    const int32_t next = run.sequence().next_token(sampler, logits);
     ++generated;
     if (run.prints()) {  // every rank samples the same token from the same logits; rank 0 shows it
       if (print_ids)

@@ -112,7 +112,7 @@ int run_qa(const std::vector<std::string>& args) {
     std::string answer;
     int32_t previous = prompts[i].back();
     for (int t = 0; t < max_answer; ++t) {
-      const int32_t next = sampler.next(logits);
+      const int32_t next = run.sequence().next_token(sampler, logits);
       if (next == tokenizer->eos_id()) break;
       const std::string piece = tokenizer->token_bytes(previous, next);
       run.sequence().decode(next, logits);  // the answer stays in the cache for later questions

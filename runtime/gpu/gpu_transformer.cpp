@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/sample_token_gpu.hpp"
 #include "kernels/transformer_ops_gpu.hpp"
 
 namespace ringkv {
@@ -34,6 +35,7 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   inv_freq_.upload(rope_.table.inv_freq.data());
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
   ids_ = DeviceBuffer<int32_t>(n);
+  sampled_ = DeviceBuffer<int32_t>(1);
   x_ = DeviceBuffer<float>(n * c.hidden_size), h_ = DeviceBuffer<float>(n * c.hidden_size);
   q_ = DeviceBuffer<float>(n * q_dim), k_ = DeviceBuffer<float>(n * kv_row(c)), v_ = DeviceBuffer<float>(n * kv_row(c));
   attention_ = DeviceBuffer<float>(n * q_dim), lse_ = DeviceBuffer<float>(n * c.heads);
@@ -110,9 +112,20 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
   // The watched wait first: a copy into pageable memory would block the host until the stream
   // drains, and a dead peer would leave it there.
   cache.wait(s);
+  last_logits_ = static_cast<size_t>(out_rows - 1) * c.vocab_size;
   logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
   RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
   stream_.synchronize();
+}
+
+int32_t GpuTransformer::sample_last(Sampler& sampler) {
+  const SamplingOptions& o = sampler.options();
+  sample_token_gpu(logits_.data() + last_logits_, config_.vocab_size, static_cast<float>(o.temperature),
+                   static_cast<float>(o.top_p), sampler.draw(), sampled_.data(), stream_.get());
+  int32_t token = 0;
+  RINGKV_CHECK_CUDA(cudaMemcpyAsync(&token, sampled_.data(), sizeof token, cudaMemcpyDeviceToHost, stream_.get()));
+  stream_.synchronize();
+  return token;
 }
 
 }  // namespace ringkv

@@ -8,6 +8,7 @@
 #include "runtime/gpu/gpu_kv_cache.hpp"
 #include "runtime/gpu/gpu_weights.hpp"
 #include "runtime/rope_scaling.hpp"
+#include "runtime/sampler.hpp"
 
 namespace ringkv {
 
@@ -25,6 +26,9 @@ class GpuTransformer {
   // cache. logits: [tokens][vocab] when all_logits, else [vocab] (empty without tokens).
   void forward(std::span<const int32_t> tokens, std::span<const TokenRun> runs, GpuKVCache& cache,
                std::vector<float>& logits, bool all_logits);
+  // The next token, drawn on the GPU by the sampler's method from the logits of the last token of
+  // the last forward() (sample_token_gpu).
+  int32_t sample_last(Sampler& sampler);
 
  private:
   ModelConfig config_;
@@ -36,7 +40,8 @@ class GpuTransformer {
   GpuModelWeights weights_;
   DeviceBuffer<float> inv_freq_;
   // Activations of one step: residual stream, normed rows, projections, attention, MLP, logits.
-  DeviceBuffer<int32_t> ids_;
+  DeviceBuffer<int32_t> ids_, sampled_;
+  size_t last_logits_ = 0;  // offset of the last token's logits in logits_
   DeviceBuffer<float> x_, h_, q_, k_, v_, attention_, lse_, gate_, up_, logits_;
   DeviceBuffer<uint16_t> rounded_;  // the bf16 input of the next GEMM (or the queries)
 };

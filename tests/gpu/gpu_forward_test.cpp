@@ -71,6 +71,10 @@ TEST_P(GpuForward, MatchesTheCpuBackendOnReftiny) {
   const std::vector<float> got = test::sequence_logits(gpu, tokens, prefill, 200);
   ASSERT_EQ(got.size(), want.size());
   EXPECT_GT(gpu.stored_kv_bytes(), 0u);
+  // Tokens drawn on the GPU from the last logits are those the CPU sampler draws from their copy.
+  Sampler on_gpu({0.8, 0.9, 3}), on_cpu({0.8, 0.9, 3});
+  const std::span<const float> last_logits(got.data() + got.size() - vocab, vocab);
+  for (int draw = 0; draw < 20; ++draw) ASSERT_EQ(gpu.next_token(on_gpu, last_logits), on_cpu.next(last_logits)) << "draw " << draw;
 
   // bf16 activations into every GEMM, bf16 queries, and (INT) pages attended in bf16 during prefill:
   // about 1% of the logits' size. At 1 and 2 bits those roundings move keys and values across code
