@@ -213,10 +213,8 @@ int run(int argc, char** argv) {
     bench_pages(spec, nullptr,
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
                   const auto pointers = repeated_pointer(d_levels.data(), streams);
-                  KVQuantPagesGpu view;
-                  view.key_pages = keys, view.value_pages = values, view.key_levels = view.value_levels = pointers->data();
-                  view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages;
-                  view.shape = {p.bits, p.outliers, p.sink, p.pre_rope};
+                  const KVQuantPagesGpu view{{keys, values, d_freq.data(), streams, n_pages}, pointers->data(), pointers->data(),
+                                             {p.bits, p.outliers, p.sink, p.pre_rope}};
                   return timed_decode(decode_attention_kvquant_gpu, view, decode_attention_splits(n_pages, streams), streams, q,
                                       pointers);
                 });
@@ -229,10 +227,8 @@ int run(int argc, char** argv) {
     bench_pages(spec, &books.calibration,
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
                   const auto pointers = repeated_pointer(books.device.data(), streams);
-                  ResidualPagesGpu view;
-                  view.key_pages = keys, view.value_pages = values, view.key_codebooks = view.value_codebooks = pointers->data();
-                  view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages;
-                  view.shape = {p.depth, p.codes, p.group, p.pre_rope};
+                  const ResidualPagesGpu view{{keys, values, d_freq.data(), streams, n_pages}, pointers->data(), pointers->data(),
+                                              {p.depth, p.codes, p.group, p.pre_rope}};
                   return timed_decode(decode_attention_residual_gpu, view, decode_attention_splits(n_pages, streams), streams, q,
                                       pointers);
                 });

@@ -7,11 +7,9 @@ namespace ringkv {
 void decode_attention_kvquant_gpu(const KVQuantPagesGpu& pages, const float* queries, int n_queries, float scale, int splits,
                                   float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream) {
   require_kvquant_gpu(pages.shape);
-  const TiledPages tiled{pages.key_pages, pages.value_pages, pages.inv_freq, pages.streams, pages.n_pages,
-                         {pages.tail_keys, pages.tail_values, pages.tail_tokens}};
   with_code_bits(pages.shape.bits, "decode_attention_kvquant_gpu", [&](auto bits) {
     const kernels::KVQuantReader<decltype(bits)::value> reader{pages.shape, pages.key_levels, pages.value_levels};
-    decode_attention_tiled(reader, tiled, queries, n_queries, scale, splits, split_out, split_lse, out, lse, stream);
+    decode_attention_tiled(reader, pages.pages, queries, n_queries, scale, splits, split_out, split_lse, out, lse, stream);
   });
 }
 

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/tiled_pages_gpu.hpp"
+
 namespace ringkv {
 
 // One spec for keys and values (keys in strided channel groups, values in contiguous ones).
@@ -19,20 +21,12 @@ struct ResidualShapeGpu {
 // (two of them, in fp16, in a block's shared memory) and at most 256 codes per token.
 void require_residual_gpu(const ResidualShapeGpu& shape);
 
-// Pages of several streams (a stream: one layer and KV head of one sequence), page k of a stream
-// holding positions 128k to 128k + 127. Page pointers 4-byte aligned.
+// The pages of several streams and each stream's codebooks.
 struct ResidualPagesGpu {
-  const uint8_t* const* key_pages = nullptr;       // device array [streams][n_pages] of device pointers
-  const uint8_t* const* value_pages = nullptr;     // device array [streams][n_pages]
-  const float* const* key_codebooks = nullptr;     // device array [streams]: each stream's [depth][codes][group] fp32
-  const float* const* value_codebooks = nullptr;   // device array [streams]
-  const float* inv_freq = nullptr;                 // device [64]: the RoPE frequencies pre-RoPE keys are turned by
-  int streams = 1, n_pages = 0;
+  TiledPages pages;
+  const float* const* key_codebooks = nullptr;    // device array [streams]: each stream's [depth][codes][group] fp32
+  const float* const* value_codebooks = nullptr;  // device array [streams]
   ResidualShapeGpu shape;
-  // Optional bf16 tails, as in IntPagesGpu (keys after RoPE; 1, 2, 4 or 8 queries per KV head). Null: none.
-  const uint16_t* const* tail_keys = nullptr;
-  const uint16_t* const* tail_values = nullptr;
-  const int* tail_tokens = nullptr;
 };
 
 // As decode_attention_kvquant_gpu, over RVQ pages (codebook entries rounded to fp16 in shared memory).

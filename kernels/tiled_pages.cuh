@@ -17,17 +17,10 @@
 #include "kernels/decode_attention_int.cuh"
 #include "kernels/decode_attention_tail_gpu.hpp"
 #include "kernels/page_tile.cuh"
+#include "kernels/tiled_pages_gpu.hpp"
 
 namespace ringkv {
 
-// The pages and tails of decode attention's streams, as the codecs' page views give them.
-struct TiledPages {
-  const uint8_t* const* key_pages;    // device array [streams][n_pages] of device pointers
-  const uint8_t* const* value_pages;  // device array [streams][n_pages]
-  const float* inv_freq;              // device [64]
-  int streams, n_pages;
-  TailsGpu tails;                     // optional bf16 tails (keys null: none), as in IntPagesGpu
-};
 
 namespace kernels {
 

@@ -34,30 +34,23 @@ size_t slot_bytes(const CodecSpec& spec) {
     for (size_t bytes : page_sizes(spec, keys)) most = std::max(most, bytes);
   return (most + 15) / 16 * 16;
 }
-
-int most_splits(const ModelConfig& c, size_t capacity) {
-  return decode_attention_splits(std::max(1, GpuPagedCache::pages_for(capacity)), c.kv_heads);
-}
 }  // namespace
 
 size_t GpuKVQuantCache::bytes_needed(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
-  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_splits(c, capacity)) +
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_tiled_splits(c, capacity)) +
          GpuStreamTables::bytes_needed(c, size_t{1} << shape_of(spec).bits) + kDim / 2 * sizeof(float);
 }
 
 GpuKVQuantCache::GpuKVQuantCache(const ModelConfig& c, size_t capacity, const CodecSpec& spec, const Calibration* calibration,
                                  const RopeTable& rope)
-    : GpuPagedCache(c, capacity, slot_bytes(spec), most_splits(c, capacity)),
+    : GpuPagedCache(c, capacity, slot_bytes(spec), most_tiled_splits(c, capacity)),
       shape_(shape_of(spec)),
       page_sizes_{page_sizes(spec, true), page_sizes(spec, false)},
       levels_(c, size_t{1} << shape_.bits, [&](int l, int h, bool keys) {
         // The CPU codec reads and checks the calibration's levels (or makes uniform ones).
         return KVQuantCodec(spec, codec_role(keys), CodecContext{kDim, kPage, l, h, calibration}).levels();
-      }) {
-  RINGKV_REQUIRE(rope.head_dim == kDim && rope.inv_freq.size() == kDim / 2, "the KVQuant GPU cache takes head_dim 128");
-  inv_freq_ = DeviceBuffer<float>(rope.inv_freq.size());
-  inv_freq_.upload(rope.inv_freq.data());
-}
+      }),
+      inv_freq_(rope_frequencies(rope, "KVQuant")) {}
 
 const float* const* GpuKVQuantCache::levels_of(Role role, int l) const { return levels_.of(role == kKeys, l); }
 
@@ -80,11 +73,7 @@ void GpuKVQuantCache::decode(Role role, int l, int first, const uint8_t* const* 
 
 void GpuKVQuantCache::attend_pages(const GpuAttentionStep& step, const SealedPages& p, cudaStream_t stream) {
   const int kv_heads = config().kv_heads;
-  KVQuantPagesGpu pages;
-  pages.key_pages = p.keys, pages.value_pages = p.values;
-  pages.key_levels = levels_of(kKeys, step.layer), pages.value_levels = levels_of(kValues, step.layer);
-  pages.inv_freq = inv_freq_.data(), pages.streams = kv_heads, pages.n_pages = p.count, pages.shape = shape_;
-  pages.tail_keys = p.tail_keys, pages.tail_values = p.tail_values, pages.tail_tokens = p.tail_tokens;
+  const KVQuantPagesGpu pages{tiled(p, inv_freq_.data()), levels_of(kKeys, step.layer), levels_of(kValues, step.layer), shape_};
   decode_attention_kvquant_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(p.count, kv_heads),
                                split_out(), split_lse(), step.out, step.lse, stream);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/decode_attention_gpu.hpp"
 #include "kernels/prefill_attention_gpu.hpp"
 #include "kernels/transformer_ops_gpu.hpp"
 
@@ -49,6 +50,21 @@ GpuPagedCache::GpuPagedCache(const ModelConfig& c, size_t capacity, size_t slot_
   page_rows_ = DeviceBuffer<float>(page_rows_bf16_.size());
   const size_t states = static_cast<size_t>(most_splits + 1);
   split_out_ = DeviceBuffer<float>(states * c.heads * kDim), split_lse_ = DeviceBuffer<float>(states * c.heads);
+}
+
+int GpuPagedCache::most_tiled_splits(const ModelConfig& c, size_t capacity) {
+  return decode_attention_splits(std::max(1, pages_for(capacity)), c.kv_heads);
+}
+
+TiledPages GpuPagedCache::tiled(const SealedPages& p, const float* inv_freq) const {
+  return {p.keys, p.values, inv_freq, config_.kv_heads, p.count, {p.tail_keys, p.tail_values, p.tail_tokens}};
+}
+
+DeviceBuffer<float> GpuPagedCache::rope_frequencies(const RopeTable& rope, const std::string& codec) {
+  RINGKV_REQUIRE(rope.head_dim == kDim && rope.inv_freq.size() == kDim / 2, "the " + codec + " GPU cache takes head_dim 128");
+  DeviceBuffer<float> inv_freq(rope.inv_freq.size());
+  inv_freq.upload(rope.inv_freq.data());
+  return inv_freq;
 }
 
 uint8_t* GpuPagedCache::slot(Role role, int l, int page, int h) {

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "kernels/cuda_check.hpp"
+#include "kernels/rope.hpp"
+#include "kernels/tiled_pages_gpu.hpp"
 #include "runtime/gpu/gpu_kv_cache.hpp"
 
 namespace ringkv {
@@ -43,6 +45,13 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   // Device bytes of the pages, tails, scratch, staging and partial states; the codec adds its own.
   static size_t bytes_needed(const ModelConfig& config, size_t capacity, size_t slot_bytes, int most_splits);
   const ModelConfig& config() const { return config_; }
+  // The most splits decode_attention_splits gives over the pages of a cache of `capacity` tokens,
+  // for the codecs whose kernels read pages into a shared tile (KVQuant, RVQ).
+  static int most_tiled_splits(const ModelConfig& config, size_t capacity);
+  // Those kernels' view of a layer's sealed pages and tails.
+  TiledPages tiled(const SealedPages& pages, const float* inv_freq) const;
+  // The RoPE frequencies that turn the pre-RoPE keys of `codec`, on the device (head_dim 128).
+  static DeviceBuffer<float> rope_frequencies(const RopeTable& rope, const std::string& codec);
   // The decode kernels' partial states [splits + 1][heads][128] and [splits + 1][heads].
   float* split_out() { return split_out_.data(); }
   float* split_lse() { return split_lse_.data(); }

@@ -21,30 +21,23 @@ size_t table_floats(const ResidualShapeGpu& s) { return static_cast<size_t>(s.de
 
 // Every page alike, rounded up to 16 bytes.
 size_t slot_bytes(const CodecSpec& spec) { return (ResidualCodec::page_bytes(spec, kDim, kPage) + 15) / 16 * 16; }
-
-int most_splits(const ModelConfig& c, size_t capacity) {
-  return decode_attention_splits(std::max(1, GpuPagedCache::pages_for(capacity)), c.kv_heads);
-}
 }  // namespace
 
 size_t GpuResidualCache::bytes_needed(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
-  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_splits(c, capacity)) +
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_tiled_splits(c, capacity)) +
          GpuStreamTables::bytes_needed(c, table_floats(shape_of(spec))) + kDim / 2 * sizeof(float);
 }
 
 GpuResidualCache::GpuResidualCache(const ModelConfig& c, size_t capacity, const CodecSpec& spec, const Calibration& calibration,
                                    const RopeTable& rope)
-    : GpuPagedCache(c, capacity, slot_bytes(spec), most_splits(c, capacity)),
+    : GpuPagedCache(c, capacity, slot_bytes(spec), most_tiled_splits(c, capacity)),
       shape_(shape_of(spec)),
       codebooks_(c, table_floats(shape_), [&](int l, int h, bool keys) {
         return calibration.get(table_name(spec, l, h, keys ? ringkv::Role::Key : ringkv::Role::Value, "codebooks"),
                                {shape_.depth, shape_.codes, shape_.group})
             .data;
-      }) {
-  RINGKV_REQUIRE(rope.head_dim == kDim && rope.inv_freq.size() == kDim / 2, "the RVQ GPU cache takes head_dim 128");
-  inv_freq_ = DeviceBuffer<float>(rope.inv_freq.size());
-  inv_freq_.upload(rope.inv_freq.data());
-}
+      }),
+      inv_freq_(rope_frequencies(rope, "RVQ")) {}
 
 void GpuResidualCache::encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots,
                               cudaStream_t stream) {
@@ -60,11 +53,8 @@ void GpuResidualCache::decode(Role role, int l, int first, const uint8_t* const*
 
 void GpuResidualCache::attend_pages(const GpuAttentionStep& step, const SealedPages& p, cudaStream_t stream) {
   const int kv_heads = config().kv_heads;
-  ResidualPagesGpu pages;
-  pages.key_pages = p.keys, pages.value_pages = p.values;
-  pages.key_codebooks = codebooks_.of(true, step.layer), pages.value_codebooks = codebooks_.of(false, step.layer);
-  pages.inv_freq = inv_freq_.data(), pages.streams = kv_heads, pages.n_pages = p.count, pages.shape = shape_;
-  pages.tail_keys = p.tail_keys, pages.tail_values = p.tail_values, pages.tail_tokens = p.tail_tokens;
+  const ResidualPagesGpu pages{tiled(p, inv_freq_.data()), codebooks_.of(true, step.layer), codebooks_.of(false, step.layer),
+                                shape_};
   decode_attention_residual_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(p.count, kv_heads),
                                 split_out(), split_lse(), step.out, step.lse, stream);
 }

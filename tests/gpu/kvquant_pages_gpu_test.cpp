@@ -87,10 +87,8 @@ TEST(GpuDecodeAttentionKVQuant, MatchesCpuTwin) {
           test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true);
       const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
       const DeviceLevels levels = upload_levels(*key_codec, *value_codec, streams);
-      KVQuantPagesGpu view;
-      view.key_pages = d_pages.keys.data(), view.value_pages = d_pages.values.data();
-      view.key_levels = levels.key_pointers.data(), view.value_levels = levels.value_pointers.data();
-      view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages, view.shape = shape_of(spec);
+      const KVQuantPagesGpu view{{d_pages.keys.data(), d_pages.values.data(), d_freq.data(), streams, n_pages},
+                                 levels.key_pointers.data(), levels.value_pointers.data(), shape_of(spec)};
       test::check_decode_attention(
           paged, streams, n_queries, kDim, decode_attention_splits(n_pages, streams), 3e-3,
           [&](const float* q, int splits, float* split_out, float* split_lse, float* out, float* lse) {

@@ -82,10 +82,8 @@ TEST(GpuDecodeAttentionResidual, MatchesCpuTwin) {
           test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true);
       const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
       const DeviceBooks books = upload_books(spec, calibration, streams);
-      ResidualPagesGpu view;
-      view.key_pages = d_pages.keys.data(), view.value_pages = d_pages.values.data();
-      view.key_codebooks = books.key_pointers.data(), view.value_codebooks = books.value_pointers.data();
-      view.inv_freq = d_freq.data(), view.streams = streams, view.n_pages = n_pages, view.shape = shape_of(spec);
+      const ResidualPagesGpu view{{d_pages.keys.data(), d_pages.values.data(), d_freq.data(), streams, n_pages},
+                                  books.key_pointers.data(), books.value_pointers.data(), shape_of(spec)};
       test::check_decode_attention(
           paged, streams, n_queries, kDim, decode_attention_splits(n_pages, streams), 5e-3,
           [&](const float* q, int splits, float* split_out, float* split_lse, float* out, float* lse) {
