@@ -18,7 +18,7 @@ constexpr int kNearestTileBytes = 32 << 10;  // centroids staged per tile, norms
 
 template <int D>
 constexpr int nearest_tile_centroids() {
-  return kNearestTileBytes / (4 * (D + 1)) / 32 * 32;  // whole groups of the unrolled scan
+  return kNearestTileBytes / (4 * (D + 1)) / 32 * 32;  // a multiple of the scan's unroll (4)
 }
 
 // grid: ceil(n / kNearestThreads); block: kNearestThreads; static shared memory.
@@ -44,13 +44,15 @@ __global__ void __launch_bounds__(kNearestThreads) nearest_centroid_kernel(const
     __syncthreads();  // the previous tile is read by every thread
     for (int e = threadIdx.x; e < count * D; e += blockDim.x) tile[e] = centroids[static_cast<size_t>(first) * D + e];
     __syncthreads();
-    for (int k = threadIdx.x; k < count; k += blockDim.x) {
-      float c[D];
+    if constexpr (D > 1) {
+      for (int k = threadIdx.x; k < count; k += blockDim.x) {
+        float c[D];
 #pragma unroll
-      for (int j = 0; j < D; ++j) c[j] = tile[k * D + j];
-      norms[k] = squared_norm<D>(c);
+        for (int j = 0; j < D; ++j) c[j] = tile[k * D + j];
+        norms[k] = squared_norm<D>(c);
+      }
+      __syncthreads();
     }
-    __syncthreads();
 #pragma unroll 4
     for (int k = 0; k < count; ++k) {
       float d;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <vector>
 
 #include "kernels/error.hpp"
@@ -10,7 +11,11 @@
 namespace ringkv {
 
 int32_t sample_token_cpu(const float* logits, size_t n, float temperature, float top_p, double u) {
-  RINGKV_REQUIRE(n > 0 && n < kMostSampledTokens, "sampling needs 1 to 2^23 logits");
+  RINGKV_REQUIRE(n > 0 && n < kMostSampledTokens, "sampling needs 1 to 2^23 - 1 logits");
+  RINGKV_REQUIRE(temperature >= 0 && top_p > 0 && top_p <= 1 && u >= 0 && u < 1,
+                 "sampling: temperature must not be negative, top-p in (0, 1], u in [0, 1)");
+  RINGKV_REQUIRE(std::all_of(logits, logits + n, [](float x) { return std::isfinite(x); }),
+                 "the logits hold NaN or infinity: no token can be drawn");
   size_t best = 0;
   for (size_t i = 1; i < n; ++i)
     if (logits[i] > logits[best]) best = i;
@@ -46,16 +51,14 @@ int32_t sample_token_cpu(const float* logits, size_t n, float temperature, float
     ties = edge_mass > 0 ? (target - above + edge_mass - 1) / edge_mass : 0;
     nucleus = above + ties * edge_mass;
   }
-  uint64_t left = mass_share(u, nucleus), tie_rank = 0;
-  int32_t last = static_cast<int32_t>(best);
-  for (size_t i = 0; i < n; ++i) {
+  // The nucleus' masses add up to its mass (at least 1), so the walk ends on a token.
+  uint64_t left = std::min(mass_share(u, nucleus), nucleus - 1), tie_rank = 0;
+  for (size_t i = 0;; ++i) {
     if (key[i] < edge || (key[i] == edge && tie_rank++ >= ties)) continue;
-    last = static_cast<int32_t>(i);
     const uint64_t m = mass_of(key[i]);
-    if (left < m) return last;
+    if (left < m) return static_cast<int32_t>(i);
     left -= m;
   }
-  return last;  // u times the nucleus' mass rounded up to all of it
 }
 
 }  // namespace ringkv

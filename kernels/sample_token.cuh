@@ -1,7 +1,8 @@
 #pragma once
 // The next token from a row of logits on the GPU, in one block: the method and the CPU twin are
-// sample_token_cpu (kernels/sample_token.hpp), and the token is the same (masses are fixed-point
-// integers, so the order of the sums does not matter). The nucleus' byte-wise search builds its
+// sample_token_cpu (kernels/sample_token.hpp), and the token is the same unless a probability
+// rounds to another float on the GPU (masses are fixed-point integers, so the order of the sums
+// does not matter). The nucleus' byte-wise search builds its
 // histograms with shared-memory atomics; for the draw each thread scans a contiguous run of the
 // vocabulary after block-wide prefix sums of the runs' tie counts and masses.
 #include <cuda_runtime.h>
@@ -48,18 +49,25 @@ __global__ void __launch_bounds__(kSampleThreads) sample_token_kernel(const floa
   __shared__ unsigned long long mass[256];
   __shared__ uint64_t sums[32];
   __shared__ float best_s[32];
-  __shared__ int arg_s[32], last_s[32];
+  __shared__ int arg_s[32];
   __shared__ uint32_t edge_s;
   __shared__ uint64_t above_s;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
   // The run of indices this thread scans in order.
   const int run = (n + blockDim.x - 1) / blockDim.x, first = min(n, t * run), end = min(n, first + run);
 
-  // The first largest logit.
+  // The first largest logit; none is drawn from logits holding NaN or infinity (out = -1).
   float best = -INFINITY;
   int arg = n;
-  for (int i = first; i < end; ++i)
+  bool finite = true;
+  for (int i = first; i < end; ++i) {
+    finite = finite && isfinite(logits[i]);
     if (arg == n || logits[i] > best) best = logits[i], arg = i;
+  }
+  if (!__syncthreads_and(finite)) {
+    if (t == 0) *out = -1;
+    return;
+  }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
     const float b = __shfl_xor_sync(0xffffffffu, best, o);
@@ -125,26 +133,16 @@ __global__ void __launch_bounds__(kSampleThreads) sample_token_kernel(const floa
     }
   };
   uint64_t kept = 0;
-  int last = -1;
-  for_kept([&](int i, uint64_t m) { return kept += m, last = i, false; });
-  const uint64_t draw = mass_share(u, nucleus), kept_before = block_exclusive_sum(kept, sums);
-  if (draw >= kept_before && draw - kept_before < kept) {  // one run holds the draw
+  for_kept([&](int, uint64_t m) { return kept += m, false; });
+  // The draw falls in exactly one run: the runs' masses add up to the nucleus'.
+  const uint64_t draw = min(mass_share(u, nucleus), nucleus - 1), kept_before = block_exclusive_sum(kept, sums);
+  if (draw >= kept_before && draw - kept_before < kept) {
     uint64_t left = draw - kept_before;
     for_kept([&](int i, uint64_t m) {
       if (left >= m) return left -= m, false;
       *out = i;
       return true;
     });
-  }
-  // A draw rounded up to the whole nucleus: its last token.
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
-  if (lane == 0) last_s[warp] = last;
-  __syncthreads();
-  if (t == 0 && draw >= nucleus) {
-    int token = last_s[0];
-    for (int w = 1; w < 32; ++w) token = max(token, last_s[w]);
-    *out = token;
   }
 }
 

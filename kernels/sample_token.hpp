@@ -6,7 +6,8 @@
 // falls in the cumulative mass of the nucleus taken in index order. Linear time: the nucleus is
 // found by a byte-wise search for its smallest probability, not by sorting the vocabulary.
 // Masses are sums of fixed-point integers (probability times 2^40), so every order of summation
-// (the GPU's atomics too) gives the same nucleus and the same token.
+// (the GPU's atomics too) gives the same nucleus and the same token. Logits holding NaN or
+// infinity are refused.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -16,11 +17,11 @@
 namespace ringkv {
 
 // A token's probability, exp((logit - largest) / temperature) in double rounded to float (the
-// double exponential rounds alike on the CPU and the GPU).
+// CPU's and the GPU's double exponentials differ by an ulp at most, so the floats rarely differ).
 RINGKV_HOST_DEVICE inline float token_probability(float logit, float largest, float temperature) {
   return static_cast<float>(exp(static_cast<double>((logit - largest) / temperature)));
 }
-// Its mass as summed: the probability times 2^40, truncated (vocabularies under 2^23 tokens).
+// Its mass as summed: the probability (in [0, 1]) times 2^40, truncated (vocabularies under 2^23 tokens).
 RINGKV_HOST_DEVICE inline uint64_t probability_mass(float p) { return static_cast<uint64_t>(p * 0x1p40f); }
 // The mass of the nucleus (top_p of the total), and where u falls in it.
 RINGKV_HOST_DEVICE inline uint64_t mass_share(double share, uint64_t mass) {

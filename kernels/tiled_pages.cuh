@@ -21,7 +21,6 @@
 
 namespace ringkv {
 
-
 namespace kernels {
 
 // grid: n_pages * kv_heads, page k of KV head h at k * kv_heads + h (its tables: table h), positions

@@ -256,6 +256,7 @@ void KVQuantCodec::learn(const CodecSpec& spec, Role role, const CodecContext& c
   RINGKV_REQUIRE(!values.empty(), "no calibration values left for " + spec.text() + " after sinks and outliers");
   KMeansOptions options;
   options.clusters = 1 << p.bits;
+  options.search = context.nearest;
   KMeansResult km = weighted_kmeans(values.data(), values.size(), 1, value_weights.data(), options);
   std::vector<float> levels = km.centroids;
   std::sort(levels.begin(), levels.end());

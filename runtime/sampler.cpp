@@ -7,7 +7,7 @@ namespace ringkv {
 
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {
   RINGKV_REQUIRE(options.temperature >= 0, "temperature must not be negative");
-  RINGKV_REQUIRE(options.top_p > 0 && options.top_p <= 1, "top-p must be in (0, 1]");
+  RINGKV_REQUIRE(static_cast<float>(options.top_p) > 0 && options.top_p <= 1, "top-p must be in (0, 1]");
 }
 
 double Sampler::draw() {

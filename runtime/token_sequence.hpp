@@ -19,7 +19,8 @@ class TokenSequence {
   // Appends one token; logits [vocab].
   virtual void decode(int32_t token, std::vector<float>& logits) = 0;
   // The next token, drawn by `sampler` from the last token's logits (those prefill or decode gave),
-  // where they are: on the CPU here, on the GPU in the GPU sequences.
+  // where they are: on the CPU here, on the device in the one-GPU sequence. (Over several ranks
+  // every rank draws from the same broadcast logits on its CPU.)
   virtual int32_t next_token(Sampler& sampler, std::span<const float> logits) { return sampler.next(logits); }
   virtual int length() const = 0;
   // Bytes this process's part of the KV cache takes as stored (pages, tails, codec tables).

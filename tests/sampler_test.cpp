@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/error.hpp"
 #include "kernels/sample_token.hpp"
 #include "runtime/sampler.hpp"
 
@@ -31,7 +32,7 @@ int32_t sorted_reference(const std::vector<float>& logits, float temperature, fl
     kept[order[k]] = true;
     nucleus += mass[order[k]];
   }
-  uint64_t left = mass_share(u, nucleus);
+  uint64_t left = std::min(mass_share(u, nucleus), nucleus - 1);
   int32_t last = -1;
   for (size_t i = 0; i < logits.size(); ++i) {
     if (!kept[i]) continue;
@@ -71,6 +72,14 @@ TEST(SampleToken, NucleusKeepsTheFirstOfEqualTokens) {
   const std::vector<float> logits(8, 1.0f);  // 8 equal tokens: top-p 0.3 keeps 3 of them, the first 3
   for (double u = 0; u < 1; u += 0.01) EXPECT_LT(sample_token_cpu(logits.data(), logits.size(), 1, 0.3f, u), 3);
   EXPECT_EQ(sample_token_cpu(logits.data(), logits.size(), 1, 0.3f, 0.99), 2);
+}
+
+TEST(SampleToken, RefusesLogitsThatAreNotFinite) {
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    const std::vector<float> logits{0.5f, bad, 1.0f};
+    EXPECT_THROW(sample_token_cpu(logits.data(), logits.size(), 0, 1, 0.5), Error);
+    EXPECT_THROW(sample_token_cpu(logits.data(), logits.size(), 1, 0.9f, 0.5), Error);
+  }
 }
 
 TEST(Sampler, DrawsFollowTheProbabilitiesAndRepeat) {

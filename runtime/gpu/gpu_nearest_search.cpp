@@ -19,12 +19,14 @@ class GpuLoadedPoints final : public LoadedPoints {
       assign_nearest(data_, n_, dim_, centroids, clusters, out);
       return;
     }
-    if (points_.size() == 0) {  // first search on the GPU: the points go up once
-      require_gpu_memory((n_ * dim_ + n_) * sizeof(float), "k-means on " + std::to_string(n_) + " points");
+    if (!loaded_) {  // first search on the GPU: the points go up once
+      require_gpu_memory((n_ * dim_ + n_ + static_cast<size_t>(clusters) * dim_) * sizeof(float),
+                         "k-means on " + std::to_string(n_) + " points");
+      if (!stream_) stream_.emplace();
       points_ = DeviceBuffer<float>(n_ * dim_);
-      points_.upload(data_);
       nearest_ = DeviceBuffer<uint32_t>(n_);
-      stream_.emplace();
+      RINGKV_CHECK_CUDA(cudaMemcpyAsync(points_.data(), data_, n_ * dim_ * sizeof(float), cudaMemcpyHostToDevice, stream_->get()));
+      loaded_ = true;
     }
     if (centroids_.size() < static_cast<size_t>(clusters) * dim_) centroids_ = DeviceBuffer<float>(static_cast<size_t>(clusters) * dim_);
     RINGKV_CHECK_CUDA(cudaMemcpyAsync(centroids_.data(), centroids, static_cast<size_t>(clusters) * dim_ * sizeof(float),
@@ -39,6 +41,7 @@ class GpuLoadedPoints final : public LoadedPoints {
   size_t n_;
   int dim_;
   double min_work_;
+  bool loaded_ = false;               // the points are on the device
   std::optional<CudaStream> stream_;  // made with the first GPU search
   DeviceBuffer<float> points_, centroids_;
   DeviceBuffer<uint32_t> nearest_;

@@ -125,6 +125,7 @@ int32_t GpuTransformer::sample_last(Sampler& sampler) {
   int32_t token = 0;
   RINGKV_CHECK_CUDA(cudaMemcpyAsync(&token, sampled_.data(), sizeof token, cudaMemcpyDeviceToHost, stream_.get()));
   stream_.synchronize();
+  RINGKV_REQUIRE(token >= 0, "the logits hold NaN or infinity: no token can be drawn");
   return token;
 }
 
