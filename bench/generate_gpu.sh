@@ -7,15 +7,18 @@
 # (ringkv calibrate on $RINGKV_DATA/gcide-calibration.txt). Writes WORK_DIR/generate_gpu.csv (prefill
 # tokens/s in column 5, as plot_context_scaling.sh reads it) and draws the scaling plot next to it
 # where gnuplot is installed.
-# usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]
+# GENERATE_ARGS: further `ringkv generate` options for every run (e.g. --no-decode-graphs).
+# usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS] [GENERATE_ARGS]
 set -euo pipefail
-build=${1:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]}
-work=${2:?usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS]}
+usage="usage: bench/generate_gpu.sh BUILD_DIR WORK_DIR [LAYERS] [CONTEXTS] [NEW_TOKENS] [KV_SPECS] [RANKS] [GENERATE_ARGS]"
+build=${1:?$usage}
+work=${2:?$usage}
 layers=${3:-32}
 contexts=${4:-32768,131072}
 new_tokens=${5:-64}
 specs=${6:-bf16}  # space-separated, e.g. "bf16 int:bits=4 int:bits=2 cq:channels=8,bits=8"
 ranks_list=${7:-1}  # comma-separated numbers of GPUs, e.g. 1,2
+read -r -a generate_args <<< "${8:-}"
 ringkv="$build/launch/ringkv"
 text=${RINGKV_DATA:-$(dirname "$0")/../../shared/data}/gcide-calibration.txt  # for CQ's centroids
 model="$work/llama3-8b-shape-${layers}-layers"
@@ -24,7 +27,7 @@ csv="$work/generate_gpu.csv"
 echo "ranks,codec,context,prefill_s,prefill_tokens_per_s,decode_ms_per_token,decode_tokens_per_s,bits_per_element,kv_gib_per_gpu" > "$csv"
 [ -f "$model/config.json" ] || "$ringkv" init-model -o "$model" --hidden 4096 --intermediate 14336 --layers "$layers" \
   --heads 32 --kv-heads 8 --head-dim 128 > /dev/null
-echo "ringkv generate --device gpu, Llama-3-8B layer shape, $layers layers, $new_tokens new tokens"
+echo "ringkv generate --device gpu ${8:-}, Llama-3-8B layer shape, $layers layers, $new_tokens new tokens"
 printf "%5s %-12s %9s %10s %14s %13s %13s %13s %9s %12s\n" GPUs codec context "prefill s" "prefill tok/s" "decode s" \
   "ms per token" "decode tok/s" "bits/el" "KV GiB/GPU"
 for context in ${contexts//,/ }; do
@@ -44,7 +47,8 @@ for context in ${contexts//,/ }; do
         calibration=(--calibration "$calib")
       fi
       "${launcher[@]}" "$ringkv" generate --model "$model" --prompt-ids "$ids" --device gpu --kv "$spec" "${calibration[@]}" \
-        --chunk 8192 --max-new-tokens "$new_tokens" --ignore-eos --print-ids > /dev/null 2> "$log" || { cat "$log"; exit 1; }
+        --chunk 8192 --max-new-tokens "$new_tokens" --ignore-eos --print-ids "${generate_args[@]}" > /dev/null 2> "$log" ||
+        { cat "$log"; exit 1; }
       # "prompt: N tokens, prefill S s (R tokens/s); generated G tokens, D s (T tokens/s) ..." then
       # "KV cache (SPEC, on the GPU): BYTES for N tokens, B bits per element"
       # "...; P ranks hold A GiB to B GiB each" on several ranks: B is the most one GPU holds.

@@ -18,9 +18,8 @@ namespace {
 template <int HEAD_DIM, int GROUP>
 void launch(const DecodeShape& s, const float* queries, const uint16_t* keys, const uint16_t* values, int splits,
             float* split_out, float* split_lse, cudaStream_t stream) {
-  const int keys_per_split = (s.n_keys + splits - 1) / splits;
   kernels::decode_attention_bf16_kernel<HEAD_DIM, GROUP><<<dim3(s.kv_heads, splits), kernels::kDecodeBf16Threads, 0, stream>>>(
-      queries, keys, values, s.n_keys, s.kv_heads, keys_per_split, s.scale, split_out, split_lse);
+      queries, keys, values, s.n_keys, s.device_keys, s.kv_heads, s.scale, split_out, split_lse);
 }
 
 template <int HEAD_DIM>

@@ -35,12 +35,13 @@ __device__ inline void join_state(float& m, float& l, float* acc, float m_b, flo
   m = top;
 }
 
-// grid: (kv_heads, splits); block: kDecodeBf16Threads. queries: fp32 [kv_heads * GROUP][HEAD_DIM];
+// grid: (kv_heads, splits); block: kDecodeBf16Threads. The key count is n_keys, or *device_keys
+// where given (read on the device: one CUDA graph serves decode steps of different lengths). queries: fp32 [kv_heads * GROUP][HEAD_DIM];
 // split_out: [splits][kv_heads * GROUP][HEAD_DIM], split_lse: [splits][kv_heads * GROUP] (natural log).
 template <int HEAD_DIM, int GROUP>
 __global__ void __launch_bounds__(kDecodeBf16Threads) decode_attention_bf16_kernel(
     const float* __restrict__ queries, const uint16_t* __restrict__ keys, const uint16_t* __restrict__ values, int n_keys,
-    int kv_heads, int keys_per_split, float scale, float* __restrict__ split_out, float* __restrict__ split_lse) {
+    const int* __restrict__ device_keys, int kv_heads, float scale, float* __restrict__ split_out, float* __restrict__ split_lse) {
   constexpr int kLanes = GROUP * HEAD_DIM >= 512 ? 16 : 8;  // more lanes per key: fewer registers per lane
   constexpr int kChannels = HEAD_DIM / kLanes, kWords = kChannels / 8, kKeysPerStep = 32 / kLanes;
   constexpr int kWarps = kDecodeBf16Threads / 32;
@@ -49,6 +50,8 @@ __global__ void __launch_bounds__(kDecodeBf16Threads) decode_attention_bf16_kern
   __shared__ float acc_s[kWarps][GROUP][HEAD_DIM];
   const int kv_head = blockIdx.x, split = blockIdx.y, heads = kv_heads * GROUP;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, slot = lane / kLanes, part = lane % kLanes;
+  if (device_keys) n_keys = *device_keys;
+  const int keys_per_split = (n_keys + gridDim.y - 1) / gridDim.y;
   const int begin = split * keys_per_split, end = min(n_keys, begin + keys_per_split);
 
   float q[GROUP][kChannels], m[GROUP], l[GROUP], acc[GROUP][kChannels];

@@ -12,6 +12,9 @@ struct DecodeShape {
   int n_keys = 0;
   int heads = 1, kv_heads = 1, head_dim = 128;  // heads / kv_heads: 1, 2, 4 or 8; head_dim 64 or 128
   float scale = 1;
+  // Where set, the key count is read here on the device when the kernel runs (n_keys then only
+  // checks the call), so a CUDA graph replays one launch for steps of different lengths.
+  const int* device_keys = nullptr;
 };
 
 // Splits of the keys so that the grid fills the device a few times over.

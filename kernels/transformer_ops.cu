@@ -12,12 +12,12 @@ void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 
-void rope_heads_gpu(float* x, int n, int heads, int head_dim, int first_position, const float* inv_freq,
+void rope_heads_gpu(float* x, int n, int heads, int head_dim, const int* positions, const float* inv_freq,
                     cudaStream_t stream) {
   if (n == 0) return;
   RINGKV_REQUIRE(head_dim % 2 == 0, "rope_heads_gpu: head_dim must be even");
   const int threads = std::min(256, std::max(32, heads * head_dim / 2));
-  kernels::rope_heads_kernel<<<n, threads, 0, stream>>>(x, heads, head_dim, first_position, inv_freq);
+  kernels::rope_heads_kernel<<<n, threads, 0, stream>>>(x, heads, head_dim, positions, inv_freq);
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 
@@ -47,6 +47,15 @@ void to_bf16_gpu(const float* x, size_t n, uint16_t* out, cudaStream_t stream) {
 void from_bf16_gpu(const uint16_t* x, size_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
   kernels::from_bf16_kernel<<<elementwise_blocks(n), 256, 0, stream>>>(x, n, out);
+  RINGKV_CHECK_CUDA(cudaGetLastError());
+}
+
+void store_rows_bf16_gpu(const float* rows, int heads, int head_dim, const int* position, int wrap, uint16_t* dst,
+                         size_t head_stride, size_t row_stride, int* lengths, cudaStream_t stream) {
+  RINGKV_REQUIRE(head_dim > 0 && head_dim <= 1024 && wrap > 0, "store_rows_bf16_gpu: head_dim 1 to 1024, wrap above 0");
+  if (heads == 0) return;
+  kernels::store_rows_bf16_kernel<<<heads, head_dim, 0, stream>>>(rows, head_dim, position, wrap, dst, head_stride, row_stride,
+                                                                 lengths);
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 

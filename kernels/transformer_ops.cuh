@@ -30,11 +30,12 @@ __global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __re
   for (int c = threadIdx.x; c < dim; c += blockDim.x) oi[c] = weight[c] * (xi[c] * inv);
 }
 
-// grid: n rows; block: one thread per (head, channel pair), strided.
-__global__ void rope_heads_kernel(float* __restrict__ x, int heads, int head_dim, int first_position,
+// grid: n rows; block: one thread per (head, channel pair), strided. Positions are read on the
+// device, so a decode step's launch is the same from token to token (a CUDA graph replays it).
+__global__ void rope_heads_kernel(float* __restrict__ x, int heads, int head_dim, const int* __restrict__ positions,
                                   const float* __restrict__ inv_freq) {
   const int half = head_dim / 2, i = blockIdx.x;
-  const double position = static_cast<double>(first_position + i);
+  const double position = static_cast<double>(positions[i]);
   for (int w = threadIdx.x; w < heads * half; w += blockDim.x) {
     const int h = w / half, k = w % half;
     double s, c;
@@ -72,6 +73,16 @@ __global__ void to_bf16_kernel(const float* __restrict__ x, size_t n, uint16_t* 
 
 __global__ void from_bf16_kernel(const uint16_t* __restrict__ x, size_t n, float* __restrict__ out) {
   for_each_element(n, [&](size_t i) { out[i] = __uint_as_float(static_cast<uint32_t>(x[i]) << 16); });
+}
+
+// grid: heads; block: head_dim threads (at most 1024).
+__global__ void store_rows_bf16_kernel(const float* __restrict__ rows, int head_dim, const int* __restrict__ position, int wrap,
+                                       uint16_t* __restrict__ dst, size_t head_stride, size_t row_stride,
+                                       int* __restrict__ lengths) {
+  const int h = blockIdx.x, row = *position % wrap;
+  const float value = rows[static_cast<size_t>(h) * head_dim + threadIdx.x];
+  dst[h * head_stride + row * row_stride + threadIdx.x] = __bfloat16_as_ushort(__float2bfloat16_rn(value));
+  if (lengths && threadIdx.x == 0) lengths[h] = row + 1;
 }
 
 __global__ void add_in_place_kernel(float* __restrict__ x, const float* __restrict__ y, size_t n) {

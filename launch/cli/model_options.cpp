@@ -29,6 +29,8 @@ void ModelOptions::add_device_to(CLI::App& app) {
                  "the GPU of each rank (pages of 128 tokens; every --kv codec on one rank, bf16 on several)")
       ->check(CLI::IsMember({"cpu", "gpu"}))
       ->capture_default_str();
+  app.add_flag("!--no-decode-graphs", decode_graphs,
+               "on one GPU, run each decode step as plain kernel launches instead of replaying it as a CUDA graph");
 }
 
 std::unique_ptr<ModelWeights> ModelOptions::load_weights() const { return ModelWeights::load(model); }

@@ -18,9 +18,10 @@ struct ModelOptions {
   int chunk = 512;
   double kv_memory_gb = 0;  // 0: 80% of this machine's memory
   std::string device = "cpu";
+  bool decode_graphs = true;
 
   void add_to(CLI::App& app, bool with_calibration);
-  // --device, for the commands that run one sequence (generate, logits, qa).
+  // --device (and --no-decode-graphs), for the commands that run one sequence (generate, logits, qa).
   void add_device_to(CLI::App& app);
   std::unique_ptr<ModelWeights> load_weights() const;
   // The model folder's tokenizer, or --tokenizer (needed for llama2.c checkpoints).

@@ -30,7 +30,8 @@ SequenceRun::SequenceRun(const ModelOptions& options, const ModelWeights& weight
     : spec_(spec), calibration_(options.load_calibration({spec})), config_(weights.config()) {
   Communicator& comm = Communicator::world();
   if (options.device == "gpu") {
-    gpu_ = make_gpu_sequence(weights, spec, calibration_.get(), context_tokens, options.chunk, options.page_size, comm);
+    gpu_ = make_gpu_sequence(weights, spec, calibration_.get(), context_tokens, options.chunk, options.page_size, comm,
+                             options.decode_graphs);
     return;
   }
   model_ = std::make_unique<Transformer>(weights, context_tokens);

@@ -11,9 +11,10 @@ void check(cublasStatus_t status, const char* call) {
 }
 }  // namespace
 
-CublasHandle::CublasHandle(cudaStream_t stream) {
+CublasHandle::CublasHandle(cudaStream_t stream) : workspace_(kWorkspaceBytes) {
   check(cublasCreate(&handle_), "cublasCreate");
   check(cublasSetStream(handle_, stream), "cublasSetStream");
+  check(cublasSetWorkspace(handle_, workspace_.data(), workspace_.size()), "cublasSetWorkspace");
 }
 
 CublasHandle::~CublasHandle() { cublasDestroy(handle_); }

@@ -17,6 +17,10 @@ struct DeviceMatrix {
 
 class CublasHandle {
  public:
+  // Its own workspace, so the GEMMs may be captured into a CUDA graph (nothing allocated while
+  // capturing).
+  static constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+
   explicit CublasHandle(cudaStream_t stream);
   ~CublasHandle();
   CublasHandle(const CublasHandle&) = delete;
@@ -27,6 +31,7 @@ class CublasHandle {
 
  private:
   cublasHandle_t handle_ = nullptr;
+  DeviceBuffer<uint8_t> workspace_;
 };
 
 }  // namespace ringkv

@@ -17,9 +17,11 @@ namespace ringkv {
 // rank the weights and the cache (bf16, INT, KVQuant, CQ or RVQ; learned tables from the
 // calibration) on its GPU; on several, every rank holds the weights and a shard of a bf16 cache, and they run ring
 // attention over NCCL. Refuses, before allocating, a codec the GPU has no kernels for, or a model
-// and context that do not fit in a GPU's free memory.
+// and context that do not fit in a GPU's free memory. decode_graphs: on one rank, replay decode
+// steps as CUDA graphs (false: plain launches, for comparison).
 std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration,
-                                                 size_t context_tokens, int chunk_tokens, int page_size, Communicator& comm);
+                                                 size_t context_tokens, int chunk_tokens, int page_size, Communicator& comm,
+                                                 bool decode_graphs = true);
 
 // k-means' nearest-centroid searches on this process's GPU (ringkv calibrate --device gpu); refuses
 // without CUDA or a device.

@@ -16,11 +16,14 @@ class GpuBf16Cache : public GpuWholeSequenceCache {
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
   size_t stored_bytes() const override;
+  // Decode steps with the same split count launch the same work: the key count is read on the device.
+  int64_t decode_graph_epoch() const override;
 
  private:
   ModelConfig config_;
   std::vector<DeviceBuffer<uint16_t>> keys_, values_;
   DeviceBuffer<float> split_out_, split_lse_;  // decode attention's partial states, one per split
+  DeviceBuffer<int> key_count_;                // the decode step's key count, written on the device
 };
 
 }  // namespace ringkv

@@ -1,5 +1,7 @@
 #include "runtime/gpu/gpu_kv_cache.hpp"
 
+#include <atomic>
+
 #include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kernels/error.hpp"
 #include "kvstore/codec.hpp"
@@ -14,6 +16,11 @@
 #include "runtime/rope_scaling.hpp"
 
 namespace ringkv {
+
+uint32_t GpuKVCache::next_serial() {
+  static std::atomic<uint32_t> count{0};
+  return count.fetch_add(1) & 0x7fffffffu;
+}
 
 namespace {
 // The codec of a spec the GPU runs, refusing anything else with the reason: bf16, or INT, CQ,

@@ -30,6 +30,7 @@ struct GpuAttentionStep {
   const float* values = nullptr;           // [tokens][kv_heads][head_dim]
   float* out = nullptr;                    // [tokens][heads][head_dim]
   float* lse = nullptr;                    // [tokens][heads]
+  const int* positions = nullptr;          // [tokens], each token's position
 };
 
 class GpuKVCache {
@@ -44,8 +45,21 @@ class GpuKVCache {
   virtual void wait(cudaStream_t stream) { RINGKV_CHECK_CUDA(cudaStreamSynchronize(stream)); }
   virtual int length() const = 0;
   virtual size_t capacity() const = 0;
+  // Decode steps that queue the same launches (the same pages, grids and pointers; the position
+  // read on the device) share a value, so one CUDA graph captured from one of them replays the
+  // rest; -1: the next decode step must run as plain launches (it seals a page, or repoints the
+  // attention at new pages). Caches of different objects never share a value.
+  virtual int64_t decode_graph_epoch() const { return -1; }
   // Bytes the cache's tokens take as stored (sealed pages, tails), for bits-per-element reports.
   virtual size_t stored_bytes() const = 0;
+
+ protected:
+  // An epoch for decode_graph_epoch from a count of this cache's: unique to this cache in the process.
+  int64_t epoch_of(int count) const { return static_cast<int64_t>(serial_) << 32 | static_cast<uint32_t>(count); }
+
+ private:
+  const uint32_t serial_ = next_serial();
+  static uint32_t next_serial();
 };
 
 // A cache that holds the whole sequence on this GPU: steps append at its end.

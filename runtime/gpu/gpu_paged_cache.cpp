@@ -17,7 +17,7 @@ size_t GpuPagedCache::bytes_needed(const ModelConfig& c, size_t capacity, size_t
   const size_t streams = static_cast<size_t>(c.layers) * c.kv_heads, pages = static_cast<size_t>(pages_for(capacity));
   const size_t pools = 2 * streams * pages * slot_bytes, pointers = 4 * streams * pages * sizeof(void*);
   const size_t tails = 2 * streams * (kPage * kRowBytes + sizeof(void*)), scratch = 2 * capacity * c.kv_heads * kRowBytes;
-  const size_t counts = static_cast<size_t>(kPage + 1) * c.kv_heads * sizeof(int);
+  const size_t counts = static_cast<size_t>(c.kv_heads) * sizeof(int);
   const size_t staging = static_cast<size_t>(kSealBatch) * c.kv_heads * kPage * kDim * (sizeof(uint16_t) + sizeof(float));
   const size_t states = static_cast<size_t>(most_splits + 1) * c.heads * (kDim + 1) * sizeof(float);
   return pools + pointers + tails + counts + scratch + staging + states;
@@ -41,11 +41,7 @@ GpuPagedCache::GpuPagedCache(const ModelConfig& c, size_t capacity, size_t slot_
     scratch_[r] = DeviceBuffer<uint16_t>(capacity * c.kv_heads * kDim);
   }
   attention_pages_.assign(c.layers, 0);
-  // Tail lengths as a constant table, so a decode step points at its row instead of copying it.
-  std::vector<int> counts(static_cast<size_t>(kPage + 1) * c.kv_heads);
-  for (size_t i = 0; i < counts.size(); ++i) counts[i] = static_cast<int>(i / c.kv_heads);
-  tail_counts_ = DeviceBuffer<int>(counts.size());
-  tail_counts_.upload(counts.data());
+  tail_lengths_ = DeviceBuffer<int>(c.kv_heads);
   page_rows_bf16_ = DeviceBuffer<uint16_t>(static_cast<size_t>(kSealBatch) * c.kv_heads * kPage * kDim);
   page_rows_ = DeviceBuffer<float>(page_rows_bf16_.size());
   const size_t states = static_cast<size_t>(most_splits + 1);
@@ -112,27 +108,34 @@ void GpuPagedCache::attend(const GpuAttentionStep& step, cudaStream_t stream) {
     prefill_step(step, stream);
 }
 
+int64_t GpuPagedCache::decode_graph_epoch() const {
+  const int sealed = length_ / kPage;
+  if ((length_ + 1) % kPage == 0 || static_cast<size_t>(length_) >= capacity_) return -1;
+  for (int pages : attention_pages_)
+    if (pages != sealed) return -1;
+  return epoch_of(sealed);
+}
+
 void GpuPagedCache::decode_step(const GpuAttentionStep& step, cudaStream_t stream) {
-  const int l = step.layer, kv_heads = config_.kv_heads, open = length_ % kPage;
-  int sealed = length_ / kPage, tail_tokens = open + 1;
-  // The token's row goes to row `open` of every KV head's tail.
+  const int l = step.layer, kv_heads = config_.kv_heads;
+  int sealed = length_ / kPage;
+  // The token's row goes to its row of every KV head's tail, found on the device from its position
+  // (the tail lengths too), so the launches of a page's decode steps are all alike.
   const float* rows[2] = {step.keys, step.values};
-  for (Role role : {kKeys, kValues}) {
-    to_bf16_gpu(rows[role], static_cast<size_t>(kv_heads) * kDim, page_rows_bf16_.data(), stream);
-    RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(tail(role, l, 0) + static_cast<size_t>(open) * kDim, kPage * kRowBytes,
-                                        page_rows_bf16_.data(), kRowBytes, kRowBytes, kv_heads, cudaMemcpyDeviceToDevice,
-                                        stream));
-  }
-  if (tail_tokens == kPage) {  // the page fills: sealed before its last token attends, as on the CPU
+  for (Role role : {kKeys, kValues})
+    store_rows_bf16_gpu(rows[role], kv_heads, kDim, step.positions, kPage, tail(role, l, 0), static_cast<size_t>(kPage) * kDim,
+                        kDim, role == kKeys ? tail_lengths_.data() : nullptr, stream);
+  if ((length_ + 1) % kPage == 0) {  // the page fills: sealed before its last token attends, as on the CPU
     for (Role role : {kKeys, kValues}) seal(role, l, sealed, 1, tail(role, l, 0), stream);
-    ++sealed, tail_tokens = 0;
+    RINGKV_CHECK_CUDA(cudaMemsetAsync(tail_lengths_.data(), 0, tail_lengths_.size() * sizeof(int), stream));
+    ++sealed;
   }
   point_attention_at(l, sealed, stream);
   const size_t pages_at = static_cast<size_t>(l) * max_pages_ * kv_heads, tails_at = static_cast<size_t>(l) * kv_heads;
   attend_pages(step,
                {attention_pointers_[kKeys].data() + pages_at, attention_pointers_[kValues].data() + pages_at, sealed,
                 tail_pointers_[kKeys].data() + tails_at, tail_pointers_[kValues].data() + tails_at,
-                tail_counts_.data() + static_cast<size_t>(tail_tokens) * kv_heads},
+                tail_lengths_.data()},
                stream);
 }
 

@@ -25,6 +25,7 @@ class GpuPagedCache : public GpuWholeSequenceCache {
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
   size_t stored_bytes() const override;
+  int64_t decode_graph_epoch() const override;
 
  protected:
   enum Role { kKeys = 0, kValues = 1 };
@@ -89,7 +90,7 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   std::vector<int> attention_pages_;                  // pages the pointers of each layer cover
   DeviceBuffer<uint16_t> tails_[2];                   // [layers][kv_heads][128][128] bf16
   DeviceBuffer<const uint16_t*> tail_pointers_[2];    // [layers][kv_heads]
-  DeviceBuffer<int> tail_counts_;                     // [129][kv_heads]: row t holds t, the decode kernels' tail lengths
+  DeviceBuffer<int> tail_lengths_;                    // [kv_heads], the decode kernels' tail lengths
   DeviceBuffer<uint16_t> scratch_[2];                 // one layer's rows [capacity][kv_heads][128] bf16
   DeviceBuffer<uint16_t> page_rows_bf16_;             // [kSealBatch][kv_heads][128][128]
   DeviceBuffer<float> page_rows_;                     // the same in fp32, the encoder's input

@@ -27,8 +27,9 @@ const ModelWeights& require_fit(const ModelWeights& weights, const KVSpec& spec,
 }  // namespace
 
 GpuSequence::GpuSequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration, size_t context_tokens,
-                         int chunk_tokens, int page_size)
-    : model_(require_fit(weights, spec, calibration, context_tokens, chunk_tokens, page_size), context_tokens, chunk_tokens),
+                         int chunk_tokens, int page_size, bool decode_graphs)
+    : model_(require_fit(weights, spec, calibration, context_tokens, chunk_tokens, page_size), context_tokens, chunk_tokens,
+             decode_graphs),
       cache_(make_gpu_kv_cache(spec, weights.config(), context_tokens, page_size, calibration)),
       max_chunk_(chunk_tokens) {}
 
@@ -52,14 +53,15 @@ void GpuSequence::decode(int32_t token, std::vector<float>& logits) {
 }
 
 std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration,
-                                                 size_t context_tokens, int chunk_tokens, int page_size, Communicator& comm) {
+                                                 size_t context_tokens, int chunk_tokens, int page_size, Communicator& comm,
+                                                 bool decode_graphs) {
   RINGKV_REQUIRE(cuda_device_count() > 0, "--device gpu: no CUDA device is visible to rank " + std::to_string(comm.rank()));
   if (comm.size() > 1)
     RINGKV_REQUIRE(spec.text() == "bf16", "on several GPUs the KV cache is bf16 so far; --kv " + spec.text() +
                                               " runs on one GPU (one rank) or on CPU ranks (--device cpu)");
   bind_rank_to_gpu(comm);
   if (comm.size() > 1) return std::make_unique<GpuSequenceParallel>(weights, context_tokens, chunk_tokens, page_size, comm);
-  return std::make_unique<GpuSequence>(weights, spec, calibration, context_tokens, chunk_tokens, page_size);
+  return std::make_unique<GpuSequence>(weights, spec, calibration, context_tokens, chunk_tokens, page_size, decode_graphs);
 }
 
 }  // namespace ringkv

@@ -13,9 +13,10 @@ class GpuSequence : public TokenSequence {
   // Refuses, before allocating, a codec the GPU has no kernels for, or a model and context that do
   // not fit in the GPU's free memory (saying how much they need). chunk_tokens: the largest
   // prefill chunk; page_size: tokens per sealed page of the cache.
-  // calibration: the codec's learned tables (CQ), or null.
+  // calibration: the codec's learned tables (CQ, KVQuant, RVQ), or null. decode_graphs: replay
+  // decode steps as CUDA graphs (false: plain launches, for comparison).
   GpuSequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration, size_t context_tokens,
-              int chunk_tokens, int page_size);
+              int chunk_tokens, int page_size, bool decode_graphs = true);
 
   void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) override;
   void decode(int32_t token, std::vector<float>& logits) override;

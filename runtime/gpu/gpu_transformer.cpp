@@ -16,13 +16,14 @@ size_t GpuTransformer::activation_bytes(const ModelConfig& c, int max_step_token
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
   const size_t widest = std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)});
   const size_t floats = n * (2 * c.hidden_size + 2 * q_dim + 2 * kv_row(c) + c.heads + 2 * c.intermediate_size + c.vocab_size);
-  return floats * sizeof(float) + n * widest * sizeof(uint16_t) + n * sizeof(int32_t);
+  return floats * sizeof(float) + n * widest * sizeof(uint16_t) + 2 * n * sizeof(int32_t) + CublasHandle::kWorkspaceBytes;
 }
 
-GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_tokens, int max_step_tokens)
+GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_tokens, int max_step_tokens, bool decode_graphs)
     : config_(weights.config()),
       rope_(model_rope(config_, context_tokens)),
       max_step_tokens_(max_step_tokens),
+      decode_graphs_(decode_graphs),
       cublas_(stream_.get()),
       weights_(weights) {
   const ModelConfig& c = config_;
@@ -34,7 +35,7 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   inv_freq_ = DeviceBuffer<float>(rope_.table.inv_freq.size());
   inv_freq_.upload(rope_.table.inv_freq.data());
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
-  ids_ = DeviceBuffer<int32_t>(n);
+  staged_inputs_ = PinnedBuffer<int32_t>(2 * n), inputs_ = DeviceBuffer<int32_t>(2 * n);
   sampled_ = DeviceBuffer<int32_t>(1);
   x_ = DeviceBuffer<float>(n * c.hidden_size), h_ = DeviceBuffer<float>(n * c.hidden_size);
   q_ = DeviceBuffer<float>(n * q_dim), k_ = DeviceBuffer<float>(n * kv_row(c)), v_ = DeviceBuffer<float>(n * kv_row(c));
@@ -58,19 +59,55 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
                    "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
   logits.clear();
   cudaStream_t s = stream_.get();
-  const int hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d;
-  GpuAttentionStep step{0, n, runs, c.heads, c.kv_heads, d, attention_scale_, q_.data(), rounded_.data(), k_.data(),
-                        v_.data(), attention_.data(), lse_.data()};
+  GpuAttentionStep step{0, n, runs, c.heads, c.kv_heads, c.head_dim, attention_scale_, q_.data(), rounded_.data(), k_.data(),
+                        v_.data(), attention_.data(), lse_.data(), inputs_.data() + n};
   if (n == 0) {  // no tokens here, but the cache may still take part in a ring over the ranks
     for (step.layer = 0; step.layer < c.layers; ++step.layer) cache.attend(step, s);
     cache.advance(step);
     cache.wait(s);
     return;
   }
+  // The ids and positions in one copy from pinned memory, which the stream reads when it gets there.
+  int32_t* staged = staged_inputs_.data();
+  std::copy(tokens.begin(), tokens.end(), staged);
+  int32_t* position = staged + n;
+  for (const TokenRun& run : runs)
+    for (int i = 0; i < run.tokens; ++i) *position++ = run.first_position + i;
+  RINGKV_CHECK_CUDA(cudaMemcpyAsync(inputs_.data(), staged, 2 * static_cast<size_t>(n) * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, s));
+  const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
+  // A decode step at the cache's end replays the graph of its epoch; the first step of an epoch
+  // runs as plain launches (kernels load and set up outside a capture), the second is captured.
+  const bool next_token = n == 1 && runs.size() == 1 && runs[0].first_position == cache.length();
+  const int64_t epoch = decode_graphs_ && next_token ? cache.decode_graph_epoch() : -1;
+  if (epoch >= 0 && epoch == graph_epoch_) {
+    decode_graph_.launch(s);
+  } else if (epoch >= 0 && epoch == seen_epoch_) {
+    graph_epoch_ = -1;
+    decode_graph_.capture(s, [&] { queue_layers(step, cache, first_row); });
+    graph_epoch_ = epoch;
+    decode_graph_.launch(s);
+  } else {
+    queue_layers(step, cache, first_row);
+    seen_epoch_ = epoch;
+  }
+  cache.advance(step);
+  // The watched wait first: a copy into pageable memory would block the host until the stream
+  // drains, and a dead peer would leave it there.
+  cache.wait(s);
+  last_logits_ = static_cast<size_t>(out_rows - 1) * c.vocab_size;
+  logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
+  RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
+  stream_.synchronize();
+}
+
+void GpuTransformer::queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int first_row) {
+  const ModelConfig& c = config_;
+  cudaStream_t s = stream_.get();
+  const int n = step.tokens, hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d;
   const size_t rows = static_cast<size_t>(n);
   const float eps = static_cast<float>(c.rms_norm_eps);
-  RINGKV_CHECK_CUDA(cudaMemcpyAsync(ids_.data(), tokens.data(), rows * sizeof(int32_t), cudaMemcpyHostToDevice, s));
-  embed_rows_gpu(weights_.embedding().data.data(), ids_.data(), n, hidden, x_.data(), s);
+  embed_rows_gpu(weights_.embedding().data.data(), inputs_.data(), n, hidden, x_.data(), s);
   // rounded_ = bf16(src), then dst = rounded_ . w^T.
   auto linear = [&](const float* src, size_t width, const DeviceMatrix& w, float* dst) {
     to_bf16_gpu(src, rows * width, rounded_.data(), s);
@@ -83,12 +120,8 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
     cublas_.linear(rounded_.data(), n, w.q, q_.data());
     cublas_.linear(rounded_.data(), n, w.k, k_.data());
     cublas_.linear(rounded_.data(), n, w.v, v_.data());
-    size_t row = 0;
-    for (const TokenRun& run : runs) {
-      rope_heads_gpu(q_.data() + row * q_dim, run.tokens, c.heads, d, run.first_position, inv_freq_.data(), s);
-      rope_heads_gpu(k_.data() + row * c.kv_heads * d, run.tokens, c.kv_heads, d, run.first_position, inv_freq_.data(), s);
-      row += run.tokens;
-    }
+    rope_heads_gpu(q_.data(), n, c.heads, d, step.positions, inv_freq_.data(), s);
+    rope_heads_gpu(k_.data(), n, c.kv_heads, d, step.positions, inv_freq_.data(), s);
     to_bf16_gpu(q_.data(), rows * q_dim, rounded_.data(), s);
     step.layer = l;
     cache.attend(step, s);
@@ -103,19 +136,11 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
     linear(gate_.data(), c.intermediate_size, w.down, h_.data());
     add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
   }
-  cache.advance(step);
-  const int first_row = all_logits ? 0 : n - 1, out_rows = n - first_row;
+  const int out_rows = n - first_row;
   rms_norm_gpu(x_.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(), eps,
                h_.data(), s);
   to_bf16_gpu(h_.data(), static_cast<size_t>(out_rows) * hidden, rounded_.data(), s);
   cublas_.linear(rounded_.data(), out_rows, weights_.lm_head(), logits_.data());
-  // The watched wait first: a copy into pageable memory would block the host until the stream
-  // drains, and a dead peer would leave it there.
-  cache.wait(s);
-  last_logits_ = static_cast<size_t>(out_rows - 1) * c.vocab_size;
-  logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
-  RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
-  stream_.synchronize();
 }
 
 int32_t GpuTransformer::sample_last(Sampler& sampler) {

@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/cuda_graph.hpp"
 #include "runtime/gpu/gpu_kv_cache.hpp"
 #include "runtime/gpu/gpu_weights.hpp"
 #include "runtime/rope_scaling.hpp"
@@ -15,8 +16,9 @@ namespace ringkv {
 class GpuTransformer {
  public:
   // context_tokens: the longest sequence (fixes dynamic-NTK RoPE); max_step_tokens: the most tokens
-  // one forward() takes (sizes the activations).
-  GpuTransformer(const ModelWeights& weights, size_t context_tokens, int max_step_tokens);
+  // one forward() takes (sizes the activations); decode_graphs: replay a decode step's launches as
+  // one CUDA graph where the cache allows (plain launches otherwise, or when false).
+  GpuTransformer(const ModelWeights& weights, size_t context_tokens, int max_step_tokens, bool decode_graphs = true);
 
   const ModelConfig& config() const { return config_; }
   // Device bytes of the activations of one step of max_step_tokens tokens.
@@ -31,16 +33,27 @@ class GpuTransformer {
   int32_t sample_last(Sampler& sampler);
 
  private:
+  // Queues the step on the stream: the embedding of the staged ids, the layers (attention through
+  // the cache), the final norm and the logits of rows [first_row, tokens).
+  void queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int first_row);
+
   ModelConfig config_;
   ModelRope rope_;
   float attention_scale_;
   int max_step_tokens_;
+  bool decode_graphs_;
   CudaStream stream_;
   CublasHandle cublas_;
   GpuModelWeights weights_;
   DeviceBuffer<float> inv_freq_;
+  // A step's token ids, then their positions: staged in pinned memory, copied in one transfer.
+  PinnedBuffer<int32_t> staged_inputs_;
+  DeviceBuffer<int32_t> inputs_, sampled_;
+  // The captured decode step, and the cache epoch it was captured in (the epoch of the last plain
+  // decode step until then: a step is captured once its launches ran as plain launches first).
+  CudaGraph decode_graph_;
+  int64_t graph_epoch_ = -1, seen_epoch_ = -1;
   // Activations of one step: residual stream, normed rows, projections, attention, MLP, logits.
-  DeviceBuffer<int32_t> ids_, sampled_;
   size_t last_logits_ = 0;  // offset of the last token's logits in logits_
   DeviceBuffer<float> x_, h_, q_, k_, v_, attention_, lse_, gate_, up_, logits_;
   DeviceBuffer<uint16_t> rounded_;  // the bf16 input of the next GEMM (or the queries)

@@ -4,7 +4,7 @@
 
 namespace ringkv {
 
-std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights&, const KVSpec&, const Calibration*, size_t, int, int, Communicator&) {
+std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights&, const KVSpec&, const Calibration*, size_t, int, int, Communicator&, bool) {
   RINGKV_REQUIRE(false, "this ringkv was built without CUDA (nvcc was not found at configure time): use --device cpu");
   return nullptr;
 }

@@ -32,30 +32,37 @@ TEST(GpuDecodeAttentionBf16, MatchesCpuTwin) {
     prefill_attention_cpu(one_query, q.data(), k.data(), v.data(), want.data(), want_lse.data());
     for (size_t i = 0; i < q.size(); ++i) queries[i] = bf16_to_float(q[i]);
 
-    const int splits = decode_attention_bf16_splits(s.n_keys, s.kv_heads);
-    DeviceBuffer<uint16_t> dk(k.size()), dv(v.size());
-    DeviceBuffer<float> dq(queries.size()), dout(want.size()), dlse(want_lse.size());
-    DeviceBuffer<float> split_out(static_cast<size_t>(splits) * want.size()), split_lse(static_cast<size_t>(splits) * s.heads);
-    dq.upload(queries.data()), dk.upload(k.data()), dv.upload(v.data());
-    dout.poison(), dlse.poison(), split_out.poison(), split_lse.poison();
-    decode_attention_bf16_gpu(s, dq.data(), dk.data(), dv.data(), splits, split_out.data(), split_lse.data(), dout.data(),
-                              dlse.data(), nullptr);
-    RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-    std::vector<float> got(want.size()), got_lse(want_lse.size());
-    dout.download(got.data()), dlse.download(got_lse.data());
-    const std::string shape = "keys " + std::to_string(s.n_keys) + ", heads " + std::to_string(s.heads) + "/" +
-                              std::to_string(s.kv_heads) + ", head_dim " + std::to_string(s.head_dim) + ", splits " +
-                              std::to_string(splits);
-    for (size_t i = 0; i < got.size(); ++i) ASSERT_FALSE(std::isnan(got[i])) << shape << " element " << i;
-    if (s.n_keys > 0) {
-      EXPECT_LT(test::relative_error(got.data(), want.data(), want.size()), 1e-4) << shape;
-    }
-    for (int h = 0; h < s.heads; ++h) {
-      if (s.n_keys == 0) {
-        EXPECT_TRUE(std::isinf(got_lse[h]) && got_lse[h] < 0) << shape << " head " << h;
-        EXPECT_EQ(got[static_cast<size_t>(h) * s.head_dim], 0.f) << shape << " head " << h;
-      } else {
-        EXPECT_NEAR(got_lse[h], want_lse[h], 1e-4 * (1 + std::fabs(want_lse[h]))) << shape << " head " << h;
+    // The key count as an argument, then read on the device (as a CUDA graph's decode step reads it).
+    DeviceBuffer<int> device_keys(1);
+    device_keys.upload(&s.n_keys);
+    for (const int* counted : {static_cast<const int*>(nullptr), static_cast<const int*>(device_keys.data())}) {
+      DecodeShape run = s;
+      run.device_keys = counted;
+      const int splits = decode_attention_bf16_splits(s.n_keys, s.kv_heads);
+      DeviceBuffer<uint16_t> dk(k.size()), dv(v.size());
+      DeviceBuffer<float> dq(queries.size()), dout(want.size()), dlse(want_lse.size());
+      DeviceBuffer<float> split_out(static_cast<size_t>(splits) * want.size()), split_lse(static_cast<size_t>(splits) * s.heads);
+      dq.upload(queries.data()), dk.upload(k.data()), dv.upload(v.data());
+      dout.poison(), dlse.poison(), split_out.poison(), split_lse.poison();
+      decode_attention_bf16_gpu(run, dq.data(), dk.data(), dv.data(), splits, split_out.data(), split_lse.data(), dout.data(),
+                                dlse.data(), nullptr);
+      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+      std::vector<float> got(want.size()), got_lse(want_lse.size());
+      dout.download(got.data()), dlse.download(got_lse.data());
+      const std::string shape = "keys " + std::to_string(s.n_keys) + ", heads " + std::to_string(s.heads) + "/" +
+                                std::to_string(s.kv_heads) + ", head_dim " + std::to_string(s.head_dim) + ", splits " +
+                                std::to_string(splits) + (counted ? ", count on the device" : "");
+      for (size_t i = 0; i < got.size(); ++i) ASSERT_FALSE(std::isnan(got[i])) << shape << " element " << i;
+      if (s.n_keys > 0) {
+        EXPECT_LT(test::relative_error(got.data(), want.data(), want.size()), 1e-4) << shape;
+      }
+      for (int h = 0; h < s.heads; ++h) {
+        if (s.n_keys == 0) {
+          EXPECT_TRUE(std::isinf(got_lse[h]) && got_lse[h] < 0) << shape << " head " << h;
+          EXPECT_EQ(got[static_cast<size_t>(h) * s.head_dim], 0.f) << shape << " head " << h;
+        } else {
+          EXPECT_NEAR(got_lse[h], want_lse[h], 1e-4 * (1 + std::fabs(want_lse[h]))) << shape << " head " << h;
+        }
       }
     }
   }

@@ -102,6 +102,26 @@ INSTANTIATE_TEST_SUITE_P(Codecs, GpuForward, ::testing::Values("bf16", "int:bits
                                                                 "kvquant:bits=4,nuq=0", "kvquant:bits=2,outliers=0.01,sink=1,qnorm=1",
                                                                 "rvq:codes=64,depth=4,group=8"));
 
+// Decode steps replayed as CUDA graphs (captured on an epoch's second step; a new epoch when a page
+// seals, or the bf16 kernel's split count changes) give exactly the logits of plain launches,
+// across three sealed pages.
+TEST(GpuDecodeGraphs, ReplayGivesTheLogitsOfPlainLaunches) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
+  const std::string model_dir = test::models_dir() + "/reftiny-14m";
+  RINGKV_REQUIRE_FILE(model_dir);
+  const auto weights = ModelWeights::load(model_dir);
+  std::vector<int32_t> tokens(500);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7919 + 13) % weights->config().vocab_size);
+  for (const char* spec : {"bf16", "int:bits=2", "int:bits=4"}) {
+    GpuSequence replayed(*weights, KVSpec::parse(spec), nullptr, tokens.size(), 64, 128, true);
+    GpuSequence plain(*weights, KVSpec::parse(spec), nullptr, tokens.size(), 64, 128, false);
+    const std::vector<float> want = test::sequence_logits(plain, tokens, 100, 64);
+    const std::vector<float> got = test::sequence_logits(replayed, tokens, 100, 64);
+    ASSERT_EQ(got.size(), want.size());
+    EXPECT_EQ(test::relative_error(got.data(), want.data(), want.size()), 0.0) << spec;
+  }
+}
+
 TEST(GpuForwardRefusals, WhatItCannotHoldIsRefusedBeforeAllocating) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
   const std::string model_dir = test::models_dir() + "/reftiny-14m";

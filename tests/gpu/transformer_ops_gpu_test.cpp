@@ -33,12 +33,47 @@ TEST(GpuTransformerOps, RopeMatchesCpuTwinAtLongPositions) {
       const int n = 29, heads = 3;
       const RopeTable rope = RopeTable::plain(head_dim, 500000.0);
       std::vector<float> want = test::gaussian(size_t(n) * heads * head_dim, head_dim), got(want.size());
+      std::vector<int> positions(n);
+      for (int i = 0; i < n; ++i) positions[i] = first_position + i;
       DeviceBuffer<float> dx(want.size()), dfreq(rope.inv_freq.size());
-      dx.upload(want.data()), dfreq.upload(rope.inv_freq.data());
+      DeviceBuffer<int> dpositions(n);
+      dx.upload(want.data()), dfreq.upload(rope.inv_freq.data()), dpositions.upload(positions.data());
       rope_heads_cpu(want.data(), n, heads, head_dim, first_position, rope);
-      rope_heads_gpu(dx.data(), n, heads, head_dim, first_position, dfreq.data(), nullptr);
+      rope_heads_gpu(dx.data(), n, heads, head_dim, dpositions.data(), dfreq.data(), nullptr);
       dx.download(got.data());
       EXPECT_LT(test::relative_error(got.data(), want.data(), want.size()), 1e-6) << head_dim << " at " << first_position;
+    }
+}
+
+// A decode step's row into a page tail (wrap 128, heads 128 rows apart) and into a whole-sequence
+// cache (rows kv_heads apart): the row at the device-held position rounded to bf16, nothing else
+// touched, the lengths the row + 1.
+TEST(GpuTransformerOps, StoreRowsBf16WritesTheRowOfTheDevicePosition) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+  const int heads = 3, dim = 96, rows = 128;
+  struct Layout {
+    int wrap;
+    size_t head_stride, row_stride;
+  };
+  for (const Layout& layout : {Layout{rows, size_t(rows) * dim, dim}, Layout{1 << 30, dim, size_t(heads) * dim}})
+    for (int position : {0, 5, 127, 128 + 77, 1000}) {
+      const int row = position % layout.wrap;
+      if (row >= rows) continue;
+      const std::vector<float> x = test::gaussian(size_t(heads) * dim, position + 1, 3.0f);
+      std::vector<uint16_t> want(size_t(heads) * rows * dim, 0xFFFF), got(want.size());
+      for (int h = 0; h < heads; ++h)
+        for (int c = 0; c < dim; ++c) want[h * layout.head_stride + row * layout.row_stride + c] = float_to_bf16(x[h * dim + c]);
+      DeviceBuffer<float> dx(x.size());
+      DeviceBuffer<uint16_t> dst(want.size());
+      DeviceBuffer<int> dposition(1), lengths(heads);
+      dx.upload(x.data()), dposition.upload(&position), dst.poison(), lengths.poison();
+      store_rows_bf16_gpu(dx.data(), heads, dim, dposition.data(), layout.wrap, dst.data(), layout.head_stride, layout.row_stride,
+                          lengths.data(), nullptr);
+      dst.download(got.data());
+      EXPECT_EQ(got, want) << "position " << position << ", wrap " << layout.wrap;
+      std::vector<int> got_lengths(heads);
+      lengths.download(got_lengths.data());
+      EXPECT_EQ(got_lengths, std::vector<int>(heads, row + 1)) << "position " << position;
     }
 }
 
