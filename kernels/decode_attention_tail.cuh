@@ -8,24 +8,11 @@
 
 #include <cstdint>
 
+#include "kernels/block_reduce.cuh"
+
 namespace ringkv::kernels {
 
 constexpr int kTailThreads = 128;  // at most 127 tail tokens; head_dim 128
-
-// The sum (or max) of v over the block's threads; partial: [kTailThreads / 32] floats of scratch.
-template <bool MAX>
-__device__ inline float tail_block_reduce(float v, float* partial) {
-  for (int o = 16; o > 0; o >>= 1) {
-    const float other = __shfl_xor_sync(0xffffffffu, v, o);
-    v = MAX ? fmaxf(v, other) : v + other;
-  }
-  __syncthreads();  // earlier readers of partial are done
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = v;
-  __syncthreads();
-  float r = partial[0];
-  for (int w = 1; w < kTailThreads / 32; ++w) r = MAX ? fmaxf(r, partial[w]) : r + partial[w];
-  return r;
-}
 
 // grid: streams; block: kTailThreads. keys/values: per stream, [tokens[stream]][HEAD_DIM] bf16.
 // out: [streams][NQ][HEAD_DIM], lse: [streams][NQ] (the split slot reserved for the tail).
@@ -46,24 +33,34 @@ __global__ void __launch_bounds__(kTailThreads) decode_attention_tail_kernel(
   float s[NQ];
 #pragma unroll
   for (int q = 0; q < NQ; ++q) s[q] = 0.f;
-  if (tid < n)
-    for (int c = 0; c < HEAD_DIM; ++c) {
-      const float x = __bfloat162float(k[tid * HEAD_DIM + c]);
+  if (tid < n) {  // the thread's key row in 16-byte loads, 8 channels each
+    const uint4* row = reinterpret_cast<const uint4*>(k + tid * HEAD_DIM);
+#pragma unroll 4
+    for (int w = 0; w < HEAD_DIM / 8; ++w) {
+      const uint4 bits = row[w];
+      const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&bits);
 #pragma unroll
-      for (int q = 0; q < NQ; ++q) s[q] += q_s[q][c] * x;
+      for (int p = 0; p < 4; ++p) {
+        const float2 x = __bfloat1622float2(pairs[p]);
+        const int c = w * 8 + 2 * p;
+#pragma unroll
+        for (int q = 0; q < NQ; ++q) s[q] += q_s[q][c] * x.x, s[q] += q_s[q][c + 1] * x.y;
+      }
     }
+  }
   float m[NQ], l[NQ];
 #pragma unroll
   for (int q = 0; q < NQ; ++q) {
-    m[q] = tail_block_reduce<true>(tid < n ? s[q] * scale : -INFINITY, partial);
+    m[q] = block_reduce<true, kTailThreads>(tid < n ? s[q] * scale : -INFINITY, partial);
     const float e = tid < n ? __expf(s[q] * scale - m[q]) : 0.f;
     probs_s[q][tid] = e;
-    l[q] = tail_block_reduce<false>(e, partial);
+    l[q] = block_reduce<false, kTailThreads>(e, partial);
   }
   __syncthreads();
   float acc[NQ];
 #pragma unroll
   for (int q = 0; q < NQ; ++q) acc[q] = 0.f;
+#pragma unroll 8
   for (int t = 0; t < n; ++t) {
     const float x = __bfloat162float(v[t * HEAD_DIM + tid]);
 #pragma unroll

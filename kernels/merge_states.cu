@@ -25,7 +25,7 @@ int max_shared_bytes_per_block() {
 namespace {
 template <int D>
 void launch(int n_states, int n_queries, const float* outs, const float* lses, float* mo, float* ml, cudaStream_t stream) {
-  kernels::merge_states_kernel<D><<<n_queries, D < 128 ? D : 128, 0, stream>>>(n_states, n_queries, outs, lses, mo, ml);
+  kernels::merge_states_kernel<D><<<n_queries, kernels::kMergeThreads, 0, stream>>>(n_states, n_queries, outs, lses, mo, ml);
 }
 }  // namespace
 

@@ -19,6 +19,8 @@ __global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __re
   __shared__ float warp_sums[kRowThreads / 32];
   const float* xi = x + static_cast<size_t>(blockIdx.x) * dim;
   float sum = 0.f;
+  // Unrolled so that several loads are in flight: one block per row, so latency bounds it.
+#pragma unroll 4
   for (int c = threadIdx.x; c < dim; c += blockDim.x) sum += xi[c] * xi[c];
   for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
   if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = sum;
@@ -27,6 +29,7 @@ __global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __re
   for (int w = 0; w < kRowThreads / 32; ++w) total += warp_sums[w];
   const float inv = 1.0f / sqrtf(total / static_cast<float>(dim) + eps);
   float* oi = out + static_cast<size_t>(blockIdx.x) * dim;
+#pragma unroll 4
   for (int c = threadIdx.x; c < dim; c += blockDim.x) oi[c] = weight[c] * (xi[c] * inv);
 }
 

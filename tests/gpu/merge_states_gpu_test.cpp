@@ -16,7 +16,7 @@ TEST(GpuMergeStates, MatchesCpuTwin) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal;
   for (int head_dim : {64, 96, 128, 256})
-    for (int n_states : {1, 7, 33}) {
+    for (int n_states : {1, 7, 33, 301}) {  // 301: more states than the block has threads
       const int n_queries = 37;
       std::vector<float> outs(static_cast<size_t>(n_states) * n_queries * head_dim), lses(static_cast<size_t>(n_states) * n_queries);
       for (float& x : outs) x = normal(rng);
