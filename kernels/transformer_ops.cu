@@ -12,12 +12,13 @@ void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 
-void rope_heads_gpu(float* x, int n, int heads, int head_dim, const int* positions, const float* inv_freq,
+void rope_heads_gpu(float* x, int n, size_t row_stride, int heads, int head_dim, const int* positions, const float* inv_freq,
                     cudaStream_t stream) {
   if (n == 0) return;
-  RINGKV_REQUIRE(head_dim % 2 == 0, "rope_heads_gpu: head_dim must be even");
+  RINGKV_REQUIRE(head_dim % 2 == 0 && row_stride >= static_cast<size_t>(heads) * head_dim,
+                 "rope_heads_gpu: head_dim must be even and rows must hold their heads");
   const int threads = std::min(256, std::max(32, heads * head_dim / 2));
-  kernels::rope_heads_kernel<<<n, threads, 0, stream>>>(x, heads, head_dim, positions, inv_freq);
+  kernels::rope_heads_kernel<<<n, threads, 0, stream>>>(x, row_stride, heads, head_dim, positions, inv_freq);
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 

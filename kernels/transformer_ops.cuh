@@ -35,15 +35,15 @@ __global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __re
 
 // grid: n rows; block: one thread per (head, channel pair), strided. Positions are read on the
 // device, so a decode step's launch is the same from token to token (a CUDA graph replays it).
-__global__ void rope_heads_kernel(float* __restrict__ x, int heads, int head_dim, const int* __restrict__ positions,
-                                  const float* __restrict__ inv_freq) {
+__global__ void rope_heads_kernel(float* __restrict__ x, size_t row_stride, int heads, int head_dim,
+                                  const int* __restrict__ positions, const float* __restrict__ inv_freq) {
   const int half = head_dim / 2, i = blockIdx.x;
   const double position = static_cast<double>(positions[i]);
   for (int w = threadIdx.x; w < heads * half; w += blockDim.x) {
     const int h = w / half, k = w % half;
     double s, c;
     sincos(position * static_cast<double>(inv_freq[k]), &s, &c);
-    float* v = x + (static_cast<size_t>(i) * heads + h) * head_dim;
+    float* v = x + static_cast<size_t>(i) * row_stride + static_cast<size_t>(h) * head_dim;
     const float a = v[k], b = v[k + half], fc = static_cast<float>(c), fs = static_cast<float>(s);
     v[k] = a * fc - b * fs;
     v[k + half] = b * fc + a * fs;

@@ -8,9 +8,10 @@
 namespace ringkv {
 
 void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps, float* out, cudaStream_t stream);
-// positions: device [n], row i's position; inv_freq: device [head_dim / 2], the RopeTable's
-// frequencies.
-void rope_heads_gpu(float* x, int n, int heads, int head_dim, const int* positions, const float* inv_freq,
+// x: n rows of `heads` heads, row_stride floats apart (rows may hold more than the heads, e.g. the
+// stacked q, k, v projections); positions: device [n], row i's position; inv_freq: device
+// [head_dim / 2], the RopeTable's frequencies.
+void rope_heads_gpu(float* x, int n, size_t row_stride, int heads, int head_dim, const int* positions, const float* inv_freq,
                     cudaStream_t stream);
 void silu_mul_gpu(float* gate, const float* up, size_t n, cudaStream_t stream);
 // ids: device [n], each checked by the caller to lie inside the table.

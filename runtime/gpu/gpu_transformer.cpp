@@ -15,7 +15,7 @@ size_t kv_row(const ModelConfig& c) { return static_cast<size_t>(c.kv_heads) * c
 size_t GpuTransformer::activation_bytes(const ModelConfig& c, int max_step_tokens) {
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
   const size_t widest = std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)});
-  const size_t floats = n * (2 * c.hidden_size + 2 * q_dim + 2 * kv_row(c) + c.heads + 2 * c.intermediate_size + c.vocab_size);
+  const size_t floats = n * (2 * c.hidden_size + 3 * q_dim + 4 * kv_row(c) + c.heads + 2 * c.intermediate_size + c.vocab_size);
   return floats * sizeof(float) + n * widest * sizeof(uint16_t) + 2 * n * sizeof(int32_t) + CublasHandle::kWorkspaceBytes;
 }
 
@@ -38,6 +38,7 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   staged_inputs_ = PinnedBuffer<int32_t>(2 * n), inputs_ = DeviceBuffer<int32_t>(2 * n);
   sampled_ = DeviceBuffer<int32_t>(1);
   x_ = DeviceBuffer<float>(n * c.hidden_size), h_ = DeviceBuffer<float>(n * c.hidden_size);
+  qkv_ = DeviceBuffer<float>(n * (q_dim + 2 * kv_row(c)));
   q_ = DeviceBuffer<float>(n * q_dim), k_ = DeviceBuffer<float>(n * kv_row(c)), v_ = DeviceBuffer<float>(n * kv_row(c));
   attention_ = DeviceBuffer<float>(n * q_dim), lse_ = DeviceBuffer<float>(n * c.heads);
   gate_ = DeviceBuffer<float>(n * c.intermediate_size), up_ = DeviceBuffer<float>(n * c.intermediate_size);
@@ -59,8 +60,13 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
                    "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
   logits.clear();
   cudaStream_t s = stream_.get();
-  GpuAttentionStep step{0, n, runs, c.heads, c.kv_heads, c.head_dim, attention_scale_, q_.data(), rounded_.data(), k_.data(),
-                        v_.data(), attention_.data(), lse_.data(), inputs_.data() + n};
+  // One token's q, k and v lie side by side in its row of the stacked projection; several tokens'
+  // are copied apart (queue_layers).
+  const size_t q_dim = static_cast<size_t>(c.heads) * c.head_dim;
+  float* stacked = qkv_.data();
+  GpuAttentionStep step{0, n, runs, c.heads, c.kv_heads, c.head_dim, attention_scale_,
+                        n == 1 ? stacked : q_.data(), rounded_.data(), n == 1 ? stacked + q_dim : k_.data(),
+                        n == 1 ? stacked + q_dim + kv_row(c) : v_.data(), attention_.data(), lse_.data(), inputs_.data() + n};
   if (n == 0) {  // no tokens here, but the cache may still take part in a ring over the ranks
     for (step.layer = 0; step.layer < c.layers; ++step.layer) cache.attend(step, s);
     cache.advance(step);
@@ -105,7 +111,7 @@ void GpuTransformer::queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int
   const ModelConfig& c = config_;
   cudaStream_t s = stream_.get();
   const int n = step.tokens, hidden = c.hidden_size, d = c.head_dim, q_dim = c.heads * d;
-  const size_t rows = static_cast<size_t>(n);
+  const size_t rows = static_cast<size_t>(n), kv_width = kv_row(c), qkv_width = q_dim + 2 * kv_width;
   const float eps = static_cast<float>(c.rms_norm_eps);
   embed_rows_gpu(weights_.embedding().data.data(), inputs_.data(), n, hidden, x_.data(), s);
   // rounded_ = bf16(src), then dst = rounded_ . w^T.
@@ -117,12 +123,19 @@ void GpuTransformer::queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int
     const GpuLayerWeights& w = weights_.layers()[l];
     rms_norm_gpu(x_.data(), n, hidden, w.attention_norm.data(), eps, h_.data(), s);
     to_bf16_gpu(h_.data(), rows * hidden, rounded_.data(), s);
-    cublas_.linear(rounded_.data(), n, w.q, q_.data());
-    cublas_.linear(rounded_.data(), n, w.k, k_.data());
-    cublas_.linear(rounded_.data(), n, w.v, v_.data());
-    rope_heads_gpu(q_.data(), n, c.heads, d, step.positions, inv_freq_.data(), s);
-    rope_heads_gpu(k_.data(), n, c.kv_heads, d, step.positions, inv_freq_.data(), s);
-    to_bf16_gpu(q_.data(), rows * q_dim, rounded_.data(), s);
+    cublas_.linear(rounded_.data(), n, w.qkv, qkv_.data());
+    // The q heads and the k heads are side by side in each row: one RoPE launch turns both.
+    rope_heads_gpu(qkv_.data(), n, qkv_width, c.heads + c.kv_heads, d, step.positions, inv_freq_.data(), s);
+    if (n > 1) {
+      const float* parts[3] = {qkv_.data(), qkv_.data() + q_dim, qkv_.data() + q_dim + kv_width};
+      float* apart[3] = {q_.data(), k_.data(), v_.data()};
+      for (int p = 0; p < 3; ++p) {
+        const size_t width = (p == 0 ? q_dim : kv_width) * sizeof(float);
+        RINGKV_CHECK_CUDA(cudaMemcpy2DAsync(apart[p], width, parts[p], qkv_width * sizeof(float), width, rows,
+                                            cudaMemcpyDeviceToDevice, s));
+      }
+    }
+    to_bf16_gpu(step.queries, rows * q_dim, rounded_.data(), s);
     step.layer = l;
     cache.attend(step, s);
     linear(attention_.data(), q_dim, w.o, h_.data());

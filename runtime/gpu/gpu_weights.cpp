@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 #include "kernels/half.hpp"
 
@@ -10,24 +11,32 @@ namespace ringkv {
 namespace {
 size_t matrix_bytes(const WeightMatrix& w) { return static_cast<size_t>(w.rows * w.cols) * sizeof(uint16_t); }
 
-DeviceMatrix upload(const WeightMatrix& w) {
-  DeviceMatrix m{DeviceBuffer<uint16_t>(static_cast<size_t>(w.rows * w.cols)), w.rows, w.cols};
-  if (w.dtype == DType::BF16) {
-    m.data.upload(reinterpret_cast<const uint16_t*>(w.data));
-    return m;
-  }
-  // Other dtypes go through fp32 a block of rows at a time.
-  constexpr int64_t kRowsPerCopy = 256;
-  std::vector<float> row(w.cols);
-  std::vector<uint16_t> block(static_cast<size_t>(kRowsPerCopy * w.cols));
-  for (int64_t r0 = 0; r0 < w.rows; r0 += kRowsPerCopy) {
-    const int64_t rows = std::min(kRowsPerCopy, w.rows - r0);
-    for (int64_t r = 0; r < rows; ++r) {
-      w.row(r0 + r, row.data());
-      for (int64_t c = 0; c < w.cols; ++c) block[static_cast<size_t>(r * w.cols + c)] = float_to_bf16(row[c]);
+// Matrices with the same columns stacked by rows, in bf16 on the device.
+DeviceMatrix upload(std::initializer_list<const WeightMatrix*> parts) {
+  int64_t rows = 0;
+  for (const WeightMatrix* w : parts) rows += w->rows;
+  const int64_t cols = (*parts.begin())->cols;
+  DeviceMatrix m{DeviceBuffer<uint16_t>(static_cast<size_t>(rows * cols)), rows, cols};
+  uint16_t* at = m.data.data();
+  for (const WeightMatrix* w : parts) {
+    RINGKV_REQUIRE(w->cols == cols, "stacked weight matrices must have the same columns");
+    if (w->dtype == DType::BF16) {
+      RINGKV_CHECK_CUDA(cudaMemcpy(at, w->data, matrix_bytes(*w), cudaMemcpyHostToDevice));
+    } else {  // other dtypes go through fp32 a block of rows at a time
+      constexpr int64_t kRowsPerCopy = 256;
+      std::vector<float> row(cols);
+      std::vector<uint16_t> block(static_cast<size_t>(kRowsPerCopy * cols));
+      for (int64_t r0 = 0; r0 < w->rows; r0 += kRowsPerCopy) {
+        const int64_t n = std::min(kRowsPerCopy, w->rows - r0);
+        for (int64_t r = 0; r < n; ++r) {
+          w->row(r0 + r, row.data());
+          for (int64_t c = 0; c < cols; ++c) block[static_cast<size_t>(r * cols + c)] = float_to_bf16(row[c]);
+        }
+        RINGKV_CHECK_CUDA(cudaMemcpy(at + r0 * cols, block.data(), static_cast<size_t>(n * cols) * sizeof(uint16_t),
+                                     cudaMemcpyHostToDevice));
+      }
     }
-    RINGKV_CHECK_CUDA(cudaMemcpy(m.data.data() + r0 * w.cols, block.data(), static_cast<size_t>(rows * w.cols) * sizeof(uint16_t),
-                                 cudaMemcpyHostToDevice));
+    at += w->rows * cols;
   }
   return m;
 }
@@ -68,12 +77,12 @@ GpuModelWeights::GpuModelWeights(const ModelWeights& weights) : tied_(tied(weigh
   RINGKV_REQUIRE(!c.attention_bias, "the GPU backend does not run attention biases yet: use --device cpu for " +
                                         weights.source());
   require_gpu_memory(bytes_needed(weights), "the weights of " + weights.source());
-  embedding_ = upload(weights.embedding());
-  if (!tied_) lm_head_ = upload(weights.lm_head());
+  embedding_ = upload({&weights.embedding()});
+  if (!tied_) lm_head_ = upload({&weights.lm_head()});
   final_norm_ = upload(weights.final_norm());
   for (const LayerWeights& l : weights.layers())
-    layers_.push_back({upload(l.attention_norm), upload(l.mlp_norm), upload(l.q), upload(l.k), upload(l.v), upload(l.o),
-                       upload(l.gate), upload(l.up), upload(l.down)});
+    layers_.push_back({upload(l.attention_norm), upload(l.mlp_norm), upload({&l.q, &l.k, &l.v}), upload({&l.o}),
+                       upload({&l.gate}), upload({&l.up}), upload({&l.down})});
 }
 
 }  // namespace ringkv

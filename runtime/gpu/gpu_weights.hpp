@@ -10,7 +10,8 @@ namespace ringkv {
 
 struct GpuLayerWeights {
   DeviceBuffer<float> attention_norm, mlp_norm;
-  DeviceMatrix q, k, v, o, gate, up, down;
+  DeviceMatrix qkv;  // the q, k and v projections stacked by rows: one GEMM, one weight read
+  DeviceMatrix o, gate, up, down;
 };
 
 class GpuModelWeights {

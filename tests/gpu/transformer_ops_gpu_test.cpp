@@ -2,6 +2,8 @@
 // awkward sizes with outputs poisoned first; skipped where no CUDA device is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kernels/cuda_check.hpp"
 #include "kernels/half.hpp"
 #include "kernels/transformer_ops.hpp"
@@ -26,22 +28,31 @@ TEST(GpuTransformerOps, RmsNormMatchesCpuTwin) {
   }
 }
 
+// Rows wider than their heads (one more head, as the stacked q, k, v projections are): the heads
+// turned as on the CPU, the rest of each row untouched.
 TEST(GpuTransformerOps, RopeMatchesCpuTwinAtLongPositions) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   for (int head_dim : {64, 96, 128})
     for (int first_position : {0, 1000003, 9999000}) {
       const int n = 29, heads = 3;
+      const size_t width = size_t(heads + 1) * head_dim, turned = size_t(heads) * head_dim;
       const RopeTable rope = RopeTable::plain(head_dim, 500000.0);
-      std::vector<float> want = test::gaussian(size_t(n) * heads * head_dim, head_dim), got(want.size());
+      const std::vector<float> rows = test::gaussian(n * width, head_dim);
+      std::vector<float> want(rows), narrow(n * turned), got(rows.size());
+      for (int i = 0; i < n; ++i) std::copy_n(rows.begin() + i * width, turned, narrow.begin() + i * turned);
+      rope_heads_cpu(narrow.data(), n, heads, head_dim, first_position, rope);
+      for (int i = 0; i < n; ++i) std::copy_n(narrow.begin() + i * turned, turned, want.begin() + i * width);
       std::vector<int> positions(n);
       for (int i = 0; i < n; ++i) positions[i] = first_position + i;
-      DeviceBuffer<float> dx(want.size()), dfreq(rope.inv_freq.size());
+      DeviceBuffer<float> dx(rows.size()), dfreq(rope.inv_freq.size());
       DeviceBuffer<int> dpositions(n);
-      dx.upload(want.data()), dfreq.upload(rope.inv_freq.data()), dpositions.upload(positions.data());
-      rope_heads_cpu(want.data(), n, heads, head_dim, first_position, rope);
-      rope_heads_gpu(dx.data(), n, heads, head_dim, dpositions.data(), dfreq.data(), nullptr);
+      dx.upload(rows.data()), dfreq.upload(rope.inv_freq.data()), dpositions.upload(positions.data());
+      rope_heads_gpu(dx.data(), n, width, heads, head_dim, dpositions.data(), dfreq.data(), nullptr);
       dx.download(got.data());
       EXPECT_LT(test::relative_error(got.data(), want.data(), want.size()), 1e-6) << head_dim << " at " << first_position;
+      for (int i = 0; i < n; ++i)
+        ASSERT_TRUE(std::equal(got.begin() + i * width + turned, got.begin() + (i + 1) * width, rows.begin() + i * width + turned))
+            << "row " << i << ": the head past the turned ones changed";
     }
 }
 
