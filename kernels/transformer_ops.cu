@@ -6,7 +6,7 @@
 
 namespace ringkv {
 
-void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps, float* out, cudaStream_t stream) {
+void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps, uint16_t* out, cudaStream_t stream) {
   if (n == 0) return;
   kernels::rms_norm_kernel<<<n, kernels::kRowThreads, 0, stream>>>(x, dim, weight, eps, out);
   RINGKV_CHECK_CUDA(cudaGetLastError());
@@ -57,12 +57,6 @@ void store_rows_bf16_gpu(const float* rows, int heads, int head_dim, const int* 
   if (heads == 0) return;
   kernels::store_rows_bf16_kernel<<<heads, head_dim, 0, stream>>>(rows, head_dim, position, wrap, dst, head_stride, row_stride,
                                                                  lengths);
-  RINGKV_CHECK_CUDA(cudaGetLastError());
-}
-
-void add_in_place_gpu(float* x, const float* y, size_t n, cudaStream_t stream) {
-  if (n == 0) return;
-  kernels::add_in_place_kernel<<<elementwise_blocks(n), 256, 0, stream>>>(x, y, n);
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 

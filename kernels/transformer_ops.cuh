@@ -1,7 +1,7 @@
 #pragma once
 // CUDA twins of kernels/transformer_ops.cpp: RMSNorm (one block per row), RoPE over the heads of
 // each row (angles in double, as on the CPU), the SwiGLU product, the embedding lookup, bf16
-// rounding and the residual sum.
+// rounding.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -12,10 +12,10 @@ namespace ringkv::kernels {
 
 constexpr int kRowThreads = 256;
 
-// grid: n rows; block: kRowThreads.
+// grid: n rows; block: kRowThreads. out: bf16, the input of the GEMM that follows every norm.
 __global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __restrict__ x, int dim,
                                                                 const float* __restrict__ weight, float eps,
-                                                                float* __restrict__ out) {
+                                                                uint16_t* __restrict__ out) {
   __shared__ float warp_sums[kRowThreads / 32];
   const float* xi = x + static_cast<size_t>(blockIdx.x) * dim;
   float sum = 0.f;
@@ -28,9 +28,9 @@ __global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __re
   float total = 0.f;
   for (int w = 0; w < kRowThreads / 32; ++w) total += warp_sums[w];
   const float inv = 1.0f / sqrtf(total / static_cast<float>(dim) + eps);
-  float* oi = out + static_cast<size_t>(blockIdx.x) * dim;
+  uint16_t* oi = out + static_cast<size_t>(blockIdx.x) * dim;
 #pragma unroll 4
-  for (int c = threadIdx.x; c < dim; c += blockDim.x) oi[c] = weight[c] * (xi[c] * inv);
+  for (int c = threadIdx.x; c < dim; c += blockDim.x) oi[c] = __bfloat16_as_ushort(__float2bfloat16_rn(weight[c] * (xi[c] * inv)));
 }
 
 // grid: n rows; block: one thread per (head, channel pair), strided. Positions are read on the
@@ -88,8 +88,5 @@ __global__ void store_rows_bf16_kernel(const float* __restrict__ rows, int head_
   if (lengths && threadIdx.x == 0) lengths[h] = row + 1;
 }
 
-__global__ void add_in_place_kernel(float* __restrict__ x, const float* __restrict__ y, size_t n) {
-  for_each_element(n, [&](size_t i) { x[i] += y[i]; });
-}
 
 }  // namespace ringkv::kernels

@@ -7,7 +7,8 @@
 
 namespace ringkv {
 
-void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps, float* out, cudaStream_t stream);
+// The norm rounded to bf16: every norm feeds a GEMM.
+void rms_norm_gpu(const float* x, int n, int dim, const float* weight, float eps, uint16_t* out, cudaStream_t stream);
 // x: n rows of `heads` heads, row_stride floats apart (rows may hold more than the heads, e.g. the
 // stacked q, k, v projections); positions: device [n], row i's position; inv_freq: device
 // [head_dim / 2], the RopeTable's frequencies.
@@ -23,6 +24,5 @@ void from_bf16_gpu(const uint16_t* x, size_t n, float* out, cudaStream_t stream)
 // that row + 1. The position is read on the device, so the launch is the same every decode step.
 void store_rows_bf16_gpu(const float* rows, int heads, int head_dim, const int* position, int wrap, uint16_t* dst,
                          size_t head_stride, size_t row_stride, int* lengths, cudaStream_t stream);
-void add_in_place_gpu(float* x, const float* y, size_t n, cudaStream_t stream);
 
 }  // namespace ringkv

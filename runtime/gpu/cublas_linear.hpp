@@ -26,8 +26,9 @@ class CublasHandle {
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
 
-  // y[n][w.rows] = x[n][w.cols] . w^T (device pointers).
-  void linear(const uint16_t* x, int64_t n, const DeviceMatrix& w, float* y) const;
+  // y[n][w.rows] = x[n][w.cols] . w^T, or y += x . w^T when accumulate (the residual stream takes
+  // its sums in the GEMM's epilogue) (device pointers).
+  void linear(const uint16_t* x, int64_t n, const DeviceMatrix& w, float* y, bool accumulate = false) const;
 
  private:
   cublasHandle_t handle_ = nullptr;

@@ -15,7 +15,7 @@ size_t kv_row(const ModelConfig& c) { return static_cast<size_t>(c.kv_heads) * c
 size_t GpuTransformer::activation_bytes(const ModelConfig& c, int max_step_tokens) {
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
   const size_t widest = std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)});
-  const size_t floats = n * (2 * c.hidden_size + 3 * q_dim + 4 * kv_row(c) + c.heads + 2 * c.intermediate_size + c.vocab_size);
+  const size_t floats = n * (c.hidden_size + 3 * q_dim + 4 * kv_row(c) + c.heads + 2 * c.intermediate_size + c.vocab_size);
   return floats * sizeof(float) + n * widest * sizeof(uint16_t) + 2 * n * sizeof(int32_t) + CublasHandle::kWorkspaceBytes;
 }
 
@@ -37,7 +37,7 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
   staged_inputs_ = PinnedBuffer<int32_t>(2 * n), inputs_ = DeviceBuffer<int32_t>(2 * n);
   sampled_ = DeviceBuffer<int32_t>(1);
-  x_ = DeviceBuffer<float>(n * c.hidden_size), h_ = DeviceBuffer<float>(n * c.hidden_size);
+  x_ = DeviceBuffer<float>(n * c.hidden_size);
   qkv_ = DeviceBuffer<float>(n * (q_dim + 2 * kv_row(c)));
   q_ = DeviceBuffer<float>(n * q_dim), k_ = DeviceBuffer<float>(n * kv_row(c)), v_ = DeviceBuffer<float>(n * kv_row(c));
   attention_ = DeviceBuffer<float>(n * q_dim), lse_ = DeviceBuffer<float>(n * c.heads);
@@ -114,15 +114,14 @@ void GpuTransformer::queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int
   const size_t rows = static_cast<size_t>(n), kv_width = kv_row(c), qkv_width = q_dim + 2 * kv_width;
   const float eps = static_cast<float>(c.rms_norm_eps);
   embed_rows_gpu(weights_.embedding().data.data(), inputs_.data(), n, hidden, x_.data(), s);
-  // rounded_ = bf16(src), then dst = rounded_ . w^T.
-  auto linear = [&](const float* src, size_t width, const DeviceMatrix& w, float* dst) {
+  // rounded_ = bf16(src), then x_ += rounded_ . w^T: a sublayer's output joins the residual stream.
+  auto add_linear = [&](const float* src, size_t width, const DeviceMatrix& w) {
     to_bf16_gpu(src, rows * width, rounded_.data(), s);
-    cublas_.linear(rounded_.data(), n, w, dst);
+    cublas_.linear(rounded_.data(), n, w, x_.data(), true);
   };
   for (int l = 0; l < c.layers; ++l) {
     const GpuLayerWeights& w = weights_.layers()[l];
-    rms_norm_gpu(x_.data(), n, hidden, w.attention_norm.data(), eps, h_.data(), s);
-    to_bf16_gpu(h_.data(), rows * hidden, rounded_.data(), s);
+    rms_norm_gpu(x_.data(), n, hidden, w.attention_norm.data(), eps, rounded_.data(), s);
     cublas_.linear(rounded_.data(), n, w.qkv, qkv_.data());
     // The q heads and the k heads are side by side in each row: one RoPE launch turns both.
     rope_heads_gpu(qkv_.data(), n, qkv_width, c.heads + c.kv_heads, d, step.positions, inv_freq_.data(), s);
@@ -138,21 +137,17 @@ void GpuTransformer::queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int
     to_bf16_gpu(step.queries, rows * q_dim, rounded_.data(), s);
     step.layer = l;
     cache.attend(step, s);
-    linear(attention_.data(), q_dim, w.o, h_.data());
-    add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
+    add_linear(attention_.data(), q_dim, w.o);
 
-    rms_norm_gpu(x_.data(), n, hidden, w.mlp_norm.data(), eps, h_.data(), s);
-    to_bf16_gpu(h_.data(), rows * hidden, rounded_.data(), s);
+    rms_norm_gpu(x_.data(), n, hidden, w.mlp_norm.data(), eps, rounded_.data(), s);
     cublas_.linear(rounded_.data(), n, w.gate, gate_.data());
     cublas_.linear(rounded_.data(), n, w.up, up_.data());
     silu_mul_gpu(gate_.data(), up_.data(), rows * c.intermediate_size, s);
-    linear(gate_.data(), c.intermediate_size, w.down, h_.data());
-    add_in_place_gpu(x_.data(), h_.data(), rows * hidden, s);
+    add_linear(gate_.data(), c.intermediate_size, w.down);
   }
   const int out_rows = n - first_row;
   rms_norm_gpu(x_.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(), eps,
-               h_.data(), s);
-  to_bf16_gpu(h_.data(), static_cast<size_t>(out_rows) * hidden, rounded_.data(), s);
+               rounded_.data(), s);
   cublas_.linear(rounded_.data(), out_rows, weights_.lm_head(), logits_.data());
 }
 

@@ -53,11 +53,11 @@ class GpuTransformer {
   // decode step until then: a step is captured once its launches ran as plain launches first).
   CudaGraph decode_graph_;
   int64_t graph_epoch_ = -1, seen_epoch_ = -1;
-  // Activations of one step: residual stream, normed rows, projections (stacked, and apart when a
-  // step has several tokens), attention, MLP, logits.
+  // Activations of one step: residual stream, projections (stacked, and apart when a step has
+  // several tokens), attention, MLP, logits.
   size_t last_logits_ = 0;  // offset of the last token's logits in logits_
-  DeviceBuffer<float> x_, h_, qkv_, q_, k_, v_, attention_, lse_, gate_, up_, logits_;
-  DeviceBuffer<uint16_t> rounded_;  // the bf16 input of the next GEMM (or the queries)
+  DeviceBuffer<float> x_, qkv_, q_, k_, v_, attention_, lse_, gate_, up_, logits_;
+  DeviceBuffer<uint16_t> rounded_;  // the bf16 input of the next GEMM (normed rows, or the queries)
 };
 
 }  // namespace ringkv

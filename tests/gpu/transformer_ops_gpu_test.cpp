@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "kernels/cuda_check.hpp"
 #include "kernels/half.hpp"
@@ -13,18 +14,28 @@
 namespace ringkv {
 namespace {
 
+// The norm comes out in bf16: each value the CPU twin's rounded, or (where the two fp32 results
+// straddle a rounding boundary) one bf16 step from it.
 TEST(GpuTransformerOps, RmsNormMatchesCpuTwin) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   for (int dim : {200, 256, 4096}) {
     const int n = 37;
     const std::vector<float> x = test::gaussian(size_t(n) * dim, dim, 2.0f), w = test::gaussian(dim, dim + 1);
-    std::vector<float> want(x.size()), got(x.size());
+    std::vector<float> want(x.size());
     rms_norm_cpu(x.data(), n, dim, w.data(), 1e-5f, want.data());
-    DeviceBuffer<float> dx(x.size()), dw(w.size()), dout(x.size());
+    DeviceBuffer<float> dx(x.size()), dw(w.size());
+    DeviceBuffer<uint16_t> dout(x.size());
     dx.upload(x.data()), dw.upload(w.data()), dout.poison();
     rms_norm_gpu(dx.data(), n, dim, dw.data(), 1e-5f, dout.data(), nullptr);
+    std::vector<uint16_t> got(x.size());
     dout.download(got.data());
-    EXPECT_LT(test::relative_error(got.data(), want.data(), want.size()), 1e-6) << "dim " << dim;
+    size_t same = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const int step = std::abs(int(got[i]) - int(float_to_bf16(want[i])));
+      ASSERT_LE(step, 1) << "dim " << dim << " element " << i;
+      same += step == 0;
+    }
+    EXPECT_GE(same, got.size() * 99 / 100) << "dim " << dim;
   }
 }
 
@@ -100,7 +111,7 @@ TEST(GpuTransformerOps, SiluMulMatchesCpuTwin) {
   EXPECT_LT(test::relative_error(got.data(), want.data(), n), 1e-6);
 }
 
-TEST(GpuTransformerOps, EmbeddingBf16ConversionsAndResidualSumMatchCpuTwins) {
+TEST(GpuTransformerOps, EmbeddingAndBf16ConversionsMatchCpuTwins) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   const int vocab = 1009, dim = 300, n = 41;
   std::vector<uint16_t> table(size_t(vocab) * dim);
@@ -112,7 +123,7 @@ TEST(GpuTransformerOps, EmbeddingBf16ConversionsAndResidualSumMatchCpuTwins) {
   embed_rows_cpu(table.data(), ids.data(), n, dim, want.data());
   DeviceBuffer<uint16_t> dtable(table.size()), dbf(want.size());
   DeviceBuffer<int32_t> dids(n);
-  DeviceBuffer<float> drows(want.size()), dy(want.size());
+  DeviceBuffer<float> drows(want.size());
   dtable.upload(table.data()), dids.upload(ids.data()), drows.poison();
   embed_rows_gpu(dtable.data(), dids.data(), n, dim, drows.data(), nullptr);
   drows.download(got.data());
@@ -134,12 +145,6 @@ TEST(GpuTransformerOps, EmbeddingBf16ConversionsAndResidualSumMatchCpuTwins) {
   drows.download(got_back.data());
   EXPECT_EQ(got_back, want_back) << "bf16 to fp32";
 
-  const std::vector<float> y = test::gaussian(x.size(), 9);
-  dy.upload(y.data()), drows.upload(x.data());
-  add_in_place_cpu(x.data(), y.data(), x.size());
-  add_in_place_gpu(drows.data(), dy.data(), x.size(), nullptr);
-  drows.download(got.data());
-  EXPECT_EQ(got, x) << "residual sum";
 }
 
 }  // namespace
