@@ -47,7 +47,7 @@ for context in ${contexts//,/ }; do
         calibration=(--calibration "$calib")
       fi
       "${launcher[@]}" "$ringkv" generate --model "$model" --prompt-ids "$ids" --device gpu --kv "$spec" "${calibration[@]}" \
-        --chunk 8192 --max-new-tokens "$new_tokens" --ignore-eos --print-ids "${generate_args[@]}" > /dev/null 2> "$log" ||
+        --chunk 8192 --max-new-tokens "$new_tokens" --ignore-eos --print-ids ${generate_args[@]+"${generate_args[@]}"} > /dev/null 2> "$log" ||
         { cat "$log"; exit 1; }
       # "prompt: N tokens, prefill S s (R tokens/s); generated G tokens, D s (T tokens/s) ..." then
       # "KV cache (SPEC, on the GPU): BYTES for N tokens, B bits per element"

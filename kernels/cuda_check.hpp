@@ -56,8 +56,8 @@ class DeviceBuffer {
   size_t count_ = 0;
 };
 
-// Page-locked host memory: copies from it run asynchronously, and a CUDA graph's copy node reads
-// it when the graph runs.
+// Page-locked host memory: a copy from it is queued without waiting, and reads it when the stream
+// gets there (so it must not be rewritten before then).
 template <class T>
 class PinnedBuffer {
  public:

@@ -27,6 +27,7 @@ class CudaGraph {
       std::forward<Work>(work)();
     } catch (...) {
       if (cudaStreamEndCapture(stream, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+      cudaGetLastError();  // an invalidated capture's error is reported by the throw, not by the next check
       throw;
     }
     RINGKV_CHECK_CUDA(cudaStreamEndCapture(stream, &graph));

@@ -18,7 +18,7 @@ size_t max_splits(const ModelConfig& c, size_t capacity) {
 size_t GpuBf16Cache::bytes_needed(const ModelConfig& c, size_t capacity) {
   const size_t splits = max_splits(c, capacity);
   return 2 * static_cast<size_t>(c.layers) * capacity * kv_row(c) * sizeof(uint16_t) +
-         splits * c.heads * (c.head_dim + 1) * sizeof(float);
+         splits * c.heads * (c.head_dim + 1) * sizeof(float) + c.kv_heads * sizeof(int);
 }
 
 GpuBf16Cache::GpuBf16Cache(const ModelConfig& c, size_t capacity) : GpuWholeSequenceCache(capacity), config_(c) {

@@ -74,6 +74,8 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
     return;
   }
   // The ids and positions in one copy from pinned memory, which the stream reads when it gets there.
+  // A step that threw may have left its copy queued: the staging is rewritten once it is done.
+  stream_.synchronize();
   int32_t* staged = staged_inputs_.data();
   std::copy(tokens.begin(), tokens.end(), staged);
   int32_t* position = staged + n;

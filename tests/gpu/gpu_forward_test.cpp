@@ -103,20 +103,37 @@ INSTANTIATE_TEST_SUITE_P(Codecs, GpuForward, ::testing::Values("bf16", "int:bits
                                                                 "rvq:codes=64,depth=4,group=8"));
 
 // Decode steps replayed as CUDA graphs (captured on an epoch's second step; a new epoch when a page
-// seals, or the bf16 kernel's split count changes) give exactly the logits of plain launches,
-// across three sealed pages.
+// seals, or the bf16 kernel's split count changes) give exactly the logits of plain launches:
+// decode runs across page seals, with prefills in between (within a page, across pages, of one
+// token), as a document's questions arrive in `ringkv qa`.
 TEST(GpuDecodeGraphs, ReplayGivesTheLogitsOfPlainLaunches) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU forward test skipped";
   const std::string model_dir = test::models_dir() + "/reftiny-14m";
   RINGKV_REQUIRE_FILE(model_dir);
   const auto weights = ModelWeights::load(model_dir);
-  std::vector<int32_t> tokens(500);
+  std::vector<int32_t> tokens(800);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7919 + 13) % weights->config().vocab_size);
+  // (prefill, decode) token counts in turn: 100 + 300 crosses three seals; 10 stays in a page; 200
+  // seals pages during a prefill; 1 is a one-token prefill.
+  const std::pair<size_t, size_t> turns[] = {{100, 300}, {10, 20}, {200, 40}, {1, 129}};
+  auto run = [&](GpuSequence& sequence) {
+    std::vector<float> all, step;
+    size_t at = 0;
+    for (const auto& [prefill, decode] : turns) {
+      sequence.prefill(std::span(tokens).subspan(at, prefill), 64, step, true);
+      all.insert(all.end(), step.begin(), step.end());
+      at += prefill;
+      for (size_t t = 0; t < decode; ++t, ++at) {
+        sequence.decode(tokens[at], step);
+        all.insert(all.end(), step.begin(), step.end());
+      }
+    }
+    return all;
+  };
   for (const char* spec : {"bf16", "int:bits=2", "int:bits=4"}) {
     GpuSequence replayed(*weights, KVSpec::parse(spec), nullptr, tokens.size(), 64, 128, true);
     GpuSequence plain(*weights, KVSpec::parse(spec), nullptr, tokens.size(), 64, 128, false);
-    const std::vector<float> want = test::sequence_logits(plain, tokens, 100, 64);
-    const std::vector<float> got = test::sequence_logits(replayed, tokens, 100, 64);
+    const std::vector<float> want = run(plain), got = run(replayed);
     ASSERT_EQ(got.size(), want.size());
     EXPECT_EQ(test::relative_error(got.data(), want.data(), want.size()), 0.0) << spec;
   }
