@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <string>
-#include <utility>
 
 #include "kernels/error.hpp"
 
@@ -50,35 +49,6 @@ class DeviceBuffer {
   void download(T* host) const { RINGKV_CHECK_CUDA(cudaMemcpy(host, data_, count_ * sizeof(T), cudaMemcpyDeviceToHost)); }
   // Fills with a byte pattern, so tests can tell untouched outputs from written ones.
   void poison(unsigned char byte = 0xFF) { RINGKV_CHECK_CUDA(cudaMemset(data_, byte, count_ * sizeof(T))); }
-
- private:
-  T* data_ = nullptr;
-  size_t count_ = 0;
-};
-
-// Page-locked host memory: a copy from it is queued without waiting, and reads it when the stream
-// gets there (so it must not be rewritten before then).
-template <class T>
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  explicit PinnedBuffer(size_t count) : count_(count) {
-    if (count_) RINGKV_CHECK_CUDA(cudaMallocHost(&data_, count_ * sizeof(T)));
-  }
-  ~PinnedBuffer() {
-    if (data_) cudaFreeHost(data_);
-  }
-  PinnedBuffer(PinnedBuffer&& o) noexcept : data_(o.data_), count_(o.count_) { o.data_ = nullptr, o.count_ = 0; }
-  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
-    std::swap(data_, o.data_);
-    std::swap(count_, o.count_);
-    return *this;
-  }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-
-  T* data() { return data_; }
-  size_t size() const { return count_; }
 
  private:
   T* data_ = nullptr;

@@ -36,7 +36,6 @@ class CudaGraph {
     if (status != cudaSuccess) exec_ = nullptr;
     RINGKV_CHECK_CUDA(status);
   }
-  bool captured() const { return exec_ != nullptr; }
   void launch(cudaStream_t stream) const { RINGKV_CHECK_CUDA(cudaGraphLaunch(exec_, stream)); }
   void reset() {
     if (exec_) cudaGraphExecDestroy(exec_);

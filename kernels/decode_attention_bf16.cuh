@@ -36,7 +36,8 @@ __device__ inline void join_state(float& m, float& l, float* acc, float m_b, flo
 }
 
 // grid: (kv_heads, splits); block: kDecodeBf16Threads. The key count is n_keys, or *device_keys
-// where given (read on the device: one CUDA graph serves decode steps of different lengths). queries: fp32 [kv_heads * GROUP][HEAD_DIM];
+// where given (read on the device: one CUDA graph serves decode steps of different lengths).
+// queries: fp32 [kv_heads * GROUP][HEAD_DIM];
 // split_out: [splits][kv_heads * GROUP][HEAD_DIM], split_lse: [splits][kv_heads * GROUP] (natural log).
 template <int HEAD_DIM, int GROUP>
 __global__ void __launch_bounds__(kDecodeBf16Threads) decode_attention_bf16_kernel(

@@ -8,9 +8,9 @@
 namespace ringkv {
 
 // keys, values: device arrays of one device pointer per stream to [tokens[s]][128] bf16 rows (keys
-// after RoPE; 16-byte aligned, read 8 channels at a time); tokens: device array of counts (0 to 127); queries [streams][n_queries][128] with
-// n_queries 1, 2, 4 or 8; out [streams][n_queries][128], lse [streams][n_queries] (-inf for an
-// empty tail).
+// after RoPE; 16-byte aligned, read 8 channels at a time); tokens: device array of counts (0 to
+// 127); queries [streams][n_queries][128] with n_queries 1, 2, 4 or 8; out [streams][n_queries][128],
+// lse [streams][n_queries] (-inf for an empty tail).
 void decode_attention_tails_gpu(const uint16_t* const* keys, const uint16_t* const* values, const int* tokens, int streams,
                                 const float* queries, int n_queries, float scale, float* out, float* lse,
                                 cudaStream_t stream);

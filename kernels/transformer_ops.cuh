@@ -88,5 +88,4 @@ __global__ void store_rows_bf16_kernel(const float* __restrict__ rows, int head_
   if (lengths && threadIdx.x == 0) lengths[h] = row + 1;
 }
 
-
 }  // namespace ringkv::kernels

@@ -35,7 +35,7 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   inv_freq_ = DeviceBuffer<float>(rope_.table.inv_freq.size());
   inv_freq_.upload(rope_.table.inv_freq.data());
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
-  staged_inputs_ = PinnedBuffer<int32_t>(2 * n), inputs_ = DeviceBuffer<int32_t>(2 * n);
+  staged_inputs_.resize(2 * n), inputs_ = DeviceBuffer<int32_t>(2 * n);
   sampled_ = DeviceBuffer<int32_t>(1);
   x_ = DeviceBuffer<float>(n * c.hidden_size);
   qkv_ = DeviceBuffer<float>(n * (q_dim + 2 * kv_row(c)));
@@ -73,9 +73,8 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
     cache.wait(s);
     return;
   }
-  // The ids and positions in one copy from pinned memory, which the stream reads when it gets there.
-  // A step that threw may have left its copy queued: the staging is rewritten once it is done.
-  stream_.synchronize();
+  // The ids and positions in one copy; pageable memory is staged before the call returns, so the
+  // next step may rewrite it.
   int32_t* staged = staged_inputs_.data();
   std::copy(tokens.begin(), tokens.end(), staged);
   int32_t* position = staged + n;

@@ -46,8 +46,8 @@ class GpuTransformer {
   CublasHandle cublas_;
   GpuModelWeights weights_;
   DeviceBuffer<float> inv_freq_;
-  // A step's token ids, then their positions: staged in pinned memory, copied in one transfer.
-  PinnedBuffer<int32_t> staged_inputs_;
+  // A step's token ids, then their positions, copied to inputs_ in one transfer.
+  std::vector<int32_t> staged_inputs_;
   DeviceBuffer<int32_t> inputs_, sampled_;
   // The captured decode step, and the cache epoch it was captured in (the epoch of the last plain
   // decode step until then: a step is captured once its launches ran as plain launches first).
