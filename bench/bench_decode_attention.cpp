@@ -4,6 +4,7 @@
 // speedup over PyTorch SDPA (bf16) on the same shapes when bench/sdpa_decode.py's timings are given.
 //
 // usage: bench_decode_attention [--sdpa FILE] [--contexts 32768,131072,...] [--batches 1,8]
+//                               [--codecs bf16,int,cq,kvquant,rvq]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -57,18 +58,20 @@ std::map<std::pair<long, long>, std::map<std::string, double>> read_sdpa(const s
 
 int run(int argc, char** argv) {
   std::vector<long> contexts = {32768, 131072, 1 << 20, 4 << 20}, batches = {1, 8};
-  std::string sdpa_path;
+  std::string sdpa_path, codecs = "bf16,int,cq,kvquant,rvq";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i];
     if (key == "--sdpa") sdpa_path = argv[i + 1];
     else if (key == "--contexts") contexts = parse_list(argv[i + 1]);
     else if (key == "--batches") batches = parse_list(argv[i + 1]);
+    else if (key == "--codecs") codecs = argv[i + 1];
     else fail("unknown option " + key, __FILE__, __LINE__);
   }
   if (cuda_device_count() == 0) {
     std::puts("bench_decode_attention: no CUDA device");
     return 0;
   }
+  const auto wanted = [&](const std::string& family) { return ("," + codecs + ",").find("," + family + ",") != std::string::npos; };
   const auto sdpa = sdpa_path.empty() ? decltype(read_sdpa("")){} : read_sdpa(sdpa_path);
   cudaDeviceProp prop{};
   RINGKV_CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
@@ -90,7 +93,7 @@ int run(int argc, char** argv) {
                 100.0 * gbs / peak, cudnn, flash, cudnn / ms, flash / ms);
   };
   // The bf16 cache [context][kv_heads][head_dim] of one sequence (the kernel runs one sequence per launch).
-  for (long context : contexts) {
+  for (long context : wanted("bf16") ? contexts : std::vector<long>{}) {
     const size_t elements = static_cast<size_t>(context) * kKVHeads * kDim;
     size_t free_bytes = 0, total_bytes = 0;
     RINGKV_CHECK_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -122,6 +125,7 @@ int run(int argc, char** argv) {
   using StepMaker = std::function<Step(const uint8_t* const*, const uint8_t* const*, int, int, const float*)>;
   constexpr int kDistinctPages = 64;
   auto bench_pages = [&](const CodecSpec& spec, const Calibration* calibration, const StepMaker& make_step) {
+    if (!wanted(spec.name())) return;
     const CodecContext ctx{kDim, kPage, 0, 0, calibration};
     const auto kc = make_codec(spec, Role::Key, ctx), vc = make_codec(spec, Role::Value, ctx);
     const size_t page_bytes = kc->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;

@@ -52,8 +52,16 @@ __device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t
 // A lane's 32 codes of a run (codes 32i to 32i + 31, packed LSB-first as kernels/bit_packing.hpp
 // writes them: BITS 32-bit words) and their order along the mma's reduction dimension: k-tile kt
 // (16 slots, of which the lane holds 2i, 2i + 1 as half h = 0 and 2i + 8, 2i + 9 as h = 1) takes 4
-// of them. Where codes tile a word (1, 2, 4 bits) the two of a half sit 16 bits apart, so that one
-// shift and mask give an fp16 pair; at 3 bits they are neighbours.
+// of them. Where codes tile a word (1, 2, 4 bits) the two of a half sit 16 bits apart, at the same
+// bit in each 16-bit half; at 3 bits they are neighbours.
+//
+// A pair becomes fp16 in one LOP3 (mask, then OR an exponent held in a register: with both as
+// immediates the compiler splits it in two): a code at bit e of a half's 10 mantissa bits, under
+// exponent 25 - e, is the fp16 value 2^(10 - e) + code, exact. The mma thus
+// sums (code + bias) * b, and the kernel subtracts sum(bias * b), known per slot: no subtraction
+// per pair. Codes above bit 10 - BITS are first moved down (a word shifted by 6, once per word),
+// and codes low in the half up by 4, to keep the biases, and so the error of cancelling them,
+// small (at most 64). At 3 bits each code is shifted on its own and the bias is 8.
 template <int BITS>
 struct LaneCodes {
   static constexpr bool kWordPairs = 32 % BITS == 0;
@@ -95,20 +103,53 @@ struct LaneCodes {
     }
     return 16 * kt + 2 * lane + 8 * h + high;
   }
-  // Half h of k-tile kt as an fp16 pair of the codes' integer values (exact): the codes go into
-  // the mantissa of 1024.0, and 1024 is subtracted.
-  __device__ uint32_t pair(int kt, int h) const {
-    uint32_t u;
+  // The left shift (negative: right) that brings half h of k-tile kt to its mantissa bit.
+  __device__ static constexpr int shift(int kt, int h) {
     if constexpr (kWordPairs) {
-      const int2 e = elements(kt, h);
-      u = (w[e.x / kPerWord] >> (e.x % kPerWord * BITS)) & (kMask | (kMask << 16));
+      const int bit = (2 * (kt % kTilesPerWord) + h) * BITS;
+      return bit > 10 - BITS ? -6 : bit + 4 <= 10 - BITS ? 4 : 0;
+    } else {
+      return 0;
+    }
+  }
+  // The mantissa bit of half h of k-tile kt's codes: the value of the pair is 2^(10 - bit) + code.
+  __device__ static constexpr int mantissa_bit(int kt, int h) {
+    return kWordPairs ? (2 * (kt % kTilesPerWord) + h) * BITS + shift(kt, h) : 10 - BITS;
+  }
+  __device__ static constexpr float bias(int kt, int h) { return static_cast<float>(1 << (10 - mantissa_bit(kt, h))); }
+  __device__ static constexpr bool uses_bit(int bit) {
+    for (int kt = 0; kt < 8; ++kt)
+      for (int h = 0; h < 2; ++h)
+        if (mantissa_bit(kt, h) == bit) return true;
+    return false;
+  }
+  // The exponents of the pairs (exponent 25 - bit in both halves) in registers, by mantissa bit;
+  // a shuffle hides their values from the compiler, which would otherwise fold them back in.
+  struct Exponents {
+    uint32_t of_bit[11];
+    __device__ Exponents() {
+#pragma unroll
+      for (int bit = 0; bit <= 10; ++bit)
+        if (uses_bit(bit)) of_bit[bit] = __shfl_sync(0xffffffffu, static_cast<uint32_t>(25 - bit) * 0x04000400u, 0);
+    }
+  };
+  // Half h of k-tile kt as an fp16 pair of (code + bias(kt, h)).
+  __device__ uint32_t pair(int kt, int h, const Exponents& exponents) const {
+    const int bit = mantissa_bit(kt, h);
+    uint32_t codes, mask;
+    if constexpr (kWordPairs) {
+      const uint32_t word = w[kt / kTilesPerWord];
+      const int s = shift(kt, h);
+      codes = s > 0 ? word << s : s < 0 ? word >> -s : word;
+      mask = (kMask << bit) * 0x10001u;
     } else {
       const int2 e = elements(kt, h);
-      u = code(e.x) | (code(e.y) << 16);
+      codes = (code(e.x) | (code(e.y) << 16)) << bit;
+      mask = 0xffffffffu;
     }
-    u |= 0x64006400u;
-    const __half2 h2 = __hsub2(*reinterpret_cast<const __half2*>(&u), __half2half2(__ushort_as_half(0x6400)));
-    return *reinterpret_cast<const uint32_t*>(&h2);
+    uint32_t u;  // (codes & mask) | exponent
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(u) : "r"(codes), "r"(mask), "r"(exponents.of_bit[bit]));
+    return u;
   }
 
  private:
@@ -163,6 +204,7 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
 #pragma unroll
   for (int c = 0; c < 32; ++c) q[c] = group < NQ ? q_in[c] : 0.f;
   const float score_scale = scale * kLog2e;  // softmax in base 2
+  const typename Codes::Exponents exponents;
 
   // Online softmax of queries 2i and 2i + 1 (m in base 2, shared by the warp; l and lo_term: this
   // lane's tokens only, summed over the lanes at the end); acc: O^T fragments, channel 16mt + group
@@ -195,7 +237,8 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
     const uint8_t* value_page = key_page + kPageBytes;
     const __half2* value_params = reinterpret_cast<const __half2*>(value_page);  // (lo, step) per token
 
-    // B of the scores (q * step in fp16, channels in LaneCodes order) and this lane's share of q . lo.
+    // B of the scores (q * step in fp16, channels in LaneCodes order) and this lane's share of
+    // q . lo - sum(bias * q * step).
     uint32_t b[kTiles][2];
     float base = 0.f;
     {
@@ -220,10 +263,12 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
           const int2 e = Codes::elements(kt, h);
           const __half2 qs = __floats2half2_rn(q[e.x] * step[e.x], q[e.y] * step[e.y]);
           b[kt][h] = *reinterpret_cast<const uint32_t*>(&qs);
+          const float2 rounded = __half22float2(qs);
+          base = fmaf(-Codes::bias(kt, h), rounded.x + rounded.y, base);
         }
     }
     base += __shfl_xor_sync(0xffffffffu, base, 1);
-    base += __shfl_xor_sync(0xffffffffu, base, 2);  // query `group`'s q . lo; lanes 8j hold query 2j's
+    base += __shfl_xor_sync(0xffffffffu, base, 2);  // query `group`'s; lanes 8j hold query 2j's
     const float base_a = __shfl_sync(0xffffffffu, base, 8 * i) * score_scale;
     const float base_b = __shfl_sync(0xffffffffu, base, 8 * i + 4) * score_scale;
 
@@ -236,7 +281,8 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
       s[mt][0] = s[mt][1] = s[mt][2] = s[mt][3] = 0.f;
 #pragma unroll
       for (int kt = 0; kt < kTiles; ++kt) {
-        const uint32_t a[4] = {row0.pair(kt, 0), row8.pair(kt, 0), row0.pair(kt, 1), row8.pair(kt, 1)};
+        const uint32_t a[4] = {row0.pair(kt, 0, exponents), row8.pair(kt, 0, exponents), row0.pair(kt, 1, exponents),
+                              row8.pair(kt, 1, exponents)};
         mma_16816(s[mt], a, b[kt][0], b[kt][1]);
       }
     }
@@ -272,17 +318,30 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
           lo_term[j] = fmaf(e, lo_step.x, lo_term[j]);
           probs[2 * i + j][slot] = __float2half(e * lo_step.y);
         }
-        acc[mt][2 * r] *= rescale[0];
-        acc[mt][2 * r + 1] *= rescale[1];
       }
     __syncwarp();
     // O^T[c][q] += sum_t code[t][c] * (p[q][t] * step_t).
+    // The codes' biases add sum(bias * p * step) to every channel of a query: taken off the
+    // accumulator before the products rather than after, so that it never holds more than a
+    // page's share of them (the tensor cores' fp32 sums truncate, and a bias summed over every
+    // page would bias the result).
     uint32_t pb[kTiles][2];
+    float bias_mass = 0.f;  // query `group`'s, over this lane's slots
 #pragma unroll
-    for (int kt = 0; kt < kTiles; ++kt) {
-      pb[kt][0] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i]);
-      pb[kt][1] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i + 8]);
-    }
+    for (int kt = 0; kt < kTiles; ++kt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        pb[kt][h] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i + 8 * h]);
+        const float2 p = __half22float2(*reinterpret_cast<const __half2*>(&pb[kt][h]));
+        bias_mass = fmaf(Codes::bias(kt, h), p.x + p.y, bias_mass);
+      }
+    bias_mass += __shfl_xor_sync(0xffffffffu, bias_mass, 1);
+    bias_mass += __shfl_xor_sync(0xffffffffu, bias_mass, 2);  // lanes 4q hold query q's
+    const float bias_of[2] = {__shfl_sync(0xffffffffu, bias_mass, 8 * i), __shfl_sync(0xffffffffu, bias_mass, 8 * i + 4)};
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) acc[mt][k] = fmaf(acc[mt][k], rescale[k & 1], -bias_of[k & 1]);
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt) {
       Codes run0, run8;  // channel-major codes: channels 16mt + group and + 8
@@ -290,7 +349,8 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
       run8.load(value_page + kParamBytes + (mt * 16 + group + 8) * kRowBytes, i);
 #pragma unroll
       for (int kt = 0; kt < kTiles; ++kt) {
-        const uint32_t a[4] = {run0.pair(kt, 0), run8.pair(kt, 0), run0.pair(kt, 1), run8.pair(kt, 1)};
+        const uint32_t a[4] = {run0.pair(kt, 0, exponents), run8.pair(kt, 0, exponents), run0.pair(kt, 1, exponents),
+                              run8.pair(kt, 1, exponents)};
         mma_16816(acc[mt], a, pb[kt][0], pb[kt][1]);
       }
     }
