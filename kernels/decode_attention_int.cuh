@@ -23,7 +23,6 @@ namespace ringkv::kernels {
 constexpr int kIntPageTokens = 128;  // tokens per page = head_dim: the length of a run of codes
 constexpr int kIntMaxQueries = 8;    // query heads sharing a KV head (GQA group): the n of the score mma
 constexpr int kIntWarpsPerBlock = 1;  // warps of decode_attention_int_kernel's blocks (each warp is a split)
-constexpr int kIntWarpsPerMultiprocessor = 12;  // registers for 3 warps per scheduler
 
 struct IntPageParams {
   const uint8_t* const* key_pages;    // [streams][n_pages] device pointers to encoded pages
@@ -58,8 +57,8 @@ __device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t
 // A pair becomes fp16 in one LOP3 (mask, then OR an exponent held in a register: with both as
 // immediates the compiler splits it in two): a code at bit e of a half's 10 mantissa bits, under
 // exponent 25 - e, is the fp16 value 2^(10 - e) + code, exact. The mma thus
-// sums (code + bias) * b, and the kernel subtracts sum(bias * b), known per slot: no subtraction
-// per pair. Codes above bit 10 - BITS are first moved down (a word shifted by 6, once per word),
+// sums (code + bias) * b, and the kernel subtracts sum(bias * b), bias known per slot: no subtraction
+// per pair (one more mma per k-tile, with negative_biases). Codes above bit 10 - BITS are first moved down (a word shifted by 6, once per word),
 // and codes low in the half up by 4, to keep the biases, and so the error of cancelling them,
 // small (at most 64). At 3 bits each code is shifted on its own and the bias is 8.
 template <int BITS>
@@ -117,6 +116,13 @@ struct LaneCodes {
     return kWordPairs ? (2 * (kt % kTilesPerWord) + h) * BITS + shift(kt, h) : 10 - BITS;
   }
   __device__ static constexpr float bias(int kt, int h) { return static_cast<float>(1 << (10 - mantissa_bit(kt, h))); }
+  // The A fragment of k-tile kt with -bias in every slot (its rows alike): its product with a B
+  // is -sum(bias * B) in every row, the term that takes the biases off.
+  __device__ static void negative_biases(int kt, uint32_t (&a)[4]) {
+    const __half2 low = __float2half2_rn(-bias(kt, 0)), high = __float2half2_rn(-bias(kt, 1));
+    a[0] = a[1] = *reinterpret_cast<const uint32_t*>(&low);
+    a[2] = a[3] = *reinterpret_cast<const uint32_t*>(&high);
+  }
   __device__ static constexpr bool uses_bit(int bit) {
     for (int kt = 0; kt < 8; ++kt)
       for (int h = 0; h < 2; ++h)
@@ -166,24 +172,51 @@ constexpr int int_page_bytes() {
   return 4 * kIntPageTokens + kIntPageTokens * kIntPageTokens * BITS / 8;
 }
 
-// Shared memory of one warp of decode_attention_int_kernel: two stages of a page's keys and values,
-// and the probabilities of the value product.
+// Shared memory of one warp of decode_attention_int_kernel holding `slots` page halves (a page's
+// keys or its values), and the probabilities of the value product.
+template <int BITS>
+constexpr int int_warp_shared_bytes(int slots) {
+  return slots * int_page_bytes<BITS>() + kIntMaxQueries * (kIntPageTokens + 8) * 2;
+}
+
+// Warps of decode_attention_int_kernel that fit a multiprocessor of sm_90 (228 KiB of shared
+// memory, 1 KiB of it reserved per block), at most 12: three per scheduler leave 168 registers a
+// thread, and four (128) measured slower.
+template <int BITS>
+constexpr int int_warps_fitting(int slots) {
+  constexpr int kShared = 228 * 1024, kReservedPerBlock = 1024;
+  const int fit = kShared / (kIntWarpsPerBlock * int_warp_shared_bytes<BITS>(slots) + kReservedPerBlock) * kIntWarpsPerBlock;
+  return fit < 12 ? fit : 12;
+}
+
+// Page-half slots of a warp: four (the next page's keys and values in flight) where they leave
+// as many warps per multiprocessor as three (the next keys only) do, else three.
+template <int BITS>
+constexpr int int_slots() {
+  return int_warps_fitting<BITS>(4) == int_warps_fitting<BITS>(3) ? 4 : 3;
+}
 template <int BITS>
 constexpr int int_warp_shared_bytes() {
-  return 4 * int_page_bytes<BITS>() + kIntMaxQueries * (kIntPageTokens + 8) * 2;
+  return int_warp_shared_bytes<BITS>(int_slots<BITS>());
+}
+template <int BITS>
+constexpr int int_warps_per_multiprocessor() {
+  return int_warps_fitting<BITS>(int_slots<BITS>());
 }
 
 // grid: (ceil(splits / warps), streams); block: warps x 32 threads; dynamic shared memory:
 // warps * int_warp_shared_bytes<BITS>(). Each warp is one split: it runs over its pages alone (no
-// block-wide barriers), copying the next page into shared memory (cp.async) while it computes on
-// the current one, and keeps its own online softmax. queries: [streams][NQ][128]; split_out:
-// [splits][streams][NQ][128], split_lse: [splits][streams][NQ].
+// block-wide barriers), copying page halves into S = int_slots<BITS>() slots of shared memory
+// (cp.async) in the order K0 V0 K1 V1 ...: while it computes on K(p) and V(p), the next S - 2
+// halves are on their way, and a slot is refilled as soon as its half is done. It keeps its own
+// online softmax. queries: [streams][NQ][128]; split_out: [splits][streams][NQ][128], split_lse:
+// [splits][streams][NQ].
 //   scores: A = the key codes (m: 16 tokens, k: 16 channels), B = q * step (n: 8 queries, those past
 //           NQ zero), so lane (group, i) holds tokens 16mt + group (+ 8) for queries 2i, 2i + 1;
 //   values: A = the value codes channel-major (m: 16 channels, k: 16 tokens), B = the probabilities
 //           times each token's step (n: 8 queries), passed through shared memory.
 template <int BITS, int NQ>
-__global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiprocessor / kIntWarpsPerBlock) decode_attention_int_kernel(IntPageParams pages, int splits, const float* __restrict__ queries, float scale,
+__global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multiprocessor<BITS>() / kIntWarpsPerBlock) decode_attention_int_kernel(IntPageParams pages, int splits, const float* __restrict__ queries, float scale,
                                             float* __restrict__ split_out, float* __restrict__ split_lse) {
   static_assert(NQ <= kIntMaxQueries, "at most 8 queries per KV head");
   using Codes = LaneCodes<BITS>;
@@ -195,14 +228,19 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, i = lane & 3;
   const int split = blockIdx.x * (blockDim.x >> 5) + warp, stream = blockIdx.y, streams = gridDim.y;
   if (split >= splits) return;
-  uint8_t* stages = shared + static_cast<size_t>(warp) * int_warp_shared_bytes<BITS>();  // [stage][keys, values]
-  __half(*probs)[kDim + kPad] = reinterpret_cast<__half(*)[kDim + kPad]>(stages + 4 * kPageBytes);
+  uint8_t* slots = shared + static_cast<size_t>(warp) * int_warp_shared_bytes<BITS>();
+  constexpr int kSlots = int_slots<BITS>();
+  __half(*probs)[kDim + kPad] = reinterpret_cast<__half(*)[kDim + kPad]>(slots + kSlots * kPageBytes);
 
-  // This lane's query (`group`) at its 32 channels, 32i on.
+  // This lane's query (`group`) at its 32 channels, 32i on: read again for every page (from L1),
+  // which frees 32 registers.
+  const float4* q_in = reinterpret_cast<const float4*>(queries + (static_cast<size_t>(stream) * NQ + min(group, NQ - 1)) * kDim + 32 * i);
   float q[32];
-  const float* q_in = queries + (static_cast<size_t>(stream) * NQ + group) * kDim + 32 * i;
 #pragma unroll
-  for (int c = 0; c < 32; ++c) q[c] = group < NQ ? q_in[c] : 0.f;
+  for (int k = 0; k < 8; ++k) {
+    const float4 v = group < NQ ? __ldg(q_in + k) : float4{};
+    q[4 * k] = v.x, q[4 * k + 1] = v.y, q[4 * k + 2] = v.z, q[4 * k + 3] = v.w;
+  }
   const float score_scale = scale * kLog2e;  // softmax in base 2
   const typename Codes::Exponents exponents;
 
@@ -211,34 +249,29 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
   // (+ 8) by queries 2i, 2i + 1.
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {}, lo_term[2] = {}, acc[kTiles][4] = {};
   const int first = split * pages.pages_per_split, last = min(first + pages.pages_per_split, pages.n_pages);
-  auto fetch = [&](int p, int stage) {
-    const size_t at = static_cast<size_t>(stream) * pages.n_pages + p;
-    const uint8_t* kp = pages.key_pages[at];
-    const uint8_t* vp = pages.value_pages[at];
-    uint8_t* dst = stages + stage * 2 * kPageBytes;
+  const int halves = 2 * (last - first);
+  // Half x (page first + x / 2, its keys for even x) into slot x % S; one commit group per half,
+  // empty past the end, so that the count of groups in flight is the same on every page.
+  auto fetch = [&](int x) {
+    if (x < halves) {
+      const size_t at = static_cast<size_t>(stream) * pages.n_pages + first + x / 2;
+      const uint8_t* src = (x & 1 ? pages.value_pages : pages.key_pages)[at];
+      uint8_t* dst = slots + (x % kSlots) * kPageBytes;
 #pragma unroll 4
-    for (int c = lane; c < kPageBytes / 16; c += 32) {
-      copy_async_16(dst + 16 * c, kp + 16 * c, true);
-      copy_async_16(dst + kPageBytes + 16 * c, vp + 16 * c, true);
+      for (int c = lane; c < kPageBytes / 16; c += 32) copy_async_16(dst + 16 * c, src + 16 * c, true);
     }
     copy_async_commit();
   };
-  if (first < last) fetch(first, 0);
-  for (int p = first; p < last; ++p) {
-    const int stage = (p - first) & 1;
-    if (p + 1 < last) {
-      fetch(p + 1, stage ^ 1);
-      copy_async_wait<1>();
-    } else {
-      copy_async_wait<0>();
-    }
+#pragma unroll
+  for (int x = 0; x < kSlots; ++x) fetch(x);
+  for (int x = 0; x < halves; x += 2) {
+    copy_async_wait<kSlots - 1>();  // K(p) is in; the halves after it may still be on their way
     __syncwarp();
-    const uint8_t* key_page = stages + stage * 2 * kPageBytes;
-    const uint8_t* value_page = key_page + kPageBytes;
+    const uint8_t* key_page = slots + (x % kSlots) * kPageBytes;
+    const uint8_t* value_page = slots + ((x + 1) % kSlots) * kPageBytes;
     const __half2* value_params = reinterpret_cast<const __half2*>(value_page);  // (lo, step) per token
 
-    // B of the scores (q * step in fp16, channels in LaneCodes order) and this lane's share of
-    // q . lo - sum(bias * q * step).
+    // B of the scores (q * step in fp16, channels in LaneCodes order) and this lane's share of q . lo.
     uint32_t b[kTiles][2];
     float base = 0.f;
     {
@@ -263,8 +296,6 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
           const int2 e = Codes::elements(kt, h);
           const __half2 qs = __floats2half2_rn(q[e.x] * step[e.x], q[e.y] * step[e.y]);
           b[kt][h] = *reinterpret_cast<const uint32_t*>(&qs);
-          const float2 rounded = __half22float2(qs);
-          base = fmaf(-Codes::bias(kt, h), rounded.x + rounded.y, base);
         }
     }
     base += __shfl_xor_sync(0xffffffffu, base, 1);
@@ -272,13 +303,21 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
     const float base_a = __shfl_sync(0xffffffffu, base, 8 * i) * score_scale;
     const float base_b = __shfl_sync(0xffffffffu, base, 8 * i + 4) * score_scale;
 
+    float unbias[4] = {};  // -sum(bias * q * step) of queries 2i, 2i + 1 (as s[.] holds them), every row alike
+#pragma unroll
+    for (int kt = 0; kt < kTiles; ++kt) {
+      uint32_t a[4];
+      Codes::negative_biases(kt, a);
+      mma_16816(unbias, a, b[kt][0], b[kt][1]);
+    }
     float s[kTiles][4];
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt) {
       Codes row0, row8;
       row0.load(key_page + kParamBytes + (mt * 16 + group) * kRowBytes, i);
       row8.load(key_page + kParamBytes + (mt * 16 + group + 8) * kRowBytes, i);
-      s[mt][0] = s[mt][1] = s[mt][2] = s[mt][3] = 0.f;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) s[mt][k] = unbias[k];
 #pragma unroll
       for (int kt = 0; kt < kTiles; ++kt) {
         const uint32_t a[4] = {row0.pair(kt, 0, exponents), row8.pair(kt, 0, exponents), row0.pair(kt, 1, exponents),
@@ -286,6 +325,10 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
         mma_16816(s[mt], a, b[kt][0], b[kt][1]);
       }
     }
+    __syncwarp();
+    fetch(x + kSlots);              // into K(p)'s slot
+    copy_async_wait<kSlots - 1>();  // V(p) is in
+    __syncwarp();
     // Softmax over the page: queries 2i (s[.][0], s[.][2]) and 2i + 1 (s[.][1], s[.][3]).
     float page_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -326,22 +369,19 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
     // page's share of them (the tensor cores' fp32 sums truncate, and a bias summed over every
     // page would bias the result).
     uint32_t pb[kTiles][2];
-    float bias_mass = 0.f;  // query `group`'s, over this lane's slots
+    float unbias_values[4] = {};  // -sum(bias * p * step) of queries 2i, 2i + 1, every channel alike
 #pragma unroll
-    for (int kt = 0; kt < kTiles; ++kt)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        pb[kt][h] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i + 8 * h]);
-        const float2 p = __half22float2(*reinterpret_cast<const __half2*>(&pb[kt][h]));
-        bias_mass = fmaf(Codes::bias(kt, h), p.x + p.y, bias_mass);
-      }
-    bias_mass += __shfl_xor_sync(0xffffffffu, bias_mass, 1);
-    bias_mass += __shfl_xor_sync(0xffffffffu, bias_mass, 2);  // lanes 4q hold query q's
-    const float bias_of[2] = {__shfl_sync(0xffffffffu, bias_mass, 8 * i), __shfl_sync(0xffffffffu, bias_mass, 8 * i + 4)};
+    for (int kt = 0; kt < kTiles; ++kt) {
+      pb[kt][0] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i]);
+      pb[kt][1] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i + 8]);
+      uint32_t a[4];
+      Codes::negative_biases(kt, a);
+      mma_16816(unbias_values, a, pb[kt][0], pb[kt][1]);
+    }
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt)
 #pragma unroll
-      for (int k = 0; k < 4; ++k) acc[mt][k] = fmaf(acc[mt][k], rescale[k & 1], -bias_of[k & 1]);
+      for (int k = 0; k < 4; ++k) acc[mt][k] = fmaf(acc[mt][k], rescale[k & 1], unbias_values[k]);
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt) {
       Codes run0, run8;  // channel-major codes: channels 16mt + group and + 8
@@ -354,7 +394,8 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, kIntWarpsPerMultiproce
         mma_16816(acc[mt], a, pb[kt][0], pb[kt][1]);
       }
     }
-    __syncwarp();  // this stage and the probabilities are read before the next page overwrites them
+    __syncwarp();  // V(p) and the probabilities are read before they are overwritten
+    fetch(x + kSlots + 1);  // into V(p)'s slot
   }
 #pragma unroll
   for (int j = 0; j < 2; ++j)
