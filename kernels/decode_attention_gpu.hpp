@@ -38,8 +38,9 @@ void decode_attention_int_gpu(const IntPagesGpu& pages, const float* queries, in
                               float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream);
 
 // Encodes full pages of 128 tokens x head_dim 128 with the INT codec (group 128), exactly as
-// IntCodec::encode does: rows [n_pages][128][128] fp32, page_bytes a device array of n_pages device
-// pointers (4-byte aligned) to encoded_bytes(128) bytes each. keys: the key layout, else values.
+// IntCodec::encode does: rows [n_pages][128][128] fp32 (16-byte aligned), page_bytes a device array
+// of n_pages device pointers (4-byte aligned) to encoded_bytes(128) bytes each. keys: the key
+// layout, else values.
 void encode_int_pages_gpu(const float* rows, int n_pages, int bits, bool keys, uint8_t* const* page_bytes,
                           cudaStream_t stream);
 

@@ -95,32 +95,44 @@ TEST(GpuDecodeAttentionInt, MatchesCpuTwin) {
     }
 }
 
+// Pages whose every vector (a channel over the tokens, a token over the channels) steps through
+// 0, s/2, s, ..., (levels - 1) s with s a power of two: each step is exactly s, so half of the
+// quotients (v - lo) / step fall exactly halfway between two codes and round to the even one.
+std::vector<float> halfway_rows(int n_pages, int bits) {
+  const int levels = 1 << bits, period = 2 * levels - 1;
+  std::vector<float> rows(size_t(n_pages) * kPage * kDim);
+  for (size_t r = 0; r < size_t(n_pages) * kPage; ++r)
+    for (int c = 0; c < kDim; ++c) rows[r * kDim + c] = static_cast<float>((r + c) % period) * 0.0625f;
+  return rows;
+}
+
 TEST(GpuEncodeInt, WritesTheBytesTheCpuCodecWrites) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   const int n_pages = 19;
-  const std::vector<float> rows = test::structured_rows(size_t(n_pages) * kPage, kDim, 77);
-  DeviceBuffer<float> d_rows(rows.size());
-  d_rows.upload(rows.data());
   for (int bits : {1, 2, 3, 4})
-    for (Role role : {Role::Key, Role::Value}) {
-      const auto codec = make_codec(CodecSpec::parse("int:bits=" + std::to_string(bits)), role, {kDim, kPage, 0, 0, nullptr});
-      const size_t page_bytes = codec->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;
-      std::vector<uint8_t> want(n_pages * slot, 0);
-      for (int p = 0; p < n_pages; ++p) codec->encode(rows.data() + size_t(p) * kPage * kDim, kPage, p * kPage, want.data() + p * slot);
-      DeviceBuffer<uint8_t> out(want.size());
-      out.poison(0xA5);
-      std::vector<uint8_t*> ptrs;
-      for (int p = 0; p < n_pages; ++p) ptrs.push_back(out.data() + p * slot);
-      DeviceBuffer<uint8_t*> d_ptrs(ptrs.size());
-      d_ptrs.upload(ptrs.data());
-      encode_int_pages_gpu(d_rows.data(), n_pages, bits, role == Role::Key, d_ptrs.data(), nullptr);
-      RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
-      std::vector<uint8_t> got(want.size());
-      out.download(got.data());
-      for (int p = 0; p < n_pages; ++p)
-        ASSERT_EQ(0, std::memcmp(got.data() + p * slot, want.data() + p * slot, page_bytes))
-            << bits << " bits, " << (role == Role::Key ? "keys" : "values") << ", page " << p;
-    }
+    for (const bool halfway : {false, true})
+      for (Role role : {Role::Key, Role::Value}) {
+        const std::vector<float> rows = halfway ? halfway_rows(n_pages, bits) : test::structured_rows(size_t(n_pages) * kPage, kDim, 77);
+        DeviceBuffer<float> d_rows(rows.size());
+        d_rows.upload(rows.data());
+        const auto codec = make_codec(CodecSpec::parse("int:bits=" + std::to_string(bits)), role, {kDim, kPage, 0, 0, nullptr});
+        const size_t page_bytes = codec->encoded_bytes(kPage, 0), slot = (page_bytes + 15) / 16 * 16;
+        std::vector<uint8_t> want(n_pages * slot, 0);
+        for (int p = 0; p < n_pages; ++p) codec->encode(rows.data() + size_t(p) * kPage * kDim, kPage, p * kPage, want.data() + p * slot);
+        DeviceBuffer<uint8_t> out(want.size());
+        out.poison(0xA5);
+        std::vector<uint8_t*> ptrs;
+        for (int p = 0; p < n_pages; ++p) ptrs.push_back(out.data() + p * slot);
+        DeviceBuffer<uint8_t*> d_ptrs(ptrs.size());
+        d_ptrs.upload(ptrs.data());
+        encode_int_pages_gpu(d_rows.data(), n_pages, bits, role == Role::Key, d_ptrs.data(), nullptr);
+        RINGKV_CHECK_CUDA(cudaDeviceSynchronize());
+        std::vector<uint8_t> got(want.size());
+        out.download(got.data());
+        for (int p = 0; p < n_pages; ++p)
+          ASSERT_EQ(0, std::memcmp(got.data() + p * slot, want.data() + p * slot, page_bytes))
+              << bits << " bits, " << (role == Role::Key ? "keys" : "values") << (halfway ? ", halfway values" : "") << ", page " << p;
+      }
 }
 
 TEST(GpuDecodeIntPages, WritesTheRowsTheCpuCodecDecodes) {
