@@ -15,7 +15,8 @@ size_t kv_row(const ModelConfig& c) { return static_cast<size_t>(c.kv_heads) * c
 size_t GpuTransformer::activation_bytes(const ModelConfig& c, int max_step_tokens) {
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
   const size_t widest = std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)});
-  const size_t floats = n * (c.hidden_size + 3 * q_dim + 4 * kv_row(c) + c.heads + 2 * c.intermediate_size + c.vocab_size);
+  const size_t floats = n * (c.hidden_size + 3 * q_dim + 4 * kv_row(c) + c.heads + 2 * c.intermediate_size) +
+                        logit_rows(max_step_tokens) * c.vocab_size;
   return floats * sizeof(float) + n * widest * sizeof(uint16_t) + 2 * n * sizeof(int32_t) + CublasHandle::kWorkspaceBytes;
 }
 
@@ -42,7 +43,7 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
   q_ = DeviceBuffer<float>(n * q_dim), k_ = DeviceBuffer<float>(n * kv_row(c)), v_ = DeviceBuffer<float>(n * kv_row(c));
   attention_ = DeviceBuffer<float>(n * q_dim), lse_ = DeviceBuffer<float>(n * c.heads);
   gate_ = DeviceBuffer<float>(n * c.intermediate_size), up_ = DeviceBuffer<float>(n * c.intermediate_size);
-  logits_ = DeviceBuffer<float>(n * c.vocab_size);
+  logits_ = DeviceBuffer<float>(logit_rows(max_step_tokens) * c.vocab_size);
   rounded_ = DeviceBuffer<uint16_t>(n * std::max({static_cast<size_t>(c.hidden_size), q_dim, static_cast<size_t>(c.intermediate_size)}));
 }
 
@@ -102,9 +103,18 @@ void GpuTransformer::forward(std::span<const int32_t> tokens, std::span<const To
   // The watched wait first: a copy into pageable memory would block the host until the stream
   // drains, and a dead peer would leave it there.
   cache.wait(s);
-  last_logits_ = static_cast<size_t>(out_rows - 1) * c.vocab_size;
   logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
-  RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data(), logits_.data(), logits.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
+  // Several rows: their logits slice by slice (one row's came with the step); the stream orders
+  // each slice's copy out before the next slice's product overwrites it.
+  const size_t slice = logit_rows(max_step_tokens_), vocab = c.vocab_size;
+  for (size_t begin = 0; begin < static_cast<size_t>(out_rows); begin += slice) {
+    const size_t rows = std::min(slice, out_rows - begin);
+    if (out_rows > 1)
+      cublas_.linear(rounded_.data() + begin * c.hidden_size, static_cast<int>(rows), weights_.lm_head(), logits_.data());
+    RINGKV_CHECK_CUDA(cudaMemcpyAsync(logits.data() + begin * vocab, logits_.data(), rows * vocab * sizeof(float),
+                                      cudaMemcpyDeviceToHost, s));
+    last_logits_ = (rows - 1) * vocab;
+  }
   stream_.synchronize();
 }
 
@@ -149,7 +159,7 @@ void GpuTransformer::queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int
   const int out_rows = n - first_row;
   rms_norm_gpu(x_.data() + static_cast<size_t>(first_row) * hidden, out_rows, hidden, weights_.final_norm().data(), eps,
                rounded_.data(), s);
-  cublas_.linear(rounded_.data(), out_rows, weights_.lm_head(), logits_.data());
+  if (out_rows == 1) cublas_.linear(rounded_.data(), 1, weights_.lm_head(), logits_.data());
 }
 
 int32_t GpuTransformer::sample_last(Sampler& sampler) {

@@ -2,6 +2,7 @@
 // The LLaMA-family forward pass on one GPU: the CPU Transformer's steps (RMSNorm, RoPE with
 // scaling, grouped-query attention, SwiGLU) with every matrix product a cuBLAS bf16 GEMM and
 // attention over a KV cache held on the device (GpuKVCache: bf16 or INT pages).
+#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -34,8 +35,11 @@ class GpuTransformer {
 
  private:
   // Queues the step on the stream: the embedding of the staged ids, the layers (attention through
-  // the cache), the final norm and the logits of rows [first_row, tokens).
+  // the cache), the final norm of rows [first_row, tokens) and, when that is one row, its logits.
   void queue_layers(GpuAttentionStep& step, GpuKVCache& cache, int first_row);
+  // Rows of logits_: a step's rows beyond it get theirs slice by slice (a chunk of 8192 rows with a
+  // 128256-token vocabulary would take 4 GiB at once; slices of 128 take 64 MiB).
+  static size_t logit_rows(int max_step_tokens) { return std::min(128, max_step_tokens); }
 
   ModelConfig config_;
   ModelRope rope_;
@@ -55,7 +59,7 @@ class GpuTransformer {
   int64_t graph_epoch_ = -1, seen_epoch_ = -1;
   // Activations of one step: residual stream, projections (stacked, and apart when a step has
   // several tokens), attention, MLP, logits.
-  size_t last_logits_ = 0;  // offset of the last token's logits in logits_
+  size_t last_logits_ = 0;  // offset of the last token's logits in logits_ (the last slice's)
   DeviceBuffer<float> x_, qkv_, q_, k_, v_, attention_, lse_, gate_, up_, logits_;
   DeviceBuffer<uint16_t> rounded_;  // the bf16 input of the next GEMM (normed rows, or the queries)
 };

@@ -1,6 +1,7 @@
 // The whole forward pass on the GPU against the CPU backend on a real model (reftiny-14m) for each
 // KV codec the GPU runs (CQ centroids, KVQuant levels and RVQ codebooks learned from the calibration text): chunked prefill
-// (chunks that end mid-page, pages that fill mid-chunk) and decode steps (across a page's sealing)
+// (chunks that end mid-page, pages that fill mid-chunk, a chunk's 200 rows of logits in slices of
+// 128 and 72) and decode steps (across a page's sealing)
 // give the same logits within bf16 rounding and the same perplexity. Skipped without a CUDA device
 // or without the model.
 #include <gtest/gtest.h>
