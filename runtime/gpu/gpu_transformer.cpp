@@ -32,7 +32,9 @@ GpuTransformer::GpuTransformer(const ModelWeights& weights, size_t context_token
                  "the GPU attention kernel takes head_dim 64 or 128; this model has " + std::to_string(c.head_dim));
   RINGKV_REQUIRE(max_step_tokens > 0, "a GPU forward step needs room for at least one token");
   attention_scale_ = static_cast<float>(rope_.attention_factor * rope_.attention_factor / std::sqrt(c.head_dim));
-  require_gpu_memory(activation_bytes(c, max_step_tokens), "a step of " + std::to_string(max_step_tokens) + " tokens");
+  // cublas_ holds its workspace already: the rest of a step's activations must still fit.
+  require_gpu_memory(activation_bytes(c, max_step_tokens) - CublasHandle::kWorkspaceBytes,
+                     "a step of " + std::to_string(max_step_tokens) + " tokens");
   inv_freq_ = DeviceBuffer<float>(rope_.table.inv_freq.size());
   inv_freq_.upload(rope_.table.inv_freq.data());
   const size_t n = static_cast<size_t>(max_step_tokens), q_dim = static_cast<size_t>(c.heads) * c.head_dim;
