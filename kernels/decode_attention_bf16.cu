@@ -4,12 +4,13 @@
 #include "kernels/decode_attention_bf16.cuh"
 #include "kernels/decode_attention_bf16_gpu.hpp"
 #include "kernels/merge_states_gpu.hpp"
+#include "kernels/page_tile.cuh"
 
 namespace ringkv {
 
 int decode_attention_bf16_splits(int n_keys, int kv_heads) {
   const int sms = multiprocessor_count();
-  const int wanted = (4 * sms + kv_heads - 1) / kv_heads;  // about 4 blocks per multiprocessor
+  const int wanted = (4 * sms + kv_heads - 1) / kv_heads;  // the one-warp blocks that fit: 4 per multiprocessor
   constexpr int kMinKeysPerSplit = 256;                    // below this, merging costs more than it saves
   return std::max(1, std::min(wanted, (n_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit));
 }
@@ -18,8 +19,12 @@ namespace {
 template <int HEAD_DIM, int GROUP>
 void launch(const DecodeShape& s, const float* queries, const uint16_t* keys, const uint16_t* values, int splits,
             float* split_out, float* split_lse, cudaStream_t stream) {
-  kernels::decode_attention_bf16_kernel<HEAD_DIM, GROUP><<<dim3(s.kv_heads, splits), kernels::kDecodeBf16Threads, 0, stream>>>(
-      queries, keys, values, s.n_keys, s.device_keys, s.kv_heads, s.scale, split_out, split_lse);
+  const auto kernel = kernels::decode_attention_bf16_kernel<HEAD_DIM, GROUP>;
+  constexpr int kShared = kernels::bf16_shared_bytes<HEAD_DIM>();
+  static const bool allowed = (kernels::allow_shared(kernel, kShared), true);  // once per process: decode runs it every layer
+  (void)allowed;
+  kernel<<<dim3(s.kv_heads, splits), 32, kShared, stream>>>(queries, keys, values, s.n_keys, s.device_keys, s.kv_heads, s.scale,
+                                                           split_out, split_lse);
 }
 
 template <int HEAD_DIM>

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "kernels/copy_async.cuh"
+#include "kernels/mma.cuh"
 
 namespace ringkv::kernels {
 
@@ -39,13 +40,6 @@ __device__ inline float select(const float (&a)[N], int q) {
 #pragma unroll
   for (int k = 0; k < N; ++k) r = k == q ? a[k] : r;
   return r;
-}
-
-__device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // A lane's 32 codes of a run (codes 32i to 32i + 31, packed LSB-first as kernels/bit_packing.hpp
