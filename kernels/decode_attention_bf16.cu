@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdint>
 
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_bf16.cuh"
@@ -44,6 +45,8 @@ void decode_attention_bf16_gpu(const DecodeShape& s, const float* queries, const
                                int splits, float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream) {
   RINGKV_REQUIRE(s.kv_heads > 0 && s.heads % s.kv_heads == 0, "decode attention: heads must be a multiple of kv_heads");
   RINGKV_REQUIRE(splits > 0 && s.n_keys >= 0, "decode attention: needs at least one split");
+  RINGKV_REQUIRE(reinterpret_cast<uintptr_t>(keys) % 16 == 0 && reinterpret_cast<uintptr_t>(values) % 16 == 0,
+                 "decode attention: the bf16 keys and values must be 16-byte aligned");
   if (s.head_dim == 128)
     launch_group<128>(s, queries, keys, values, splits, split_out, split_lse, stream);
   else if (s.head_dim == 64)

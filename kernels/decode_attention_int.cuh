@@ -54,7 +54,7 @@ __device__ inline float select(const float (&a)[N], int q) {
 // sums (code + bias) * b, and the kernel subtracts sum(bias * b), bias known per slot: no subtraction
 // per pair (one more mma per k-tile, with negative_biases). Codes above bit 10 - BITS are first moved down (a word shifted by 6, once per word),
 // and codes low in the half up by 4, to keep the biases, and so the error of cancelling them,
-// small (at most 64). At 3 bits each code is shifted on its own and the bias is 8.
+// small (at most 64, or 256 at 4 bits). At 3 bits each code is shifted on its own and the bias is 8.
 template <int BITS>
 struct LaneCodes {
   static constexpr bool kWordPairs = 32 % BITS == 0;
@@ -226,9 +226,9 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
   constexpr int kSlots = int_slots<BITS>();
   __half(*probs)[kDim + kPad] = reinterpret_cast<__half(*)[kDim + kPad]>(slots + kSlots * kPageBytes);
 
-  // This lane's query (`group`) at its 32 channels, 32i on: read again for every page (from L1),
-  // which frees 32 registers.
-  const float4* q_in = reinterpret_cast<const float4*>(queries + (static_cast<size_t>(stream) * NQ + min(group, NQ - 1)) * kDim + 32 * i);
+  // This lane's query (`group`, zero past NQ) at its 32 channels, 32i on.
+  const float4* q_in =
+      reinterpret_cast<const float4*>(queries + (static_cast<size_t>(stream) * NQ + min(group, NQ - 1)) * kDim + 32 * i);
   float q[32];
 #pragma unroll
   for (int k = 0; k < 8; ++k) {

@@ -15,8 +15,6 @@ namespace kernels {
 // the other side, is the division done.
 template <int LEVELS>
 __device__ uint32_t kvquant_code(float x, float mid, float half, float inv_half, const float* thresholds) {
-  if (!(half > 0.f)) return 0;
-  const float d = __fsub_rn(x, mid);
   auto level = [&](float n) {
     const float clamped = fminf(fmaxf(n, -1.f), 1.f);
     uint32_t code = 0;
@@ -24,6 +22,8 @@ __device__ uint32_t kvquant_code(float x, float mid, float half, float inv_half,
     for (int i = 0; i < LEVELS - 1; ++i) code += thresholds[i] <= clamped;
     return std::pair{code, clamped};
   };
+  if (!(half > 0.f)) return level(0.f).first;  // a range of no width normalizes to 0, as on the CPU
+  const float d = __fsub_rn(x, mid);
   const auto [code, clamped] = level(__fmul_rn(d, inv_half));
   const bool near_below = code > 0 && __fsub_rn(clamped, thresholds[code - 1]) <= 1e-5f;
   const bool near_above = code + 1 < LEVELS && __fsub_rn(thresholds[code], clamped) <= 1e-5f;
