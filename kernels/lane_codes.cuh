@@ -1,0 +1,130 @@
+#pragma once
+// A lane's share of a run of INT codes for the tensor cores: its packed words, and the fp16 pairs
+// (code + bias) that make the A fragments of mma.sync m16n8k16 (kernels/decode_attention_int.cuh).
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ringkv::kernels {
+
+// A lane's 32 codes of a run (codes 32i to 32i + 31, packed LSB-first as kernels/bit_packing.hpp
+// writes them: BITS 32-bit words) and their order along the mma's reduction dimension: k-tile kt
+// (16 slots, of which the lane holds 2i, 2i + 1 as half h = 0 and 2i + 8, 2i + 9 as h = 1) takes 4
+// of them. Where codes tile a word (1, 2, 4 bits) the two of a half sit 16 bits apart, at the same
+// bit in each 16-bit half; at 3 bits they are neighbours.
+//
+// A pair becomes fp16 in one LOP3 (mask, then OR an exponent held in a register: with both as
+// immediates the compiler splits it in two): a code at bit e of a half's 10 mantissa bits, under
+// exponent 25 - e, is the fp16 value 2^(10 - e) + code, exactly. The mma thus sums
+// (code + bias) * b, and the kernel takes sum(bias * b) off with one more mma per k-tile
+// (negative_biases): the bias depends on the slot only, so no pair needs a subtraction. Codes above
+// bit 10 - BITS are first moved down (a word shifted by 6, once per word) and codes low in the half
+// up by 4, which keeps the biases, and so the error of cancelling them, small (at most 64, or 256
+// at 4 bits). At 3 bits each code is shifted on its own and the bias is 8.
+template <int BITS>
+struct LaneCodes {
+  static constexpr bool kWordPairs = 32 % BITS == 0;
+  static constexpr int kPerWord = 32 / BITS, kHalf = kPerWord / 2, kTilesPerWord = kPerWord / 4;
+  static constexpr uint32_t kMask = (1u << BITS) - 1u;
+  uint32_t w[BITS];
+
+  __device__ void load(const uint8_t* run, int i) {
+    const uint32_t* words = reinterpret_cast<const uint32_t*>(run) + BITS * i;
+    if constexpr (BITS == 2) {
+      const uint2 v = *reinterpret_cast<const uint2*>(words);
+      w[0] = v.x, w[1] = v.y;
+    } else if constexpr (BITS == 4) {
+      const uint4 v = *reinterpret_cast<const uint4*>(words);
+      w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+    } else {
+#pragma unroll
+      for (int k = 0; k < BITS; ++k) w[k] = words[k];
+    }
+  }
+  // Positions (within the lane's 32) of the codes in half h of k-tile kt: low, high.
+  __device__ static constexpr int2 elements(int kt, int h) {
+    if constexpr (kWordPairs) {
+      const int word = kt / kTilesPerWord, r = 2 * (kt % kTilesPerWord) + h;
+      return {word * kPerWord + r, word * kPerWord + r + kHalf};
+    } else {
+      return {4 * kt + 2 * h, 4 * kt + 2 * h + 1};
+    }
+  }
+  // Slot along the reduction dimension (16 kt + 2 lane + 8 h + high) of code e of a run.
+  __device__ static int slot(int e) {
+    const int lane = e / 32, at = e % 32;
+    int kt, h, high;
+    if constexpr (kWordPairs) {
+      const int rem = at % kPerWord, r = rem % kHalf;
+      kt = at / kPerWord * kTilesPerWord + r / 2, h = r % 2, high = rem >= kHalf;
+    } else {
+      kt = at / 4, h = at % 4 / 2, high = at % 2;
+    }
+    return 16 * kt + 2 * lane + 8 * h + high;
+  }
+  // The left shift (negative: right) that brings half h of k-tile kt to its mantissa bit.
+  __device__ static constexpr int shift(int kt, int h) {
+    if constexpr (kWordPairs) {
+      const int bit = (2 * (kt % kTilesPerWord) + h) * BITS;
+      return bit > 10 - BITS ? -6 : bit + 4 <= 10 - BITS ? 4 : 0;
+    } else {
+      return 0;
+    }
+  }
+  // The mantissa bit of half h of k-tile kt's codes: the value of the pair is 2^(10 - bit) + code.
+  __device__ static constexpr int mantissa_bit(int kt, int h) {
+    return kWordPairs ? (2 * (kt % kTilesPerWord) + h) * BITS + shift(kt, h) : 10 - BITS;
+  }
+  __device__ static constexpr float bias(int kt, int h) { return static_cast<float>(1 << (10 - mantissa_bit(kt, h))); }
+  // The A fragment of k-tile kt with -bias in every slot (its rows alike): its product with a B
+  // is -sum(bias * B) in every row, the term that takes the biases off.
+  __device__ static void negative_biases(int kt, uint32_t (&a)[4]) {
+    const __half2 low = __float2half2_rn(-bias(kt, 0)), high = __float2half2_rn(-bias(kt, 1));
+    a[0] = a[1] = *reinterpret_cast<const uint32_t*>(&low);
+    a[2] = a[3] = *reinterpret_cast<const uint32_t*>(&high);
+  }
+  __device__ static constexpr bool uses_bit(int bit) {
+    for (int kt = 0; kt < 8; ++kt)
+      for (int h = 0; h < 2; ++h)
+        if (mantissa_bit(kt, h) == bit) return true;
+    return false;
+  }
+  // The exponents of the pairs (exponent 25 - bit in both halves) in registers, by mantissa bit;
+  // a shuffle hides their values from the compiler, which would otherwise fold them back in.
+  struct Exponents {
+    uint32_t of_bit[11];
+    __device__ Exponents() {
+#pragma unroll
+      for (int bit = 0; bit <= 10; ++bit)
+        if (uses_bit(bit)) of_bit[bit] = __shfl_sync(0xffffffffu, static_cast<uint32_t>(25 - bit) * 0x04000400u, 0);
+    }
+  };
+  // Half h of k-tile kt as an fp16 pair of (code + bias(kt, h)).
+  __device__ uint32_t pair(int kt, int h, const Exponents& exponents) const {
+    const int bit = mantissa_bit(kt, h);
+    uint32_t codes, mask;
+    if constexpr (kWordPairs) {
+      const uint32_t word = w[kt / kTilesPerWord];
+      const int s = shift(kt, h);
+      codes = s > 0 ? word << s : s < 0 ? word >> -s : word;
+      mask = (kMask << bit) * 0x10001u;
+    } else {
+      const int2 e = elements(kt, h);
+      codes = (code(e.x) | (code(e.y) << 16)) << bit;
+      mask = 0xffffffffu;
+    }
+    uint32_t u;  // (codes & mask) | exponent
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(u) : "r"(codes), "r"(mask), "r"(exponents.of_bit[bit]));
+    return u;
+  }
+
+ private:
+  __device__ uint32_t code(int e) const {  // a code that may straddle two words (3 bits)
+    const int bit = e * BITS, word = bit / 32, shift = bit % 32;
+    const uint32_t hi = word + 1 < BITS ? w[word + 1] : 0u;
+    return __funnelshift_r(w[word], hi, shift) & kMask;
+  }
+};
+
+}  // namespace ringkv::kernels
