@@ -71,7 +71,9 @@ int run(int argc, char** argv) {
     std::puts("bench_decode_attention: no CUDA device");
     return 0;
   }
-  const auto wanted = [&](const std::string& family) { return ("," + codecs + ",").find("," + family + ",") != std::string::npos; };
+  const auto wanted = [&](const std::string& family) {
+    return ("," + codecs + ",").find("," + family + ",") != std::string::npos;
+  };
   const auto sdpa = sdpa_path.empty() ? decltype(read_sdpa("")){} : read_sdpa(sdpa_path);
   cudaDeviceProp prop{};
   RINGKV_CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));

@@ -93,8 +93,9 @@ constexpr int int_warps_per_multiprocessor() {
 //   values: A = the value codes channel-major (m: 16 channels, k: 16 tokens), B = the probabilities
 //           times each token's step (n: 8 queries), passed through shared memory.
 template <int BITS, int NQ>
-__global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multiprocessor<BITS>() / kIntWarpsPerBlock) decode_attention_int_kernel(IntPageParams pages, int splits, const float* __restrict__ queries, float scale,
-                                            float* __restrict__ split_out, float* __restrict__ split_lse) {
+__global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multiprocessor<BITS>() / kIntWarpsPerBlock)
+    decode_attention_int_kernel(IntPageParams pages, int splits, const float* __restrict__ queries, float scale,
+                                float* __restrict__ split_out, float* __restrict__ split_lse) {
   static_assert(NQ <= kIntMaxQueries, "at most 8 queries per KV head");
   using Codes = LaneCodes<BITS>;
   constexpr int kDim = kIntPageTokens, kTiles = kDim / 16, kRowBytes = kDim * BITS / 8, kParamBytes = 4 * kDim;

@@ -112,7 +112,8 @@ TEST(GpuEncodeInt, WritesTheBytesTheCpuCodecWrites) {
   for (int bits : {1, 2, 3, 4})
     for (const bool halfway : {false, true})
       for (Role role : {Role::Key, Role::Value}) {
-        const std::vector<float> rows = halfway ? halfway_rows(n_pages, bits) : test::structured_rows(size_t(n_pages) * kPage, kDim, 77);
+        const std::vector<float> rows =
+            halfway ? halfway_rows(n_pages, bits) : test::structured_rows(size_t(n_pages) * kPage, kDim, 77);
         DeviceBuffer<float> d_rows(rows.size());
         d_rows.upload(rows.data());
         const auto codec = make_codec(CodecSpec::parse("int:bits=" + std::to_string(bits)), role, {kDim, kPage, 0, 0, nullptr});
@@ -131,7 +132,8 @@ TEST(GpuEncodeInt, WritesTheBytesTheCpuCodecWrites) {
         out.download(got.data());
         for (int p = 0; p < n_pages; ++p)
           ASSERT_EQ(0, std::memcmp(got.data() + p * slot, want.data() + p * slot, page_bytes))
-              << bits << " bits, " << (role == Role::Key ? "keys" : "values") << (halfway ? ", halfway values" : "") << ", page " << p;
+              << bits << " bits, " << (role == Role::Key ? "keys" : "values") << (halfway ? ", halfway values" : "")
+              << ", page " << p;
       }
 }
 
