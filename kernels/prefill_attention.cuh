@@ -11,33 +11,12 @@
 #include <cstdint>
 
 #include "kernels/copy_async.cuh"
+#include "kernels/mma.cuh"
 #include "kernels/prefill_attention.hpp"
 
 namespace ringkv::kernels {
 
 constexpr int kPrefillQueries = 128, kPrefillKeys = 64, kPrefillThreads = 256, kPrefillPad = 8;
-
-__device__ inline void mma_bf16_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Four 8x8 bf16 matrices out of shared memory, lane i giving the address of row i % 8 of matrix
-// i / 8: the B fragment registers of two m16n8k16 products. TRANS: k runs along the rows (values),
-// else along the columns (keys).
-template <bool TRANS>
-__device__ inline void ldmatrix_x4(uint32_t (&b)[4], const uint16_t* row) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row));
-  if constexpr (TRANS)
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(address));
-  else
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3]) : "r"(address));
-}
-
 
 // Two buffers of key and value tiles, then the block's queries.
 template <int D>
@@ -120,13 +99,13 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
       uint32_t qa[2][4];
 #pragma unroll
       for (int h = 0; h < 2; ++h)
-        ldmatrix_x4<false>(qa[h], &queries_s[warp * 16 + lane % 8 + (lane / 8) % 2 * 8][(ks + h) * 16 + lane / 16 * 8]);
+        load_tiles_x4<false>(qa[h], &queries_s[warp * 16 + lane % 8 + (lane / 8) % 2 * 8][(ks + h) * 16 + lane / 16 * 8]);
 #pragma unroll
       for (int nt = 0; nt < kScoreTiles; ++nt) {
         uint32_t b[4];
-        ldmatrix_x4<false>(b, &keys_s[nt * 8 + lane % 8][(ks + lane / 16) * 16 + (lane / 8) % 2 * 8]);
-        mma_bf16_16816(sc[nt], qa[0], b[0], b[1]);
-        mma_bf16_16816(sc[nt], qa[1], b[2], b[3]);
+        load_tiles_x4<false>(b, &keys_s[nt * 8 + lane % 8][(ks + lane / 16) * 16 + (lane / 8) % 2 * 8]);
+        mma_16816<true>(sc[nt], qa[0], b[0], b[1]);
+        mma_16816<true>(sc[nt], qa[1], b[2], b[3]);
       }
     }
     // Visibility mask (not needed for tiles every row of the warp sees whole: below the diagonal, or
@@ -172,9 +151,9 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
 #pragma unroll
       for (int dt = 0; dt < kOutTiles; dt += 2) {  // two channel tiles per load
         uint32_t b[4];
-        ldmatrix_x4<true>(b, &values_s[j * 16 + lane % 16][(dt + lane / 16) * 8]);
-        mma_bf16_16816(o[dt], a, b[0], b[1]);
-        mma_bf16_16816(o[dt + 1], a, b[2], b[3]);
+        load_tiles_x4<true>(b, &values_s[j * 16 + lane % 16][(dt + lane / 16) * 8]);
+        mma_16816<true>(o[dt], a, b[0], b[1]);
+        mma_16816<true>(o[dt + 1], a, b[2], b[3]);
       }
     }
     __syncthreads();

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/block_reduce.cuh"
+
 namespace ringkv::kernels {
 
 constexpr int kRowThreads = 256;
@@ -22,11 +24,7 @@ __global__ void __launch_bounds__(kRowThreads) rms_norm_kernel(const float* __re
   // Unrolled so that several loads are in flight: one block per row, so latency bounds it.
 #pragma unroll 4
   for (int c = threadIdx.x; c < dim; c += blockDim.x) sum += xi[c] * xi[c];
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = sum;
-  __syncthreads();
-  float total = 0.f;
-  for (int w = 0; w < kRowThreads / 32; ++w) total += warp_sums[w];
+  const float total = block_reduce<false, kRowThreads>(sum, warp_sums);
   const float inv = 1.0f / sqrtf(total / static_cast<float>(dim) + eps);
   uint16_t* oi = out + static_cast<size_t>(blockIdx.x) * dim;
 #pragma unroll 4
