@@ -220,9 +220,9 @@ int run(int argc, char** argv) {
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
                   const auto pointers = repeated_pointer(d_levels.data(), streams);
                   const KVQuantPagesGpu view{{keys, values, d_freq.data(), streams, n_pages}, pointers->data(), pointers->data(),
-                                             {p.bits, p.outliers, p.sink, p.pre_rope}};
-                  return timed_decode(decode_attention_kvquant_gpu, view, decode_attention_splits(n_pages, streams), streams, q,
-                                      pointers);
+                                             {p.bits, p.outliers, p.sink, p.pre_rope, !p.nuq}};
+                  return timed_decode(decode_attention_kvquant_gpu, view, decode_attention_kvquant_splits(n_pages, streams, view.shape),
+                                      streams, q, pointers);
                 });
   }
   // RVQ with random codebooks: 1 and 0.5 bits per channel per codebook, 8 and 4 codebooks.

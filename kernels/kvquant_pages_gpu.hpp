@@ -16,6 +16,7 @@ struct KVQuantShapeGpu {
   double outliers = 0.0;  // fraction of each vector kept sparse
   int sink = 0;           // positions below it are stored in fp16
   bool pre_rope = true;   // keys stored before RoPE
+  bool even_levels = false;  // levels evenly spaced (nuq=0): at 2 and 4 bits, decode attention reads the codes as integers
 };
 
 // The pages of several streams and each stream's levels.
@@ -29,8 +30,13 @@ struct KVQuantPagesGpu {
 // Refuses, naming the reason, a shape the kernels are not compiled for.
 void require_kvquant_gpu(const KVQuantShapeGpu& shape);
 
-// queries: post-RoPE [streams][n_queries][128]; splits: decode_attention_splits(n_pages, streams)
-// or fewer; workspace and results as decode_attention_int_gpu's. Scores are scale * q.k with keys
+// The splits decode_attention_kvquant_gpu takes over n_pages pages of each of `streams` streams:
+// one warp each, filling the device once, where the levels are even and the codes 2 or 4 bits
+// (and one more for the pages that hold sink rows); else decode_attention_splits(n_pages, streams).
+int decode_attention_kvquant_splits(int n_pages, int streams, const KVQuantShapeGpu& shape);
+
+// queries: post-RoPE [streams][n_queries][128]; splits: decode_attention_kvquant_splits(n_pages,
+// streams, shape) or fewer; pages 16-byte aligned; workspace and results as decode_attention_int_gpu's. Scores are scale * q.k with keys
 // turned to their positions, as partial_attention computes them on the CPU.
 void decode_attention_kvquant_gpu(const KVQuantPagesGpu& pages, const float* queries, int n_queries, float scale, int splits,
                                   float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream);

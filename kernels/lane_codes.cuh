@@ -42,6 +42,33 @@ struct LaneCodes {
       for (int k = 0; k < BITS; ++k) w[k] = words[k];
     }
   }
+  // KVQuant keys, turned by RoPE in registers (kernels/decode_attention_kvquant.cuh): the lane's 32 codes
+  // of a row are channels 16i to 16i + 15 (elements 0 to 15) and their RoPE partners, 64 + 16i on (16
+  // to 31), so that half h of k-tiles kt and kt + 4 (kt < 4) hold a channel pair and its partners.
+  __device__ void load_with_partners(const uint8_t* row, int i) {
+    static_assert(BITS == 2 || BITS == 4, "16 codes in whole words");
+    constexpr int kChunk = BITS / 2;  // words of 16 codes
+    const uint32_t* words = reinterpret_cast<const uint32_t*>(row);
+#pragma unroll
+    for (int k = 0; k < kChunk; ++k) w[k] = words[kChunk * i + k], w[kChunk + k] = words[2 * BITS + kChunk * i + k];
+  }
+  // The channel of element e of a row loaded by load_with_partners.
+  __device__ static constexpr int partnered_channel(int i, int e) { return e < 16 ? 16 * i + e : 48 + 16 * i + e; }
+  // KVQuant values, whose codes are a token's channels: the lane's 16 channels 16g on of two token rows
+  // a and b, interleaved so that each pair holds one channel of both tokens (a low, b high): the two
+  // tokens are adjacent along the value product's reduction dimension.
+  __device__ void load_token_pair(const uint8_t* row_a, const uint8_t* row_b, int g) {
+    static_assert(BITS == 2 || BITS == 4, "16 codes in whole words");
+    constexpr int kChunk = BITS / 2;
+    const uint32_t* a = reinterpret_cast<const uint32_t*>(row_a) + kChunk * g;
+    const uint32_t* b = reinterpret_cast<const uint32_t*>(row_b) + kChunk * g;
+#pragma unroll
+    for (int k = 0; k < kChunk; ++k) w[2 * k] = __byte_perm(a[k], b[k], 0x5410), w[2 * k + 1] = __byte_perm(a[k], b[k], 0x7632);
+  }
+  // The channel (from 16g) whose two tokens half h of k-tile kt holds, after load_token_pair.
+  __device__ static constexpr int paired_channel(int kt, int h) {
+    return kt / kTilesPerWord * kHalf + 2 * (kt % kTilesPerWord) + h;
+  }
   // Positions (within the lane's 32) of the codes in half h of k-tile kt: low, high.
   __device__ static constexpr int2 elements(int kt, int h) {
     if constexpr (kWordPairs) {

@@ -197,19 +197,28 @@ void decode_pages_tiled(const Reader& reader, bool keys, const uint8_t* const* p
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }
 
+// The partial states of `splits` runs of pages_per_split pages (the last runs may hold fewer, or
+// none) into split_out [splits][streams][n_queries][128] and split_lse [splits][streams][n_queries].
+template <typename Reader>
+void decode_attention_tiled_splits(const Reader& reader, const TiledPages& pages, int pages_per_split, int splits,
+                                   const float* queries, int n_queries, float scale, float* split_out, float* split_lse,
+                                   cudaStream_t stream) {
+  with_queries_per_kv_head(n_queries, "decode attention", [&](auto nq) {
+    const auto kernel = kernels::decode_attention_tiled_kernel<Reader, decltype(nq)::value>;
+    kernels::allow_shared(kernel, reader.shared_bytes());
+    kernel<<<dim3(splits, pages.streams), kernels::kTileDim, reader.shared_bytes(), stream>>>(reader, pages, pages_per_split, queries,
+                                                                                           scale, split_out, split_lse);
+  });
+}
+
 // Decode attention over the pages and tails, merged into out [streams][n_queries][128] and lse
 // [streams][n_queries]; workspace as decode_attention_int_gpu's (splits + 1 states with tails).
 template <typename Reader>
 void decode_attention_tiled(const Reader& reader, const TiledPages& pages, const float* queries, int n_queries, float scale,
                             int splits, float* split_out, float* split_lse, float* out, float* lse, cudaStream_t stream) {
   RINGKV_REQUIRE(splits >= 1 && pages.streams >= 1, "decode attention: splits and streams must be positive");
-  const int per_split = (pages.n_pages + splits - 1) / splits;
-  with_queries_per_kv_head(n_queries, "decode attention", [&](auto nq) {
-    const auto kernel = kernels::decode_attention_tiled_kernel<Reader, decltype(nq)::value>;
-    kernels::allow_shared(kernel, reader.shared_bytes());
-    kernel<<<dim3(splits, pages.streams), kernels::kTileDim, reader.shared_bytes(), stream>>>(reader, pages, per_split, queries,
-                                                                                           scale, split_out, split_lse);
-  });
+  decode_attention_tiled_splits(reader, pages, (pages.n_pages + splits - 1) / splits, splits, queries, n_queries, scale, split_out,
+                                split_lse, stream);
   merge_splits_and_tails_gpu(splits, pages.tails, pages.streams, queries, n_queries, 128, scale, split_out, split_lse, out, lse,
                              stream);
 }

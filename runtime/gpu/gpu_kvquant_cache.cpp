@@ -14,7 +14,7 @@ ringkv::Role codec_role(bool keys) { return keys ? ringkv::Role::Key : ringkv::R
 
 KVQuantShapeGpu shape_of(const CodecSpec& spec) {
   const KVQuantParams p = KVQuantParams::from(spec);
-  const KVQuantShapeGpu shape{p.bits, p.outliers, p.sink, p.pre_rope};
+  const KVQuantShapeGpu shape{p.bits, p.outliers, p.sink, p.pre_rope, !p.nuq};
   require_kvquant_gpu(shape);
   return shape;
 }
@@ -34,16 +34,21 @@ size_t slot_bytes(const CodecSpec& spec) {
     for (size_t bytes : page_sizes(spec, keys)) most = std::max(most, bytes);
   return (most + 15) / 16 * 16;
 }
+
+// The most splits the decode kernels take over a cache of `capacity` tokens.
+int most_splits(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
+  return decode_attention_kvquant_splits(std::max(1, GpuPagedCache::pages_for(capacity)), c.kv_heads, shape_of(spec));
+}
 }  // namespace
 
 size_t GpuKVQuantCache::bytes_needed(const ModelConfig& c, size_t capacity, const CodecSpec& spec) {
-  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_tiled_splits(c, capacity)) +
+  return GpuPagedCache::bytes_needed(c, capacity, slot_bytes(spec), most_splits(c, capacity, spec)) +
          GpuStreamTables::bytes_needed(c, size_t{1} << shape_of(spec).bits) + kDim / 2 * sizeof(float);
 }
 
 GpuKVQuantCache::GpuKVQuantCache(const ModelConfig& c, size_t capacity, const CodecSpec& spec, const Calibration* calibration,
                                  const RopeTable& rope)
-    : GpuPagedCache(c, capacity, slot_bytes(spec), most_tiled_splits(c, capacity)),
+    : GpuPagedCache(c, capacity, slot_bytes(spec), most_splits(c, capacity, spec)),
       shape_(shape_of(spec)),
       page_sizes_{page_sizes(spec, true), page_sizes(spec, false)},
       levels_(c, size_t{1} << shape_.bits, [&](int l, int h, bool keys) {
@@ -74,7 +79,8 @@ void GpuKVQuantCache::decode(Role role, int l, int first, const uint8_t* const* 
 void GpuKVQuantCache::attend_pages(const GpuAttentionStep& step, const SealedPages& p, cudaStream_t stream) {
   const int kv_heads = config().kv_heads;
   const KVQuantPagesGpu pages{tiled(p, inv_freq_.data()), levels_of(kKeys, step.layer), levels_of(kValues, step.layer), shape_};
-  decode_attention_kvquant_gpu(pages, step.queries, step.heads / kv_heads, step.scale, decode_attention_splits(p.count, kv_heads),
+  decode_attention_kvquant_gpu(pages, step.queries, step.heads / kv_heads, step.scale,
+                               decode_attention_kvquant_splits(p.count, kv_heads, shape_),
                                split_out(), split_lse(), step.out, step.lse, stream);
 }
 

@@ -1,0 +1,448 @@
+#pragma once
+// Decode attention over KVQuant pages with evenly spaced levels (nuq=0) and 2 or 4 bits, reading the
+// codes in place as the INT kernel does (kernels/decode_attention_int.cuh): each warp is a split with
+// its own online softmax, copying pages into shared memory ahead of its work (cp.async); both
+// products run on tensor cores (mma.sync m16n8k16, fp16 in, fp32 accumulate). Pages without sink
+// rows only: the launcher gives the first pages, which hold them, to the tiled kernel.
+//   keys:   k[t][c] = lo_c + step_c * code, made in fp16 from the codes; pre-RoPE keys are turned
+//           to their offset t in the page in registers (cos and sin from a table in shared memory,
+//           one per block), and the query turned back by the page's first position P:
+//           q . R(P + t) k = (R(P)^T q) . (R(t) k);
+//   values: v[t][c] = lo_t + step_t * code: the codes, two tokens to a pair (four token rows of a
+//           lane's 16 channels, interleaved), times the probabilities times step_t (passed from the
+//           score fragments to the B operand by movmatrix); sum(p * lo_t) apart;
+//   outliers: each sparse (index, value) adds (value - dense) times the turned query (keys) or the
+//           probability (values), gathered in shared memory, then added to the scores or to the
+//           output.
+// The CPU twin is partial_attention over KVQuantCodec pages.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/copy_async.cuh"
+#include "kernels/lane_codes.cuh"
+#include "kernels/mma.cuh"
+#include "kernels/page_tile.cuh"
+
+namespace ringkv::kernels {
+
+constexpr int kKVQuantMaxWarps = 8;  // warps of a block: at most 255 registers a thread, one block a multiprocessor
+constexpr int kKVQuantRopeTableBytes = 128 * 4 * 4 * 16;  // [token][quad lane][k-tile < 4] (cos, sin) pairs of both halves
+constexpr int kKVQuantFixBytes = 2 * 128 * 8 * 4;        // two [128][8] float arrays of a warp, with outliers
+
+// Bytes of a KVQuant page without sink rows (either role): (lo, hi) per vector, codes, outliers.
+template <int BITS>
+__host__ __device__ constexpr int kvquant_dense_page_bytes(int per_vector) {
+  return 128 * 4 + 128 * 128 * BITS / 8 + 128 * per_vector * 4;
+}
+
+struct KVQuantDenseParams {
+  const uint8_t* const* key_pages;    // [streams][n_pages] device pointers, 16-byte aligned
+  const uint8_t* const* value_pages;  // [streams][n_pages]
+  const float* const* key_levels;     // [streams] evenly spaced levels: level(code) = levels[0] + code * (levels[1] - levels[0])
+  const float* const* value_levels;   // [streams]
+  const float* inv_freq;              // [64] RoPE frequencies (rotate-half pairs c, c + 64)
+  int n_pages, first_page, pages_per_split, splits, streams;
+  int per_vector;  // sparse outliers per vector
+};
+
+// Byte offset of the table entry of token t, quad lane i and k-tile kt < 4: the (cos, sin) fp16
+// pairs of halves 0 and 1 of LaneCodes<BITS>::load_with_partners' registers. Swizzled so that the 8
+// lanes of a quarter warp (two tokens, four quad lanes) load 16 bytes from distinct banks.
+__device__ inline int rope_entry(int t, int i, int kt) { return t * 256 + i * 64 + ((kt ^ ((i >> 1) | ((t & 1) << 1))) << 4); }
+
+// cos and sin of angle t * inv_freq for a token offset t < 128 (float product and reduction: the
+// table is fp16).
+__device__ inline float2 offset_cos_sin(int t, float inv_freq) {
+  const float angle = static_cast<float>(t) * inv_freq;
+  const float reduced = fmaf(-rintf(angle * 0.15915494309189535f), 6.283185307179586f, angle);
+  float s, c;
+  __sincosf(reduced, &s, &c);
+  return {c, s};
+}
+
+template <int BITS>
+__device__ void fill_rope_table(uint8_t* table, const float* __restrict__ inv_freq) {
+  using Codes = LaneCodes<BITS>;
+  for (int x = threadIdx.x; x < 128 * 4 * 4 * 2; x += blockDim.x) {
+    const int t = x >> 5, i = (x >> 3) & 3, kt = (x >> 1) & 3, h = x & 1;
+    const int2 e = Codes::elements(kt, h);
+    const float2 a = offset_cos_sin(t, inv_freq[16 * i + e.x]), b = offset_cos_sin(t, inv_freq[16 * i + e.y]);
+    const __half2 c = __floats2half2_rn(a.x, b.x), s = __floats2half2_rn(a.y, b.y);
+    *reinterpret_cast<uint2*>(table + rope_entry(t, i, kt) + 8 * h) = {*reinterpret_cast<const uint32_t*>(&c),
+                                                                        *reinterpret_cast<const uint32_t*>(&s)};
+  }
+}
+
+// cos and sin of token offset t for channel j < 64, from the table.
+template <int BITS>
+__device__ float2 rope_table_cos_sin(const uint8_t* table, int t, int j) {
+  using Codes = LaneCodes<BITS>;
+  const int i = j / 16, e = j % 16;
+  int at = 0;
+#pragma unroll
+  for (int kt = 0; kt < 4; ++kt)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int2 el = Codes::elements(kt, h);
+      if (el.x == e) at = rope_entry(t, i, kt) + 8 * h;
+      if (el.y == e) at = rope_entry(t, i, kt) + 8 * h + 2;
+    }
+  return {__half2float(*reinterpret_cast<const __half*>(table + at)), __half2float(*reinterpret_cast<const __half*>(table + at + 4))};
+}
+
+// fix[row][q] += add[q] (q < NQ) for each lane's row, the whole warp taking part: the lanes naming
+// one row sum their adds into the lowest of them by shuffles, which alone writes (float atomics on
+// shared memory are compare-and-swap loops on sm_90, each waiting on the last).
+template <int NQ>
+__device__ void add_to_rows(float (*fix)[8], int row, const float (&add)[NQ]) {
+  const int lane = threadIdx.x & 31;
+  const unsigned peers = __match_any_sync(0xffffffffu, row);
+  unsigned others = peers & (peers - 1);  // all but the lowest, which writes
+  float sum[NQ];
+#pragma unroll
+  for (int q = 0; q < NQ; ++q) sum[q] = add[q];
+  for (int k = __reduce_max_sync(0xffffffffu, __popc(others)); k > 0; --k) {
+    const int from = others != 0 ? __ffs(others) - 1 : lane;
+    others &= others - 1;
+#pragma unroll
+    for (int q = 0; q < NQ; ++q) {
+      const float x = __shfl_sync(0xffffffffu, add[q], from);
+      if (from != lane) sum[q] += x;
+    }
+  }
+  if (lane == __ffs(peers) - 1)
+#pragma unroll
+    for (int q = 0; q < NQ; ++q) fix[row][q] += sum[q];
+}
+
+__device__ inline uint32_t transpose_8x8(uint32_t x) {
+  uint32_t y;
+  asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(y) : "r"(x));
+  return y;
+}
+
+__device__ inline uint32_t as_u32(__half2 x) { return *reinterpret_cast<const uint32_t*>(&x); }
+__device__ inline __half2 as_half2(uint32_t x) { return *reinterpret_cast<const __half2*>(&x); }
+
+// Code `index` of a page's row-major codes (BITS divides 32: no code straddles two words).
+template <int BITS>
+__device__ inline int code_at(const uint8_t* codes, int index) {
+  const int bit = index * BITS;
+  return (reinterpret_cast<const uint32_t*>(codes)[bit >> 5] >> (bit & 31)) & ((1 << BITS) - 1);
+}
+
+// grid: ceil(splits * streams / warps) blocks of `warps` warps (warp w of block b: split (b * warps
+// + w) % splits of stream (b * warps + w) / splits); dynamic shared memory: the RoPE table where
+// PRE_ROPE (keys stored before RoPE), then per warp 3 page slots and, with outliers, kKVQuantFixBytes. queries: [streams][NQ][128];
+// split_out: [splits][streams][NQ][128], split_lse: [splits][streams][NQ].
+template <int BITS, int NQ, bool PRE_ROPE>
+__global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
+    decode_attention_kvquant_kernel(KVQuantDenseParams p, const float* __restrict__ queries, float scale,
+                                    float* __restrict__ split_out, float* __restrict__ split_lse) {
+  static_assert(NQ <= 8, "at most 8 queries per KV head");
+  using Codes = LaneCodes<BITS>;
+  constexpr int kDim = 128, kTiles = kDim / 16, kRowBytes = kDim * BITS / 8, kCodesAt = 4 * kDim, kSlots = 3;
+  constexpr float kLog2e = 1.4426950408889634f;
+  extern __shared__ __align__(16) uint8_t shared[];
+  const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, i = lane & 3;
+  const uint8_t* table = shared;
+  if (PRE_ROPE) fill_rope_table<BITS>(shared, p.inv_freq);
+  __syncthreads();
+  const int w = blockIdx.x * warps + warp;
+  if (w >= p.splits * p.streams) return;
+  const int stream = w / p.splits, split = w % p.splits;
+  const bool outliers = p.per_vector > 0;
+  const int page_bytes = kvquant_dense_page_bytes<BITS>(p.per_vector);
+  uint8_t* slots = shared + (PRE_ROPE ? kKVQuantRopeTableBytes : 0) +
+                   static_cast<size_t>(warp) * (kSlots * page_bytes + (outliers ? kKVQuantFixBytes : 0));
+  // fix: [128][8] floats, key outliers' score terms by token, then value outliers' output terms by
+  // channel; aux: the turned queries [8][128], then the probabilities [128][8].
+  float(*fix)[8] = reinterpret_cast<float(*)[8]>(slots + kSlots * page_bytes);
+  float* aux = reinterpret_cast<float*>(slots + kSlots * page_bytes + kKVQuantFixBytes / 2);
+  if (outliers)
+    for (int k = lane; k < 128 * 8; k += 32) fix[k / 8][k % 8] = 0.f;
+
+  const float* q_in = queries + (static_cast<size_t>(stream) * NQ + min(group, NQ - 1)) * kDim;
+  const float key_base = p.key_levels[stream][0], key_spacing = p.key_levels[stream][1] - key_base;
+  const float value_base = p.value_levels[stream][0], value_spacing = p.value_levels[stream][1] - value_base;
+  const float score_scale = scale * kLog2e;  // softmax in base 2
+  const typename Codes::Exponents exponents;
+
+  // Online softmax of queries 2i and 2i + 1 (as INT's); acc: O^T fragments, channel rows
+  // 16 group + paired_channel(f, 0) and (f, 1), by queries 2i, 2i + 1.
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {}, lo_term[2] = {}, acc[kTiles][4] = {};
+  const int first = p.first_page + split * p.pages_per_split, last = min(first + p.pages_per_split, p.n_pages);
+  const int halves = 2 * max(last - first, 0);
+  auto fetch = [&](int x) {
+    if (x < halves) {
+      const size_t at = static_cast<size_t>(stream) * p.n_pages + first + x / 2;
+      const uint8_t* src = (x & 1 ? p.value_pages : p.key_pages)[at];
+      if (reinterpret_cast<uintptr_t>(src) & 15) __trap();  // cp.async takes 16-byte aligned pages
+      uint8_t* dst = slots + (x % kSlots) * page_bytes;
+      for (int c = lane; c < page_bytes / 16; c += 32) copy_async_16(dst + 16 * c, src + 16 * c, true);
+    }
+    copy_async_commit();
+  };
+#pragma unroll
+  for (int x = 0; x < kSlots; ++x) fetch(x);
+  for (int x = 0; x < halves; x += 2) {
+    const int page = first + x / 2;
+    copy_async_wait<kSlots - 1>();  // K(p) is in
+    __syncwarp();
+    const uint8_t* key_page = slots + (x % kSlots) * page_bytes;
+    const uint8_t* value_page = slots + ((x + 1) % kSlots) * page_bytes;
+
+    // The query (`group`'s, zero past NQ) at the lane's 32 channels (partnered order), turned back by
+    // the page's first position; B of the scores in fp16.
+    uint32_t b[kTiles][2];
+    {
+      float q[32];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const float4 v = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + Codes::partnered_channel(i, 4 * k))) : float4{};
+        q[4 * k] = v.x, q[4 * k + 1] = v.y, q[4 * k + 2] = v.z, q[4 * k + 3] = v.w;
+      }
+      if (PRE_ROPE) {
+        // Lane (g, i) computes channels 16i + 2g and + 1; each lane gathers its 16.
+        const float2 own0 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group]);
+        const float2 own1 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group + 1]);
+#pragma unroll
+        for (int e = 0; e < 16; ++e) {
+          const int from = (e >> 1) * 4 + i;
+          const float c = __shfl_sync(0xffffffffu, e & 1 ? own1.x : own0.x, from);
+          const float s = __shfl_sync(0xffffffffu, e & 1 ? own1.y : own0.y, from);
+          const float x0 = q[e], x1 = q[e + 16];
+          q[e] = fmaf(x0, c, x1 * s), q[e + 16] = fmaf(x1, c, -x0 * s);
+        }
+      }
+      if (outliers && group < NQ)
+#pragma unroll
+        for (int e = 0; e < 32; ++e) aux[group * kDim + Codes::partnered_channel(i, e)] = q[e];
+#pragma unroll
+      for (int kt = 0; kt < kTiles; ++kt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int2 e = Codes::elements(kt, h);
+          b[kt][h] = as_u32(__floats2half2_rn(q[e.x], q[e.y]));
+        }
+    }
+    // Each register's (lo, step) pair of channels in fp16, from the page's (lo, hi) per channel:
+    // k = code * step + lo', code = pair - bias exactly, lo' = lo + (hi - lo) (1 + base) / 2 and
+    // step = (hi - lo) spacing / 2 (the levels' first value and spacing).
+    uint32_t key_lo[kTiles][2], key_step[kTiles][2];
+    {
+      const uint32_t* ranges = reinterpret_cast<const uint32_t*>(key_page);  // (lo, hi) fp16 per channel
+      uint32_t range[32];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const uint4 v = reinterpret_cast<const uint4*>(ranges)[(k < 4 ? 4 * i : 16 + 4 * i) + k % 4];
+        range[4 * k] = v.x, range[4 * k + 1] = v.y, range[4 * k + 2] = v.z, range[4 * k + 3] = v.w;
+      }
+      const __half2 to_lo = __float2half2_rn(0.5f * (1.f + key_base)), to_step = __float2half2_rn(0.5f * key_spacing);
+#pragma unroll
+      for (int kt = 0; kt < kTiles; ++kt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int2 e = Codes::elements(kt, h);
+          const __half2 lo = as_half2(__byte_perm(range[e.x], range[e.y], 0x5410));
+          const __half2 width = __hsub2(as_half2(__byte_perm(range[e.x], range[e.y], 0x7632)), lo);
+          key_lo[kt][h] = as_u32(__hfma2(width, to_lo, lo));
+          key_step[kt][h] = as_u32(__hmul2(width, to_step));
+        }
+    }
+    auto key_pair = [&](const Codes& row, int kt, int h) {
+      const __half2 code = __hsub2(as_half2(row.pair(kt, h, exponents)), __float2half2_rn(Codes::bias(kt, h)));
+      return __hfma2(code, as_half2(key_step[kt][h]), as_half2(key_lo[kt][h]));
+    };
+    float s[kTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt) {
+      const int t0 = mt * 16 + group;
+      Codes row0, row8;
+      row0.load_with_partners(key_page + kCodesAt + t0 * kRowBytes, i);
+      row8.load_with_partners(key_page + kCodesAt + (t0 + 8) * kRowBytes, i);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) s[mt][k] = 0.f;
+#pragma unroll
+      for (int kt = 0; kt < kTiles / 2; ++kt) {
+        uint4 turn0 = {}, turn8 = {};  // (cos, sin) of halves 0 and 1 at tokens t0 and t0 + 8
+        if (PRE_ROPE) {
+          turn0 = *reinterpret_cast<const uint4*>(table + rope_entry(t0, i, kt));
+          turn8 = *reinterpret_cast<const uint4*>(table + rope_entry(t0 + 8, i, kt));
+        }
+        // A fragments of k-tiles kt (channels below 64) and kt + 4 (their partners): a[r] is row 0
+        // or 8 (r & 1) of half r / 2.
+        uint32_t lo_half[4], hi_half[4];
+        auto turned = [&](const Codes& row, int h, uint32_t c, uint32_t sn, int r) {
+          __half2 x = key_pair(row, kt, h), y = key_pair(row, kt + 4, h);
+          if (PRE_ROPE) {
+            const __half2 x2 = __hfma2(x, as_half2(c), __hneg2(__hmul2(y, as_half2(sn))));
+            y = __hfma2(y, as_half2(c), __hmul2(x, as_half2(sn)));
+            x = x2;
+          }
+          lo_half[r] = as_u32(x), hi_half[r] = as_u32(y);
+        };
+        turned(row0, 0, turn0.x, turn0.y, 0);
+        turned(row8, 0, turn8.x, turn8.y, 1);
+        turned(row0, 1, turn0.z, turn0.w, 2);
+        turned(row8, 1, turn8.z, turn8.w, 3);
+        mma_16816(s[mt], lo_half, b[kt][0], b[kt][1]);
+        mma_16816(s[mt], hi_half, b[kt + 4][0], b[kt + 4][1]);
+      }
+    }
+    if (outliers) {  // (value - dense) * (R(t)^T q')[c] for each key outlier (token t, channel c)
+      __syncwarp();
+      for (int c = lane; c < kDim; c += 32) {
+        const float2 r = __half22float2(reinterpret_cast<const __half2*>(key_page)[c]);
+        const float mid = 0.5f * (r.y + r.x), half = 0.5f * (r.y - r.x);
+        const int j = c & 63, partner = c ^ 64;
+        const float sign = c < 64 ? 1.f : -1.f;
+        for (int o = 0; o < p.per_vector; ++o) {
+          const uint8_t* entry = key_page + kCodesAt + kDim * kRowBytes + (c * p.per_vector + o) * 4;
+          const int t = *reinterpret_cast<const uint16_t*>(entry);
+          const float value = __half2float(*reinterpret_cast<const __half*>(entry + 2));
+          const float delta = value - fmaf(half, fmaf(static_cast<float>(code_at<BITS>(key_page + kCodesAt, t * kDim + c)), key_spacing, key_base), mid);
+          float2 turn = {1.f, 0.f};
+          if (PRE_ROPE) turn = rope_table_cos_sin<BITS>(table, t, j);
+          float add[NQ];
+#pragma unroll
+          for (int q = 0; q < NQ; ++q) add[q] = delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner]);
+          add_to_rows(fix, t, add);
+        }
+      }
+      __syncwarp();
+#pragma unroll
+      for (int mt = 0; mt < kTiles; ++mt)
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          float& f = fix[mt * 16 + group + 8 * (k >> 1)][2 * i + (k & 1)];
+          s[mt][k] += f, f = 0.f;
+        }
+      __syncwarp();
+    }
+    __syncwarp();
+    fetch(x + kSlots);              // into K(p)'s slot
+    copy_async_wait<kSlots - 1>();  // V(p) is in
+    __syncwarp();
+
+    // Softmax over the page: queries 2i (s[.][0], s[.][2]) and 2i + 1 (s[.][1], s[.][3]).
+    float page_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        s[mt][k] *= score_scale;
+        page_max[k & 1] = fmaxf(page_max[k & 1], s[mt][k]);
+      }
+    float rescale[2];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      for (int o = 4; o < 32; o <<= 1) page_max[j] = fmaxf(page_max[j], __shfl_xor_sync(0xffffffffu, page_max[j], o));
+      const float new_m = fmaxf(m[j], page_max[j]);
+      rescale[j] = exp2f(m[j] - new_m);  // 0 on the first page (m = -inf)
+      m[j] = new_m;
+      l[j] *= rescale[j], lo_term[j] *= rescale[j];
+    }
+    // B of the value products: p * step_t in fp16, from each k-tile's 16 tokens (rows `group`, +8)
+    // by queries (2i, 2i + 1) to queries (`group`) by tokens (2i, 2i + 1), +8) with movmatrix; and the
+    // sum of those products by query, which the codes' biases multiply.
+    uint32_t pb[kTiles][2];
+    float step_sum[2] = {};
+#pragma unroll
+    for (int mt = 0; mt < kTiles; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int t = mt * 16 + group + 8 * r;
+        const float2 range = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
+        const float mid = 0.5f * (range.y + range.x), half = 0.5f * (range.y - range.x);
+        const float lo = fmaf(half, value_base, mid), step = half * value_spacing;
+        float e[2];
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          e[j] = exp2f(s[mt][2 * r + j] - m[j]);
+          l[j] += e[j];
+          lo_term[j] = fmaf(e[j], lo, lo_term[j]);
+        }
+        const __half2 ps = __floats2half2_rn(e[0] * step, e[1] * step);
+        const float2 rounded = __half22float2(ps);
+        step_sum[0] += rounded.x, step_sum[1] += rounded.y;
+        pb[mt][r] = transpose_8x8(as_u32(ps));
+        if (outliers) aux[t * 8 + 2 * i] = e[0], aux[t * 8 + 2 * i + 1] = e[1];
+      }
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      for (int o = 4; o < 32; o <<= 1) step_sum[j] += __shfl_xor_sync(0xffffffffu, step_sum[j], o);
+    // The accumulator rescaled, less the codes' biases times this page's sums (taken off before
+    // the products, so that it never holds more than a page's share of them: INT's reason).
+#pragma unroll
+    for (int f = 0; f < kTiles; ++f)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) acc[f][k] = fmaf(acc[f][k], rescale[k & 1], -Codes::bias(f, k >> 1) * step_sum[k & 1]);
+    // O^T[c][q] += sum_t (code[t][c] + bias) * (p[q][t] * step_t): k-tile kt's tokens 16kt + 2i, +1
+    // (pair v01) and + 8, + 9 (pair v89) of the lane's channels 16 group on.
+#pragma unroll
+    for (int kt = 0; kt < kTiles; ++kt) {
+      const uint8_t* rows = value_page + kCodesAt + (kt * 16 + 2 * i) * kRowBytes;
+      Codes v01, v89;
+      v01.load_token_pair(rows, rows + kRowBytes, group);
+      v89.load_token_pair(rows + 8 * kRowBytes, rows + 9 * kRowBytes, group);
+#pragma unroll
+      for (int f = 0; f < kTiles; ++f) {
+        const uint32_t a[4] = {v01.pair(f, 0, exponents), v01.pair(f, 1, exponents), v89.pair(f, 0, exponents),
+                               v89.pair(f, 1, exponents)};
+        mma_16816(acc[f], a, pb[kt][0], pb[kt][1]);
+      }
+    }
+    if (outliers) {  // (value - dense) * p for each value outlier (token t, channel c)
+      __syncwarp();
+      for (int t = lane; t < kDim; t += 32) {
+        const float2 r = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
+        const float mid = 0.5f * (r.y + r.x), half = 0.5f * (r.y - r.x);
+        for (int o = 0; o < p.per_vector; ++o) {
+          const uint8_t* entry = value_page + kCodesAt + kDim * kRowBytes + (t * p.per_vector + o) * 4;
+          const int c = *reinterpret_cast<const uint16_t*>(entry);
+          const float value = __half2float(*reinterpret_cast<const __half*>(entry + 2));
+          const float delta =
+              value - fmaf(half, fmaf(static_cast<float>(code_at<BITS>(value_page + kCodesAt, t * kDim + c)), value_spacing, value_base), mid);
+          float add[NQ];
+#pragma unroll
+          for (int q = 0; q < NQ; ++q) add[q] = delta * aux[t * 8 + q];
+          add_to_rows(fix, c, add);
+        }
+      }
+      __syncwarp();
+#pragma unroll
+      for (int f = 0; f < kTiles; ++f)
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          float& x = fix[16 * group + Codes::paired_channel(f, k >> 1)][2 * i + (k & 1)];
+          acc[f][k] += x, x = 0.f;
+        }
+    }
+    __syncwarp();  // V(p) and the outlier arrays are read before they are overwritten
+    fetch(x + kSlots + 1);  // into V(p)'s slot
+  }
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+    for (int o = 4; o < 32; o <<= 1) {
+      l[j] += __shfl_xor_sync(0xffffffffu, l[j], o);
+      lo_term[j] += __shfl_xor_sync(0xffffffffu, lo_term[j], o);
+    }
+  const size_t row = (static_cast<size_t>(split) * p.streams + stream) * NQ;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const int query = 2 * i + j;
+    if (query >= NQ) continue;
+    float* out = split_out + (row + query) * kDim + 16 * group;
+#pragma unroll
+    for (int f = 0; f < kTiles; ++f)
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        out[Codes::paired_channel(f, r)] = l[j] > 0.f ? (acc[f][2 * r + j] + lo_term[j]) / l[j] : 0.f;
+    if (group == 0) split_lse[row + query] = l[j] > 0.f ? (m[j] + log2f(l[j])) / kLog2e : -INFINITY;
+  }
+}
+
+}  // namespace ringkv::kernels
