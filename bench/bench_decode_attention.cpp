@@ -204,19 +204,25 @@ int run(int argc, char** argv) {
                   return timed_decode(decode_attention_coupled_gpu, view, decode_attention_coupled_splits(view), streams, q, pointers);
                 });
   }
-  // KVQuant with uniform levels (speed does not depend on them): keys before RoPE (turned on the
-  // fly) or after, with and without 1% sparse outliers.
+  // KVQuant: keys before RoPE (turned on the fly) or after, with and without 1% sparse outliers;
+  // even levels (nuq=0, codes read as integers) and learned ones (read through tables of level
+  // pairs: the speed does not depend on their values, so evenly spaced ones stand in).
   const RopeTable rope = RopeTable::plain(kDim, 500000);
   DeviceBuffer<float> d_freq(rope.inv_freq.size());
   d_freq.upload(rope.inv_freq.data());
   for (const char* text : {"kvquant:bits=2,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01", "kvquant:bits=2,nuq=0,prerope=0",
-                           "kvquant:bits=3,nuq=0", "kvquant:bits=4,nuq=0"}) {
+                           "kvquant:bits=4,nuq=0", "kvquant:bits=2,outliers=0.01", "kvquant:bits=3,outliers=0.01",
+                           "kvquant:bits=4,outliers=0.01"}) {
     const CodecSpec spec = CodecSpec::parse(text);
     const KVQuantParams p = KVQuantParams::from(spec);
-    const std::vector<float> levels = KVQuantCodec(spec, Role::Key, CodecContext{kDim, kPage, 0, 0, nullptr}).levels();
+    std::vector<float> levels(size_t{1} << p.bits);
+    for (size_t i = 0; i < levels.size(); ++i) levels[i] = -1.0f + 2.0f * float(i) / float(levels.size() - 1);
+    Calibration calibration;
+    for (Role role : {Role::Key, Role::Value})
+      calibration.put(table_name(spec, 0, 0, role, "levels"), {{int64_t(levels.size())}, levels});
     DeviceBuffer<float> d_levels(levels.size());
     d_levels.upload(levels.data());
-    bench_pages(spec, nullptr,
+    bench_pages(spec, &calibration,
                 [&](const uint8_t* const* keys, const uint8_t* const* values, int streams, int n_pages, const float* q) {
                   const auto pointers = repeated_pointer(d_levels.data(), streams);
                   const KVQuantPagesGpu view{{keys, values, d_freq.data(), streams, n_pages}, pointers->data(), pointers->data(),

@@ -1,8 +1,10 @@
-// Decode attention over KVQuant pages: evenly spaced levels at 2 and 4 bits through the kernel that
-// reads the codes as integers (kernels/decode_attention_kvquant.cuh), the pages holding sink rows and
-// every other shape through the tiled kernel (kernels/tiled_pages.cuh with the KVQuant reader).
+// Decode attention over KVQuant pages: 2 to 4 bits through the kernel that reads the codes in place
+// (kernels/decode_attention_kvquant.cuh; as integers where the levels are even and the codes 2 or 4
+// bits, through tables of level pairs else), the pages holding sink rows and 1-bit codes through the
+// tiled kernel (kernels/tiled_pages.cuh with the KVQuant reader).
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/decode_attention_gpu.hpp"
 #include "kernels/decode_attention_kvquant.cuh"
@@ -13,7 +15,9 @@ namespace ringkv {
 
 namespace {
 
-bool reads_codes_as_integers(const KVQuantShapeGpu& shape) { return shape.even_levels && (shape.bits == 2 || shape.bits == 4); }
+bool reads_codes_in_place(const KVQuantShapeGpu& shape) { return shape.bits >= 2 && shape.bits <= 4; }
+// Whether the kernel reads the levels from tables of level pairs, not the codes as integers.
+bool reads_level_pairs(const KVQuantShapeGpu& shape) { return !shape.even_levels || shape.bits == 3; }
 
 int sink_pages(const KVQuantShapeGpu& shape, int n_pages) { return std::min(n_pages, (shape.sink + 127) / 128); }
 
@@ -31,18 +35,22 @@ DenseLaunch dense_launch(const KVQuantShapeGpu& shape) {
   constexpr size_t kMaxShared = 227 * 1024;
   const int per_vector = outliers_per_vector(shape);
   const size_t table = shape.pre_rope ? kernels::kKVQuantRopeTableBytes : 0;
-  const size_t page = shape.bits == 2 ? kernels::kvquant_dense_page_bytes<2>(per_vector) : kernels::kvquant_dense_page_bytes<4>(per_vector);
-  const size_t warp = 3 * page + (per_vector > 0 ? kernels::kKVQuantFixBytes : 0);
+  size_t page = 0, tables = 0;
+  with_code_bits(shape.bits, "decode_attention_kvquant_gpu", [&](auto bits) {
+    page = kernels::kvquant_dense_page_bytes<decltype(bits)::value>(per_vector);
+    tables = reads_level_pairs(shape) ? kernels::kvquant_pair_tables_bytes<decltype(bits)::value>() : 0;
+  });
+  const size_t warp = 3 * page + (per_vector > 0 ? kernels::kKVQuantFixBytes : 0) + tables;
   const int warps = static_cast<int>(std::min<size_t>(kernels::kKVQuantMaxWarps, (kMaxShared - table) / warp));
   return {warps, table + warps * warp};
 }
 
 // The kernel with all the shared memory a block may take allowed, once per process (a rank drives
 // one GPU; the attribute call costs microseconds).
-template <int BITS, int NQ, bool PRE_ROPE>
+template <int BITS, int NQ, bool PRE_ROPE, bool TABLE>
 auto configured_dense_kernel() {
   static const auto kernel = [] {
-    const auto k = kernels::decode_attention_kvquant_kernel<BITS, NQ, PRE_ROPE>;
+    const auto k = kernels::decode_attention_kvquant_kernel<BITS, NQ, PRE_ROPE, TABLE>;
     kernels::allow_shared(k, 227 * 1024);
     return k;
   }();
@@ -52,7 +60,7 @@ auto configured_dense_kernel() {
 }  // namespace
 
 int decode_attention_kvquant_splits(int n_pages, int streams, const KVQuantShapeGpu& shape) {
-  if (!reads_codes_as_integers(shape)) return decode_attention_splits(n_pages, streams);
+  if (!reads_codes_in_place(shape)) return decode_attention_splits(n_pages, streams);
   const int sink = sink_pages(shape, n_pages), dense = n_pages - sink;
   const int wave = dense_launch(shape).warps * multiprocessor_count();
   return (sink > 0 ? 1 : 0) + std::max(1, std::min(dense, wave / std::max(1, streams)));
@@ -64,18 +72,18 @@ void decode_attention_kvquant_gpu(const KVQuantPagesGpu& pages, const float* que
   RINGKV_REQUIRE(splits >= 1 && pages.pages.streams >= 1, "decode_attention_kvquant_gpu: splits and streams must be positive");
   const TiledPages& tiled = pages.pages;
   const int sink = sink_pages(pages.shape, tiled.n_pages), dense = tiled.n_pages - sink;
-  const bool integers = reads_codes_as_integers(pages.shape) && dense > 0 && splits > (sink > 0 ? 1 : 0);
+  const bool in_place = reads_codes_in_place(pages.shape) && dense > 0 && splits > (sink > 0 ? 1 : 0);
   with_code_bits(pages.shape.bits, "decode_attention_kvquant_gpu", [&](auto bits) {
     constexpr int kBits = decltype(bits)::value;
     const kernels::KVQuantReader<kBits> reader{pages.shape, pages.key_levels, pages.value_levels};
-    if (!integers) {
+    if (!in_place) {
       decode_attention_tiled_splits(reader, tiled, (tiled.n_pages + splits - 1) / splits, splits, queries, n_queries, scale, split_out,
                                     split_lse, stream);
       return;
     }
     if (sink > 0)  // split 0: the pages with sink rows
       decode_attention_tiled_splits(reader, tiled, sink, 1, queries, n_queries, scale, split_out, split_lse, stream);
-    if constexpr (kBits == 2 || kBits == 4) {
+    if constexpr (kBits >= 2) {
       const int first_split = sink > 0 ? 1 : 0, dense_splits = splits - first_split;
       const kernels::KVQuantDenseParams params{tiled.key_pages,
                                                tiled.value_pages,
@@ -92,8 +100,14 @@ void decode_attention_kvquant_gpu(const KVQuantPagesGpu& pages, const float* que
       const size_t offset = static_cast<size_t>(first_split) * tiled.streams * n_queries;
       const int blocks = (dense_splits * tiled.streams + launch.warps - 1) / launch.warps;
       with_queries_per_kv_head(n_queries, "decode_attention_kvquant_gpu", [&](auto nq) {
-        const auto kernel = pages.shape.pre_rope ? configured_dense_kernel<kBits, decltype(nq)::value, true>()
-                                                 : configured_dense_kernel<kBits, decltype(nq)::value, false>();
+        constexpr int kNq = decltype(nq)::value;
+        const auto pick = [&](auto tables) {
+          constexpr bool kTables = decltype(tables)::value;
+          return pages.shape.pre_rope ? configured_dense_kernel<kBits, kNq, true, kTables>()
+                                      : configured_dense_kernel<kBits, kNq, false, kTables>();
+        };
+        // 3-bit codes (which straddle words) always read through tables.
+        const auto kernel = reads_level_pairs(pages.shape) ? pick(std::true_type{}) : pick(std::bool_constant<kBits == 3>{});
         kernel<<<blocks, 32 * launch.warps, launch.shared, stream>>>(params, queries, scale, split_out + offset * 128,
                                                                      split_lse + offset);
       });

@@ -1,16 +1,17 @@
 #pragma once
-// Decode attention over KVQuant pages with evenly spaced levels (nuq=0) and 2 or 4 bits, reading the
-// codes in place as the INT kernel does (kernels/decode_attention_int.cuh): each warp is a split with
+// Decode attention over KVQuant pages of 2 to 4 bits, reading the codes in place as the INT kernel
+// does (kernels/decode_attention_int.cuh): each warp is a split with
 // its own online softmax, copying pages into shared memory ahead of its work (cp.async); both
 // products run on tensor cores (mma.sync m16n8k16, fp16 in, fp32 accumulate). Pages without sink
 // rows only: the launcher gives the first pages, which hold them, to the tiled kernel.
-//   keys:   k[t][c] = lo_c + step_c * code, made in fp16 from the codes; pre-RoPE keys are turned
+//   keys:   k[t][c] = mid_c + half_c * level[code], made in fp16 (kernels/kvquant_lane_codes.cuh:
+//           codes as integers where the levels are even, a table of level pairs else); pre-RoPE keys are turned
 //           to their offset t in the page in registers (cos and sin from a table in shared memory,
 //           one per block), and the query turned back by the page's first position P:
 //           q . R(P + t) k = (R(P)^T q) . (R(t) k);
-//   values: v[t][c] = lo_t + step_t * code: the codes, two tokens to a pair (four token rows of a
-//           lane's 16 channels, interleaved), times the probabilities times step_t (passed from the
-//           score fragments to the B operand by movmatrix); sum(p * lo_t) apart;
+//   values: v[t][c] = mid_t + half_t * level[code]: the codes or levels, two tokens to a pair (four
+//           token rows of a lane's 16 channels), times the probabilities times half_t (or the even
+//           levels' step), passed from the score fragments to the B operand by movmatrix; sum(p * mid_t) apart;
 //   outliers: each sparse (index, value) adds (value - dense) times the turned query (keys) or the
 //           probability (values), gathered in shared memory, then added to the scores or to the
 //           output.
@@ -20,8 +21,10 @@
 
 #include <cstdint>
 
+#include <type_traits>
+
 #include "kernels/copy_async.cuh"
-#include "kernels/lane_codes.cuh"
+#include "kernels/kvquant_lane_codes.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/page_tile.cuh"
 
@@ -30,6 +33,12 @@ namespace ringkv::kernels {
 constexpr int kKVQuantMaxWarps = 8;  // warps of a block: at most 255 registers a thread, one block a multiprocessor
 constexpr int kKVQuantRopeTableBytes = 128 * 4 * 4 * 16;  // [token][quad lane][k-tile < 4] (cos, sin) pairs of both halves
 constexpr int kKVQuantFixBytes = 2 * 128 * 8 * 4;        // two [128][8] float arrays of a warp, with outliers
+
+// Bytes of a warp's tables of level pairs (keys, values) where the levels are not even.
+template <int BITS>
+__host__ __device__ constexpr int kvquant_pair_tables_bytes() {
+  return 2 * 4 << (2 * BITS);
+}
 
 // Bytes of a KVQuant page without sink rows (either role): (lo, hi) per vector, codes, outliers.
 template <int BITS>
@@ -40,7 +49,7 @@ __host__ __device__ constexpr int kvquant_dense_page_bytes(int per_vector) {
 struct KVQuantDenseParams {
   const uint8_t* const* key_pages;    // [streams][n_pages] device pointers, 16-byte aligned
   const uint8_t* const* value_pages;  // [streams][n_pages]
-  const float* const* key_levels;     // [streams] evenly spaced levels: level(code) = levels[0] + code * (levels[1] - levels[0])
+  const float* const* key_levels;     // [streams] 2^BITS levels, sorted
   const float* const* value_levels;   // [streams]
   const float* inv_freq;              // [64] RoPE frequencies (rotate-half pairs c, c + 64)
   int n_pages, first_page, pages_per_split, splits, streams;
@@ -48,7 +57,7 @@ struct KVQuantDenseParams {
 };
 
 // Byte offset of the table entry of token t, quad lane i and k-tile kt < 4: the (cos, sin) fp16
-// pairs of halves 0 and 1 of LaneCodes<BITS>::load_with_partners' registers. Swizzled so that the 8
+// pairs of halves 0 and 1 of a key row's registers (kernels/kvquant_lane_codes.cuh). Swizzled so that the 8
 // lanes of a quarter warp (two tokens, four quad lanes) load 16 bytes from distinct banks.
 __device__ inline int rope_entry(int t, int i, int kt) { return t * 256 + i * 64 + ((kt ^ ((i >> 1) | ((t & 1) << 1))) << 4); }
 
@@ -62,12 +71,11 @@ __device__ inline float2 offset_cos_sin(int t, float inv_freq) {
   return {c, s};
 }
 
-template <int BITS>
+template <typename Reader>
 __device__ void fill_rope_table(uint8_t* table, const float* __restrict__ inv_freq) {
-  using Codes = LaneCodes<BITS>;
   for (int x = threadIdx.x; x < 128 * 4 * 4 * 2; x += blockDim.x) {
     const int t = x >> 5, i = (x >> 3) & 3, kt = (x >> 1) & 3, h = x & 1;
-    const int2 e = Codes::elements(kt, h);
+    const int2 e = Reader::elements(kt, h);
     const float2 a = offset_cos_sin(t, inv_freq[16 * i + e.x]), b = offset_cos_sin(t, inv_freq[16 * i + e.y]);
     const __half2 c = __floats2half2_rn(a.x, b.x), s = __floats2half2_rn(a.y, b.y);
     *reinterpret_cast<uint2*>(table + rope_entry(t, i, kt) + 8 * h) = {*reinterpret_cast<const uint32_t*>(&c),
@@ -76,16 +84,15 @@ __device__ void fill_rope_table(uint8_t* table, const float* __restrict__ inv_fr
 }
 
 // cos and sin of token offset t for channel j < 64, from the table.
-template <int BITS>
+template <typename Reader>
 __device__ float2 rope_table_cos_sin(const uint8_t* table, int t, int j) {
-  using Codes = LaneCodes<BITS>;
   const int i = j / 16, e = j % 16;
   int at = 0;
 #pragma unroll
   for (int kt = 0; kt < 4; ++kt)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int2 el = Codes::elements(kt, h);
+      const int2 el = Reader::elements(kt, h);
       if (el.x == e) at = rope_entry(t, i, kt) + 8 * h;
       if (el.y == e) at = rope_entry(t, i, kt) + 8 * h + 2;
     }
@@ -126,29 +133,31 @@ __device__ inline uint32_t transpose_8x8(uint32_t x) {
 __device__ inline uint32_t as_u32(__half2 x) { return *reinterpret_cast<const uint32_t*>(&x); }
 __device__ inline __half2 as_half2(uint32_t x) { return *reinterpret_cast<const __half2*>(&x); }
 
-// Code `index` of a page's row-major codes (BITS divides 32: no code straddles two words).
+// Code `index` of a page's row-major codes (LSB-first; at 3 bits a code may straddle two bytes).
 template <int BITS>
 __device__ inline int code_at(const uint8_t* codes, int index) {
   const int bit = index * BITS;
-  return (reinterpret_cast<const uint32_t*>(codes)[bit >> 5] >> (bit & 31)) & ((1 << BITS) - 1);
+  const uint32_t two = codes[bit >> 3] | static_cast<uint32_t>(codes[(bit >> 3) + 1]) << 8;
+  return (two >> (bit & 7)) & ((1 << BITS) - 1);
 }
 
 // grid: ceil(splits * streams / warps) blocks of `warps` warps (warp w of block b: split (b * warps
 // + w) % splits of stream (b * warps + w) / splits); dynamic shared memory: the RoPE table where
-// PRE_ROPE (keys stored before RoPE), then per warp 3 page slots and, with outliers, kKVQuantFixBytes. queries: [streams][NQ][128];
+// PRE_ROPE (keys stored before RoPE), then per warp 3 page slots, with outliers kKVQuantFixBytes,
+// and with TABLE (levels not even) kvquant_pair_tables_bytes<BITS>(). queries: [streams][NQ][128];
 // split_out: [splits][streams][NQ][128], split_lse: [splits][streams][NQ].
-template <int BITS, int NQ, bool PRE_ROPE>
+template <int BITS, int NQ, bool PRE_ROPE, bool TABLE>
 __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     decode_attention_kvquant_kernel(KVQuantDenseParams p, const float* __restrict__ queries, float scale,
                                     float* __restrict__ split_out, float* __restrict__ split_lse) {
   static_assert(NQ <= 8, "at most 8 queries per KV head");
-  using Codes = LaneCodes<BITS>;
+  using Reader = std::conditional_t<TABLE, TableLevelCodes<BITS>, EvenLevelCodes<BITS>>;
   constexpr int kDim = 128, kTiles = kDim / 16, kRowBytes = kDim * BITS / 8, kCodesAt = 4 * kDim, kSlots = 3;
   constexpr float kLog2e = 1.4426950408889634f;
   extern __shared__ __align__(16) uint8_t shared[];
   const int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, group = lane >> 2, i = lane & 3;
   const uint8_t* table = shared;
-  if (PRE_ROPE) fill_rope_table<BITS>(shared, p.inv_freq);
+  if (PRE_ROPE) fill_rope_table<Reader>(shared, p.inv_freq);
   __syncthreads();
   const int w = blockIdx.x * warps + warp;
   if (w >= p.splits * p.streams) return;
@@ -156,7 +165,8 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
   const bool outliers = p.per_vector > 0;
   const int page_bytes = kvquant_dense_page_bytes<BITS>(p.per_vector);
   uint8_t* slots = shared + (PRE_ROPE ? kKVQuantRopeTableBytes : 0) +
-                   static_cast<size_t>(warp) * (kSlots * page_bytes + (outliers ? kKVQuantFixBytes : 0));
+                   static_cast<size_t>(warp) * (kSlots * page_bytes + (outliers ? kKVQuantFixBytes : 0) +
+                                                (TABLE ? kvquant_pair_tables_bytes<BITS>() : 0));
   // fix: [128][8] floats, key outliers' score terms by token, then value outliers' output terms by
   // channel; aux: the turned queries [8][128], then the probabilities [128][8].
   float(*fix)[8] = reinterpret_cast<float(*)[8]>(slots + kSlots * page_bytes);
@@ -165,10 +175,23 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     for (int k = lane; k < 128 * 8; k += 32) fix[k / 8][k % 8] = 0.f;
 
   const float* q_in = queries + (static_cast<size_t>(stream) * NQ + min(group, NQ - 1)) * kDim;
-  const float key_base = p.key_levels[stream][0], key_spacing = p.key_levels[stream][1] - key_base;
-  const float value_base = p.value_levels[stream][0], value_spacing = p.value_levels[stream][1] - value_base;
+  // level(code) = base + code * spacing where the levels are even; else the pairs' tables hold the
+  // levels, and mid + half * level is lo + step * level with base 0 and spacing 1.
+  const float* key_levels = p.key_levels[stream];
+  const float* value_levels = p.value_levels[stream];
+  const float key_base = TABLE ? 0.f : key_levels[0], key_spacing = TABLE ? 1.f : key_levels[1] - key_levels[0];
+  const float value_base = TABLE ? 0.f : value_levels[0], value_spacing = TABLE ? 1.f : value_levels[1] - value_levels[0];
+  const auto level = [&](const float* levels, float base, float spacing, int code) {
+    return TABLE ? levels[code] : fmaf(static_cast<float>(code), spacing, base);
+  };
   const float score_scale = scale * kLog2e;  // softmax in base 2
-  const typename Codes::Exponents exponents;
+  Reader reader;
+  if constexpr (TABLE) {
+    uint32_t* tables = reinterpret_cast<uint32_t*>(slots + kSlots * page_bytes + (outliers ? kKVQuantFixBytes : 0));
+    Reader::fill(tables, key_levels, lane);
+    Reader::fill(tables + Reader::kPairs, value_levels, lane);
+    reader.key_table = tables, reader.value_table = tables + Reader::kPairs;
+  }
 
   // Online softmax of queries 2i and 2i + 1 (as INT's); acc: O^T fragments, channel rows
   // 16 group + paired_channel(f, 0) and (f, 1), by queries 2i, 2i + 1.
@@ -201,7 +224,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       float q[32];
 #pragma unroll
       for (int k = 0; k < 8; ++k) {
-        const float4 v = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + Codes::partnered_channel(i, 4 * k))) : float4{};
+        const float4 v = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k))) : float4{};
         q[4 * k] = v.x, q[4 * k + 1] = v.y, q[4 * k + 2] = v.z, q[4 * k + 3] = v.w;
       }
       if (PRE_ROPE) {
@@ -219,12 +242,12 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       }
       if (outliers && group < NQ)
 #pragma unroll
-        for (int e = 0; e < 32; ++e) aux[group * kDim + Codes::partnered_channel(i, e)] = q[e];
+        for (int e = 0; e < 32; ++e) aux[group * kDim + partnered_channel(i, e)] = q[e];
 #pragma unroll
       for (int kt = 0; kt < kTiles; ++kt)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int2 e = Codes::elements(kt, h);
+          const int2 e = Reader::elements(kt, h);
           b[kt][h] = as_u32(__floats2half2_rn(q[e.x], q[e.y]));
         }
     }
@@ -245,24 +268,23 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       for (int kt = 0; kt < kTiles; ++kt)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const int2 e = Codes::elements(kt, h);
+          const int2 e = Reader::elements(kt, h);
           const __half2 lo = as_half2(__byte_perm(range[e.x], range[e.y], 0x5410));
           const __half2 width = __hsub2(as_half2(__byte_perm(range[e.x], range[e.y], 0x7632)), lo);
           key_lo[kt][h] = as_u32(__hfma2(width, to_lo, lo));
           key_step[kt][h] = as_u32(__hmul2(width, to_step));
         }
     }
-    auto key_pair = [&](const Codes& row, int kt, int h) {
-      const __half2 code = __hsub2(as_half2(row.pair(kt, h, exponents)), __float2half2_rn(Codes::bias(kt, h)));
-      return __hfma2(code, as_half2(key_step[kt][h]), as_half2(key_lo[kt][h]));
+    auto key_pair = [&](const typename Reader::KeyRow& row, int kt, int h) {
+      return __hfma2(reader.key_pair(row, kt, h), as_half2(key_step[kt][h]), as_half2(key_lo[kt][h]));
     };
     float s[kTiles][4];
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt) {
       const int t0 = mt * 16 + group;
-      Codes row0, row8;
-      row0.load_with_partners(key_page + kCodesAt + t0 * kRowBytes, i);
-      row8.load_with_partners(key_page + kCodesAt + (t0 + 8) * kRowBytes, i);
+      typename Reader::KeyRow row0, row8;
+      Reader::load_key_row(row0, key_page + kCodesAt + t0 * kRowBytes, i);
+      Reader::load_key_row(row8, key_page + kCodesAt + (t0 + 8) * kRowBytes, i);
 #pragma unroll
       for (int k = 0; k < 4; ++k) s[mt][k] = 0.f;
 #pragma unroll
@@ -275,7 +297,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         // A fragments of k-tiles kt (channels below 64) and kt + 4 (their partners): a[r] is row 0
         // or 8 (r & 1) of half r / 2.
         uint32_t lo_half[4], hi_half[4];
-        auto turned = [&](const Codes& row, int h, uint32_t c, uint32_t sn, int r) {
+        auto turned = [&](const typename Reader::KeyRow& row, int h, uint32_t c, uint32_t sn, int r) {
           __half2 x = key_pair(row, kt, h), y = key_pair(row, kt + 4, h);
           if (PRE_ROPE) {
             const __half2 x2 = __hfma2(x, as_half2(c), __hneg2(__hmul2(y, as_half2(sn))));
@@ -303,9 +325,9 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
           const uint8_t* entry = key_page + kCodesAt + kDim * kRowBytes + (c * p.per_vector + o) * 4;
           const int t = *reinterpret_cast<const uint16_t*>(entry);
           const float value = __half2float(*reinterpret_cast<const __half*>(entry + 2));
-          const float delta = value - fmaf(half, fmaf(static_cast<float>(code_at<BITS>(key_page + kCodesAt, t * kDim + c)), key_spacing, key_base), mid);
+          const float delta = value - fmaf(half, level(key_levels, key_base, key_spacing, code_at<BITS>(key_page + kCodesAt, t * kDim + c)), mid);
           float2 turn = {1.f, 0.f};
-          if (PRE_ROPE) turn = rope_table_cos_sin<BITS>(table, t, j);
+          if (PRE_ROPE) turn = rope_table_cos_sin<Reader>(table, t, j);
           float add[NQ];
 #pragma unroll
           for (int q = 0; q < NQ; ++q) add[q] = delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner]);
@@ -371,27 +393,29 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         pb[mt][r] = transpose_8x8(as_u32(ps));
         if (outliers) aux[t * 8 + 2 * i] = e[0], aux[t * 8 + 2 * i + 1] = e[1];
       }
+    if constexpr (!TABLE)  // the codes' biases multiply it
 #pragma unroll
-    for (int j = 0; j < 2; ++j)
-      for (int o = 4; o < 32; o <<= 1) step_sum[j] += __shfl_xor_sync(0xffffffffu, step_sum[j], o);
+      for (int j = 0; j < 2; ++j)
+        for (int o = 4; o < 32; o <<= 1) step_sum[j] += __shfl_xor_sync(0xffffffffu, step_sum[j], o);
     // The accumulator rescaled, less the codes' biases times this page's sums (taken off before
     // the products, so that it never holds more than a page's share of them: INT's reason).
 #pragma unroll
     for (int f = 0; f < kTiles; ++f)
 #pragma unroll
-      for (int k = 0; k < 4; ++k) acc[f][k] = fmaf(acc[f][k], rescale[k & 1], -Codes::bias(f, k >> 1) * step_sum[k & 1]);
+      for (int k = 0; k < 4; ++k)
+        acc[f][k] = TABLE ? acc[f][k] * rescale[k & 1] : fmaf(acc[f][k], rescale[k & 1], -Reader::value_bias(f, k >> 1) * step_sum[k & 1]);
     // O^T[c][q] += sum_t (code[t][c] + bias) * (p[q][t] * step_t): k-tile kt's tokens 16kt + 2i, +1
     // (pair v01) and + 8, + 9 (pair v89) of the lane's channels 16 group on.
 #pragma unroll
     for (int kt = 0; kt < kTiles; ++kt) {
       const uint8_t* rows = value_page + kCodesAt + (kt * 16 + 2 * i) * kRowBytes;
-      Codes v01, v89;
-      v01.load_token_pair(rows, rows + kRowBytes, group);
-      v89.load_token_pair(rows + 8 * kRowBytes, rows + 9 * kRowBytes, group);
+      typename Reader::ValueRows v01, v89;
+      Reader::load_value_rows(v01, rows, rows + kRowBytes, group);
+      Reader::load_value_rows(v89, rows + 8 * kRowBytes, rows + 9 * kRowBytes, group);
 #pragma unroll
       for (int f = 0; f < kTiles; ++f) {
-        const uint32_t a[4] = {v01.pair(f, 0, exponents), v01.pair(f, 1, exponents), v89.pair(f, 0, exponents),
-                               v89.pair(f, 1, exponents)};
+        const uint32_t a[4] = {reader.value_pair(v01, f, 0), reader.value_pair(v01, f, 1), reader.value_pair(v89, f, 0),
+                               reader.value_pair(v89, f, 1)};
         mma_16816(acc[f], a, pb[kt][0], pb[kt][1]);
       }
     }
@@ -405,7 +429,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
           const int c = *reinterpret_cast<const uint16_t*>(entry);
           const float value = __half2float(*reinterpret_cast<const __half*>(entry + 2));
           const float delta =
-              value - fmaf(half, fmaf(static_cast<float>(code_at<BITS>(value_page + kCodesAt, t * kDim + c)), value_spacing, value_base), mid);
+              value - fmaf(half, level(value_levels, value_base, value_spacing, code_at<BITS>(value_page + kCodesAt, t * kDim + c)), mid);
           float add[NQ];
 #pragma unroll
           for (int q = 0; q < NQ; ++q) add[q] = delta * aux[t * 8 + q];
@@ -417,7 +441,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       for (int f = 0; f < kTiles; ++f)
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-          float& x = fix[16 * group + Codes::paired_channel(f, k >> 1)][2 * i + (k & 1)];
+          float& x = fix[16 * group + Reader::paired_channel(f, k >> 1)][2 * i + (k & 1)];
           acc[f][k] += x, x = 0.f;
         }
     }
@@ -440,7 +464,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     for (int f = 0; f < kTiles; ++f)
 #pragma unroll
       for (int r = 0; r < 2; ++r)
-        out[Codes::paired_channel(f, r)] = l[j] > 0.f ? (acc[f][2 * r + j] + lo_term[j]) / l[j] : 0.f;
+        out[Reader::paired_channel(f, r)] = l[j] > 0.f ? (acc[f][2 * r + j] + lo_term[j]) / l[j] : 0.f;
     if (group == 0) split_lse[row + query] = l[j] > 0.f ? (m[j] + log2f(l[j])) / kLog2e : -INFINITY;
   }
 }

@@ -52,8 +52,6 @@ struct LaneCodes {
 #pragma unroll
     for (int k = 0; k < kChunk; ++k) w[k] = words[kChunk * i + k], w[kChunk + k] = words[2 * BITS + kChunk * i + k];
   }
-  // The channel of element e of a row loaded by load_with_partners.
-  __device__ static constexpr int partnered_channel(int i, int e) { return e < 16 ? 16 * i + e : 48 + 16 * i + e; }
   // KVQuant values, whose codes are a token's channels: the lane's 16 channels 16g on of two token rows
   // a and b, interleaved so that each pair holds one channel of both tokens (a low, b high): the two
   // tokens are adjacent along the value product's reduction dimension.
