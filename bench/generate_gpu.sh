@@ -40,7 +40,8 @@ for context in ${contexts//,/ }; do
       [ "$ranks" -gt 1 ] && [ "$spec" != bf16 ] && continue  # several GPUs hold a bf16 cache
       log="$work/generate-$context-$ranks-${spec//[:=,]/_}.log"
       calibration=()
-      if [[ "${spec%%:*}" =~ ^(cq|kvquant|rvq)$ ]]; then  # tables learned from the model's keys and values on calibration text
+      # Tables learned from the model's keys and values on calibration text (KVQuant's even levels, nuq=0, need none).
+      if [[ "${spec%%:*}" =~ ^(cq|kvquant|rvq)$ && "$spec" != *nuq=0* ]]; then
         calib="$model/${spec//[:=,]/_}.calib"
         [ -f "$calib" ] || "$ringkv" calibrate --model "$model" --text "$text" --tokens 4096 --window 1024 --kv "$spec" \
           -o "$calib" > /dev/null
