@@ -4,6 +4,7 @@
 // tiled kernel (kernels/tiled_pages.cuh with the KVQuant reader).
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <type_traits>
 
 #include "kernels/decode_attention_gpu.hpp"
@@ -42,6 +43,8 @@ DenseLaunch dense_launch(const KVQuantShapeGpu& shape) {
   });
   const size_t warp = 3 * page + (per_vector > 0 ? kernels::kKVQuantFixBytes : 0) + tables;
   const int warps = static_cast<int>(std::min<size_t>(kernels::kKVQuantMaxWarps, (kMaxShared - table) / warp));
+  RINGKV_REQUIRE(warps >= 1, "KVQuant decode attention: a warp's pages and outliers take " + std::to_string(warp) +
+                                 " bytes of shared memory, more than a block has");
   return {warps, table + warps * warp};
 }
 

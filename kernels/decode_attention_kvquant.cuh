@@ -122,6 +122,7 @@ __device__ void add_to_rows(float (*fix)[8], int row, const float (&add)[NQ]) {
   if (lane == __ffs(peers) - 1)
 #pragma unroll
     for (int q = 0; q < NQ; ++q) fix[row][q] += sum[q];
+  __syncwarp();  // the next call's writer of a row may be another lane
 }
 
 __device__ inline uint32_t transpose_8x8(uint32_t x) {
