@@ -1,5 +1,6 @@
 #include "kernels/cuda_check.hpp"
 #include "kernels/prefill_attention.cuh"
+#include "kernels/prefill_attention_wgmma.cuh"
 #include "kernels/prefill_attention_gpu.hpp"
 
 namespace ringkv {
@@ -14,6 +15,26 @@ void launch(const PrefillShape& s, const uint16_t* q, const uint16_t* k, const u
   const dim3 grid((s.n_queries + kernels::kPrefillQueries - 1) / kernels::kPrefillQueries, s.heads);
   kernels::prefill_attention_kernel<D><<<grid, kernels::kPrefillThreads, bytes, stream>>>(s, q, k, v, out, lse);
 }
+// Whether this build has the wgmma kernel (sm_90a) and the current device runs it (compute capability 9.0).
+bool has_warpgroup_mma() {
+#ifdef RINGKV_WGMMA
+  int device = 0, major = 0, minor = 0;
+  RINGKV_CHECK_CUDA(cudaGetDevice(&device));
+  RINGKV_CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  RINGKV_CHECK_CUDA(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major == 9 && minor == 0;
+#else
+  return false;
+#endif
+}
+
+void launch_wgmma(const PrefillShape& s, const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out, float* lse,
+                  cudaStream_t stream) {
+  RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernels::prefill_attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(kernels::kWgmmaSharedBytes)));
+  const dim3 grid((s.n_queries + kernels::kWgmmaQueries - 1) / kernels::kWgmmaQueries, s.heads);
+  kernels::prefill_attention_wgmma_kernel<<<grid, kernels::kWgmmaThreads, kernels::kWgmmaSharedBytes, stream>>>(s, q, k, v, out, lse);
+}
 }  // namespace
 
 void prefill_attention_gpu(const PrefillShape& s, const uint16_t* q, const uint16_t* k, const uint16_t* v, float* out,
@@ -24,7 +45,10 @@ void prefill_attention_gpu(const PrefillShape& s, const uint16_t* q, const uint1
   if (s.n_queries == 0) return;
   switch (s.head_dim) {
     case 64: launch<64>(s, q, k, v, out, lse, stream); break;
-    case 128: launch<128>(s, q, k, v, out, lse, stream); break;
+    case 128:
+      if (has_warpgroup_mma()) launch_wgmma(s, q, k, v, out, lse, stream);
+      else launch<128>(s, q, k, v, out, lse, stream);
+      break;
     default: fail("prefill_attention_gpu: head_dim " + std::to_string(s.head_dim) + " is not compiled (64, 128)", __FILE__, __LINE__);
   }
   RINGKV_CHECK_CUDA(cudaGetLastError());

@@ -36,6 +36,106 @@ __device__ inline uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// Whether every key of the tile [kb, kb + keys) is seen by every query row of a warp whose first
+// row is at `position` (below the diagonal, or below that row's page in the sealed-page view): then
+// no mask is needed.
+__device__ inline bool prefill_tile_seen_whole(const PrefillShape& s, int kb, int keys, int position) {
+  const int seen_below = s.view == PrefillView::kCausal       ? position + 1
+                         : s.view == PrefillView::kSealedPages ? prefill_page_start(s, position)
+                                                               : 0;
+  return kb + keys <= s.n_keys && kb + keys <= seen_below;
+}
+
+// One tile's step of a thread's online softmax over its two query rows (row0, row1 = row0 + 8):
+// sc holds the tile's scores as m16n8 C fragments, one [4] per 8 keys from kb (keys 8nt + 2t and
+// + 1). Masks what the rows do not see (unless `whole`), scales to log2 units, moves the running
+// maxima m, rescales the sums l, and leaves the probabilities in sc (a row's four threads agree on
+// m; l holds this thread's share). Returns the factors of the rows' output accumulators.
+template <int KEY_TILES>
+__device__ float2 prefill_softmax_step(const PrefillShape& s, int kb, bool whole, int row0, int row1, int t, float scale_log2,
+                                       float (&sc)[KEY_TILES][4], float& m0, float& m1, float& l0, float& l1) {
+  float mx0 = m0, mx1 = m1;
+#pragma unroll
+  for (int nt = 0; nt < KEY_TILES; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int key = kb + nt * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
+      const bool seen = whole || prefill_sees(s, s.q_offset + row, key);
+      sc[nt][e] = seen ? sc[nt][e] * scale_log2 : -INFINITY;
+      if (e < 2) mx0 = fmaxf(mx0, sc[nt][e]); else mx1 = fmaxf(mx1, sc[nt][e]);
+    }
+#pragma unroll
+  for (int off = 1; off < 4; off <<= 1) {
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+  }
+  const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
+  const float alpha0 = fast_exp2(m0 - base0), alpha1 = fast_exp2(m1 - base1);  // 0 while nothing was seen
+  m0 = mx0, m1 = mx1;
+  l0 *= alpha0, l1 *= alpha1;
+#pragma unroll
+  for (int nt = 0; nt < KEY_TILES; ++nt) {
+    sc[nt][0] = fast_exp2(sc[nt][0] - base0), sc[nt][1] = fast_exp2(sc[nt][1] - base0);
+    sc[nt][2] = fast_exp2(sc[nt][2] - base1), sc[nt][3] = fast_exp2(sc[nt][3] - base1);
+    l0 += sc[nt][0] + sc[nt][1], l1 += sc[nt][2] + sc[nt][3];
+  }
+  return {alpha0, alpha1};
+}
+
+// Output fragments of the two rows times their factors.
+template <int OUT_TILES>
+__device__ inline void rescale_rows(float (&o)[OUT_TILES][4], float2 alpha) {
+#pragma unroll
+  for (int dt = 0; dt < OUT_TILES; ++dt) o[dt][0] *= alpha.x, o[dt][1] *= alpha.x, o[dt][2] *= alpha.y, o[dt][3] *= alpha.y;
+}
+
+// The probabilities of keys 16j to 16j + 15 (score fragments 2j, 2j + 1) as an A fragment in bf16.
+template <int KEY_TILES>
+__device__ inline void probabilities_fragment(const float (&sc)[KEY_TILES][4], int j, uint32_t (&a)[4]) {
+  a[0] = pack_bf16(sc[2 * j][0], sc[2 * j][1]), a[1] = pack_bf16(sc[2 * j][2], sc[2 * j][3]);
+  a[2] = pack_bf16(sc[2 * j + 1][0], sc[2 * j + 1][1]), a[3] = pack_bf16(sc[2 * j + 1][2], sc[2 * j + 1][3]);
+}
+
+// Writes a thread's two finished rows (channels 8dt + 2t, + 1 of o) and their lse, merging into the
+// state already there when s.accumulate: every thread of a row reads the row's prior lse before
+// its first thread overwrites it. Rows at or past n_queries are skipped.
+template <int D>
+__device__ void prefill_store_rows(const PrefillShape& s, int head, int row0, int row1, int t, float m0, float m1, float l0,
+                                   float l1, const float (&o)[D / 8][4], float* __restrict__ out, float* __restrict__ lse) {
+#pragma unroll
+  for (int off = 1; off < 4; off <<= 1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+  }
+  const float ln2 = 0.6931471805599453f;
+  float prior[2] = {-INFINITY, -INFINITY};
+  if (s.accumulate)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int row = half ? row1 : row0;
+      if (row < s.n_queries) prior[half] = lse[static_cast<size_t>(row) * s.heads + head];
+    }
+  __syncwarp();
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = half ? row1 : row0;
+    const float l = half ? l1 : l0, m = half ? m1 : m0;
+    if (row >= s.n_queries) continue;
+    const size_t at = static_cast<size_t>(row) * s.heads + head;
+    const float mine = l > 0.f ? m * ln2 + logf(l) : -INFINITY, merged = fmaxf(mine, prior[half]);
+    const float w_mine = merged == -INFINITY ? 0.f : expf(mine - merged);
+    const float w_prior = merged == -INFINITY ? 0.f : expf(prior[half] - merged), total = w_mine + w_prior;
+    const float to_mine = l > 0.f ? w_mine / (total * l) : 0.f, to_prior = prior[half] > -INFINITY ? w_prior / total : 0.f;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      float2* o_at = reinterpret_cast<float2*>(out + at * D + dt * 8 + 2 * t);
+      const float2 before = to_prior > 0.f ? *o_at : make_float2(0.f, 0.f);
+      *o_at = make_float2(o[dt][2 * half] * to_mine + before.x * to_prior, o[dt][2 * half + 1] * to_mine + before.y * to_prior);
+    }
+    if (t == 0) lse[at] = merged == -INFINITY ? -INFINITY : merged + logf(total);
+  }
+}
+
 template <int D>
 __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(PrefillShape s, const uint16_t* __restrict__ q,
                                                                              const uint16_t* __restrict__ k,
@@ -108,46 +208,13 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
         mma_16816<true>(sc[nt], qa[1], b[2], b[3]);
       }
     }
-    // Visibility mask (not needed for tiles every row of the warp sees whole: below the diagonal, or
-    // below the first row's page in the sealed-page view), scale to log2 units, running maxima (a
-    // row's four threads agree).
-    const int warp_position = s.q_offset + first_query + warp * 16;
-    const int seen_below = s.view == PrefillView::kCausal       ? warp_position + 1
-                           : s.view == PrefillView::kSealedPages ? prefill_page_start(s, warp_position)
-                                                                 : 0;
-    const bool full = kb + kPrefillKeys <= s.n_keys && kb + kPrefillKeys <= seen_below;
-    float mx0 = m0, mx1 = m1;
-#pragma unroll
-    for (int nt = 0; nt < kScoreTiles; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = kb + nt * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
-        const bool seen = full || prefill_sees(s, s.q_offset + row, key);
-        sc[nt][e] = seen ? sc[nt][e] * scale_log2 : -INFINITY;
-        if (e < 2) mx0 = fmaxf(mx0, sc[nt][e]); else mx1 = fmaxf(mx1, sc[nt][e]);
-      }
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-    }
-    const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
-    const float alpha0 = fast_exp2(m0 - base0), alpha1 = fast_exp2(m1 - base1);  // 0 while nothing was seen
-    m0 = mx0, m1 = mx1;
-    l0 *= alpha0, l1 *= alpha1;
-#pragma unroll
-    for (int dt = 0; dt < kOutTiles; ++dt) o[dt][0] *= alpha0, o[dt][1] *= alpha0, o[dt][2] *= alpha1, o[dt][3] *= alpha1;
-#pragma unroll
-    for (int nt = 0; nt < kScoreTiles; ++nt) {
-      sc[nt][0] = fast_exp2(sc[nt][0] - base0), sc[nt][1] = fast_exp2(sc[nt][1] - base0);
-      sc[nt][2] = fast_exp2(sc[nt][2] - base1), sc[nt][3] = fast_exp2(sc[nt][3] - base1);
-      l0 += sc[nt][0] + sc[nt][1], l1 += sc[nt][2] + sc[nt][3];
-    }
+    const bool whole = prefill_tile_seen_whole(s, kb, kPrefillKeys, s.q_offset + first_query + warp * 16);
+    rescale_rows(o, prefill_softmax_step(s, kb, whole, row0, row1, t, scale_log2, sc, m0, m1, l0, l1));
     // Probabilities as A fragments (16 keys per step) times the values.
 #pragma unroll
     for (int j = 0; j < kPrefillKeys / 16; ++j) {
-      const uint32_t a[4] = {pack_bf16(sc[2 * j][0], sc[2 * j][1]), pack_bf16(sc[2 * j][2], sc[2 * j][3]),
-                             pack_bf16(sc[2 * j + 1][0], sc[2 * j + 1][1]), pack_bf16(sc[2 * j + 1][2], sc[2 * j + 1][3])};
+      uint32_t a[4];
+      probabilities_fragment(sc, j, a);
 #pragma unroll
       for (int dt = 0; dt < kOutTiles; dt += 2) {  // two channel tiles per load
         uint32_t b[4];
@@ -160,41 +227,7 @@ __global__ void __launch_bounds__(kPrefillThreads, 2) prefill_attention_kernel(P
   }
 
   copy_async_wait<0>();  // nothing left in flight, also when no key was visible
-
-#pragma unroll
-  for (int off = 1; off < 4; off <<= 1) {
-    l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-  }
-  const float ln2 = 0.6931471805599453f;
-  // With `accumulate`, the state already in (out, lse) merges in: every thread of a row reads the
-  // row's prior lse before its first thread overwrites it.
-  float prior[2] = {-INFINITY, -INFINITY};
-  if (s.accumulate)
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int row = half ? row1 : row0;
-      if (row < s.n_queries) prior[half] = lse[static_cast<size_t>(row) * s.heads + head];
-    }
-  __syncwarp();
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int row = half ? row1 : row0;
-    const float l = half ? l1 : l0, m = half ? m1 : m0;
-    if (row >= s.n_queries) continue;
-    const size_t at = static_cast<size_t>(row) * s.heads + head;
-    const float mine = l > 0.f ? m * ln2 + logf(l) : -INFINITY, merged = fmaxf(mine, prior[half]);
-    const float w_mine = merged == -INFINITY ? 0.f : expf(mine - merged);
-    const float w_prior = merged == -INFINITY ? 0.f : expf(prior[half] - merged), total = w_mine + w_prior;
-    const float to_mine = l > 0.f ? w_mine / (total * l) : 0.f, to_prior = prior[half] > -INFINITY ? w_prior / total : 0.f;
-#pragma unroll
-    for (int dt = 0; dt < kOutTiles; ++dt) {
-      float2* o_at = reinterpret_cast<float2*>(out + at * D + dt * 8 + 2 * t);
-      const float2 before = to_prior > 0.f ? *o_at : make_float2(0.f, 0.f);
-      *o_at = make_float2(o[dt][2 * half] * to_mine + before.x * to_prior, o[dt][2 * half + 1] * to_mine + before.y * to_prior);
-    }
-    if (t == 0) lse[at] = merged == -INFINITY ? -INFINITY : merged + logf(total);
-  }
+  prefill_store_rows<D>(s, head, row0, row1, t, m0, m1, l0, l1, o, out, lse);
 }
 
 }  // namespace ringkv::kernels
