@@ -1,5 +1,5 @@
 #pragma once
-// Decode attention over KVQuant pages of 2 to 4 bits, reading the codes in place as the INT kernel
+// Decode attention over KVQuant pages of 1 to 4 bits, reading the codes in place as the INT kernel
 // does (kernels/decode_attention_int.cuh): each warp is a split with
 // its own online softmax, copying pages into shared memory ahead of its work (cp.async); both
 // products run on tensor cores (mma.sync m16n8k16, fp16 in, fp32 accumulate). Pages without sink
@@ -99,30 +99,17 @@ __device__ float2 rope_table_cos_sin(const uint8_t* table, int t, int j) {
   return {__half2float(*reinterpret_cast<const __half*>(table + at)), __half2float(*reinterpret_cast<const __half*>(table + at + 4))};
 }
 
-// fix[row][q] += add[q] (q < NQ) for each lane's row, the whole warp taking part: the lanes naming
-// one row sum their adds into the lowest of them by shuffles, which alone writes (float atomics on
-// shared memory are compare-and-swap loops on sm_90, each waiting on the last).
-template <int NQ>
-__device__ void add_to_rows(float (*fix)[8], int row, const float (&add)[NQ]) {
-  const int lane = threadIdx.x & 31;
-  const unsigned peers = __match_any_sync(0xffffffffu, row);
-  unsigned others = peers & (peers - 1);  // all but the lowest, which writes
-  float sum[NQ];
-#pragma unroll
-  for (int q = 0; q < NQ; ++q) sum[q] = add[q];
-  for (int k = __reduce_max_sync(0xffffffffu, __popc(others)); k > 0; --k) {
-    const int from = others != 0 ? __ffs(others) - 1 : lane;
-    others &= others - 1;
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) {
-      const float x = __shfl_sync(0xffffffffu, add[q], from);
-      if (from != lane) sum[q] += x;
-    }
-  }
-  if (lane == __ffs(peers) - 1)
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) fix[row][q] += sum[q];
-  __syncwarp();  // the next call's writer of a row may be another lane
+// Sparse outliers' terms are gathered in shared memory as fixed-point integers: integer atomic adds
+// are native on shared memory (float ones are compare-and-swap loops, and lanes naming one row
+// would wait on each other). A row gathers at most 128 terms (one per vector crossing it), so with
+// every term within `bound` (the warp's largest), 2^(23 - e) where bound < 2^e keeps each sum below
+// 2^30 and each term to 2^-24 of the bound. Returns (the scale, its inverse), powers of two.
+__device__ inline float2 fixed_point_scale(float bound) {
+  for (int o = 1; o < 32; o <<= 1) bound = fmaxf(bound, __shfl_xor_sync(0xffffffffu, bound, o));
+  int e = 0;
+  frexpf(fminf(bound, 1e30f), &e);  // bound < 2^e (e = 0 for 0); NaN stays out of the exponent
+  e = max(e, -90);
+  return {ldexpf(1.f, 23 - e), ldexpf(1.f, e - 23)};
 }
 
 __device__ inline uint32_t transpose_8x8(uint32_t x) {
@@ -168,14 +155,28 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
   uint8_t* slots = shared + (PRE_ROPE ? kKVQuantRopeTableBytes : 0) +
                    static_cast<size_t>(warp) * (kSlots * page_bytes + (outliers ? kKVQuantFixBytes : 0) +
                                                 (TABLE ? kvquant_pair_tables_bytes<BITS>() : 0));
-  // fix: [128][8] floats, key outliers' score terms by token, then value outliers' output terms by
-  // channel; aux: the turned queries [8][128], then the probabilities [128][8].
-  float(*fix)[8] = reinterpret_cast<float(*)[8]>(slots + kSlots * page_bytes);
+  // fix: [128][8] fixed-point sums, key outliers' score terms by token, then value outliers' output
+  // terms by channel; aux: the turned queries [8][128], then the probabilities [128][8].
+  int(*fix)[8] = reinterpret_cast<int(*)[8]>(slots + kSlots * page_bytes);
   float* aux = reinterpret_cast<float*>(slots + kSlots * page_bytes + kKVQuantFixBytes / 2);
   if (outliers)
-    for (int k = lane; k < 128 * 8; k += 32) fix[k / 8][k % 8] = 0.f;
+    for (int k = lane; k < 128 * 8; k += 32) fix[k / 8][k % 8] = 0;
 
   const float* q_in = queries + (static_cast<size_t>(stream) * NQ + min(group, NQ - 1)) * kDim;
+  // The largest norm of a query's channel pair (c, c + 64), which RoPE turns but keeps: a key
+  // outlier's term is at most its delta times this.
+  float query_bound = 0.f;
+  if (outliers) {
+    float largest = 0.f;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float4 x = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k))) : float4{};
+      const float4 y = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k + 16))) : float4{};
+      largest = fmaxf(largest, fmaxf(fmaxf(x.x * x.x + y.x * y.x, x.y * x.y + y.y * y.y), fmaxf(x.z * x.z + y.z * y.z, x.w * x.w + y.w * y.w)));
+    }
+    for (int o = 1; o < 32; o <<= 1) largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, o));
+    query_bound = sqrtf(largest) * (1.f + 1e-6f);
+  }
   // level(code) = base + code * spacing where the levels are even; else the pairs' tables hold the
   // levels, and mid + half * level is lo + step * level with base 0 and spacing 1.
   const float* key_levels = p.key_levels[stream];
@@ -264,16 +265,17 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         const uint4 v = reinterpret_cast<const uint4*>(ranges)[(k < 4 ? 4 * i : 16 + 4 * i) + k % 4];
         range[4 * k] = v.x, range[4 * k + 1] = v.y, range[4 * k + 2] = v.z, range[4 * k + 3] = v.w;
       }
-      const __half2 to_lo = __float2half2_rn(0.5f * (1.f + key_base)), to_step = __float2half2_rn(0.5f * key_spacing);
+      const __half2 to_lo = __float2half2_rn(1.f + key_base), to_step = __float2half2_rn(key_spacing), halve = __float2half2_rn(0.5f);
 #pragma unroll
       for (int kt = 0; kt < kTiles; ++kt)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int2 e = Reader::elements(kt, h);
           const __half2 lo = as_half2(__byte_perm(range[e.x], range[e.y], 0x5410));
-          const __half2 width = __hsub2(as_half2(__byte_perm(range[e.x], range[e.y], 0x7632)), lo);
-          key_lo[kt][h] = as_u32(__hfma2(width, to_lo, lo));
-          key_step[kt][h] = as_u32(__hmul2(width, to_step));
+          // Half the width as hi / 2 - lo / 2: hi - lo itself overflows fp16 past 65504.
+          const __half2 half_width = __hsub2(__hmul2(as_half2(__byte_perm(range[e.x], range[e.y], 0x7632)), halve), __hmul2(lo, halve));
+          key_lo[kt][h] = as_u32(__hfma2(half_width, to_lo, lo));
+          key_step[kt][h] = as_u32(__hmul2(half_width, to_step));
         }
     }
     auto key_pair = [&](const typename Reader::KeyRow& row, int kt, int h) {
@@ -316,23 +318,33 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       }
     }
     if (outliers) {  // (value - dense) * (R(t)^T q')[c] for each key outlier (token t, channel c)
-      __syncwarp();
+      const uint8_t* key_outliers = key_page + kCodesAt + kDim * kRowBytes;
+      auto outlier_value = [&](const uint8_t* entries, int at) {
+        return __half2float(*reinterpret_cast<const __half*>(entries + 4 * at + 2));
+      };
+      // |delta| <= |value| + the channel's largest |lo|, |hi| (dense values lie in the range).
+      float bound = 0.f;
+      for (int c = lane; c < kDim; c += 32) {
+        const float2 r = __half22float2(reinterpret_cast<const __half2*>(key_page)[c]);
+        for (int o = 0; o < p.per_vector; ++o)
+          bound = fmaxf(bound, fabsf(outlier_value(key_outliers, c * p.per_vector + o)) + fmaxf(fabsf(r.x), fabsf(r.y)));
+      }
+      const float2 fixed = fixed_point_scale(bound * query_bound);
+      __syncwarp();  // the turned queries are in aux
       for (int c = lane; c < kDim; c += 32) {
         const float2 r = __half22float2(reinterpret_cast<const __half2*>(key_page)[c]);
         const float mid = 0.5f * (r.y + r.x), half = 0.5f * (r.y - r.x);
         const int j = c & 63, partner = c ^ 64;
         const float sign = c < 64 ? 1.f : -1.f;
         for (int o = 0; o < p.per_vector; ++o) {
-          const uint8_t* entry = key_page + kCodesAt + kDim * kRowBytes + (c * p.per_vector + o) * 4;
-          const int t = *reinterpret_cast<const uint16_t*>(entry);
-          const float value = __half2float(*reinterpret_cast<const __half*>(entry + 2));
-          const float delta = value - fmaf(half, level(key_levels, key_base, key_spacing, code_at<BITS>(key_page + kCodesAt, t * kDim + c)), mid);
+          const int at = c * p.per_vector + o, t = *reinterpret_cast<const uint16_t*>(key_outliers + 4 * at);
+          const float delta = outlier_value(key_outliers, at) -
+                              fmaf(half, level(key_levels, key_base, key_spacing, code_at<BITS>(key_page + kCodesAt, t * kDim + c)), mid);
           float2 turn = {1.f, 0.f};
           if (PRE_ROPE) turn = rope_table_cos_sin<Reader>(table, t, j);
-          float add[NQ];
 #pragma unroll
-          for (int q = 0; q < NQ; ++q) add[q] = delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner]);
-          add_to_rows(fix, t, add);
+          for (int q = 0; q < NQ; ++q)
+            atomicAdd(&fix[t][q], __float2int_rn(fixed.x * delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner])));
         }
       }
       __syncwarp();
@@ -340,10 +352,9 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       for (int mt = 0; mt < kTiles; ++mt)
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-          float& f = fix[mt * 16 + group + 8 * (k >> 1)][2 * i + (k & 1)];
-          s[mt][k] += f, f = 0.f;
+          int& f = fix[mt * 16 + group + 8 * (k >> 1)][2 * i + (k & 1)];
+          s[mt][k] += static_cast<float>(f) * fixed.y, f = 0;
         }
-      __syncwarp();
     }
     __syncwarp();
     fetch(x + kSlots);              // into K(p)'s slot
@@ -421,20 +432,25 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       }
     }
     if (outliers) {  // (value - dense) * p for each value outlier (token t, channel c)
-      __syncwarp();
+      const uint8_t* value_outliers = value_page + kCodesAt + kDim * kRowBytes;
+      auto outlier_value = [&](int at) { return __half2float(*reinterpret_cast<const __half*>(value_outliers + 4 * at + 2)); };
+      float bound = 0.f;  // of |delta| (probabilities are at most 1)
+      for (int t = lane; t < kDim; t += 32) {
+        const float2 r = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
+        for (int o = 0; o < p.per_vector; ++o)
+          bound = fmaxf(bound, fabsf(outlier_value(t * p.per_vector + o)) + fmaxf(fabsf(r.x), fabsf(r.y)));
+      }
+      const float2 fixed = fixed_point_scale(bound);
+      __syncwarp();  // the probabilities are in aux
       for (int t = lane; t < kDim; t += 32) {
         const float2 r = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
         const float mid = 0.5f * (r.y + r.x), half = 0.5f * (r.y - r.x);
         for (int o = 0; o < p.per_vector; ++o) {
-          const uint8_t* entry = value_page + kCodesAt + kDim * kRowBytes + (t * p.per_vector + o) * 4;
-          const int c = *reinterpret_cast<const uint16_t*>(entry);
-          const float value = __half2float(*reinterpret_cast<const __half*>(entry + 2));
+          const int at = t * p.per_vector + o, c = *reinterpret_cast<const uint16_t*>(value_outliers + 4 * at);
           const float delta =
-              value - fmaf(half, level(value_levels, value_base, value_spacing, code_at<BITS>(value_page + kCodesAt, t * kDim + c)), mid);
-          float add[NQ];
+              outlier_value(at) - fmaf(half, level(value_levels, value_base, value_spacing, code_at<BITS>(value_page + kCodesAt, t * kDim + c)), mid);
 #pragma unroll
-          for (int q = 0; q < NQ; ++q) add[q] = delta * aux[t * 8 + q];
-          add_to_rows(fix, c, add);
+          for (int q = 0; q < NQ; ++q) atomicAdd(&fix[c][q], __float2int_rn(fixed.x * delta * aux[t * 8 + q]));
         }
       }
       __syncwarp();
@@ -442,8 +458,8 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       for (int f = 0; f < kTiles; ++f)
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
-          float& x = fix[16 * group + Reader::paired_channel(f, k >> 1)][2 * i + (k & 1)];
-          acc[f][k] += x, x = 0.f;
+          int& x = fix[16 * group + Reader::paired_channel(f, k >> 1)][2 * i + (k & 1)];
+          acc[f][k] += static_cast<float>(x) * fixed.y, x = 0;
         }
     }
     __syncwarp();  // V(p) and the outlier arrays are read before they are overwritten
