@@ -210,9 +210,9 @@ int run(int argc, char** argv) {
   const RopeTable rope = RopeTable::plain(kDim, 500000);
   DeviceBuffer<float> d_freq(rope.inv_freq.size());
   d_freq.upload(rope.inv_freq.data());
-  for (const char* text : {"kvquant:bits=2,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01", "kvquant:bits=2,nuq=0,prerope=0",
-                           "kvquant:bits=4,nuq=0", "kvquant:bits=2,outliers=0.01", "kvquant:bits=3,outliers=0.01",
-                           "kvquant:bits=4,outliers=0.01"}) {
+  for (const char* text : {"kvquant:bits=1,nuq=0", "kvquant:bits=2,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01",
+                           "kvquant:bits=2,nuq=0,prerope=0", "kvquant:bits=4,nuq=0", "kvquant:bits=1,outliers=0.01",
+                           "kvquant:bits=2,outliers=0.01", "kvquant:bits=3,outliers=0.01", "kvquant:bits=4,outliers=0.01"}) {
     const CodecSpec spec = CodecSpec::parse(text);
     const KVQuantParams p = KVQuantParams::from(spec);
     std::vector<float> levels(size_t{1} << p.bits);

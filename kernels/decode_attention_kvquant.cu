@@ -1,7 +1,7 @@
-// Decode attention over KVQuant pages: 2 to 4 bits through the kernel that reads the codes in place
-// (kernels/decode_attention_kvquant.cuh; as integers where the levels are even and the codes 2 or 4
-// bits, through tables of level pairs else), the pages holding sink rows and 1-bit codes through the
-// tiled kernel (kernels/tiled_pages.cuh with the KVQuant reader).
+// Decode attention over KVQuant pages: the kernel that reads the codes in place
+// (kernels/decode_attention_kvquant.cuh; as integers where the levels are even and the codes 1, 2 or
+// 4 bits, through tables of level pairs else), the pages holding sink rows through the tiled kernel
+// (kernels/tiled_pages.cuh with the KVQuant reader).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -16,7 +16,6 @@ namespace ringkv {
 
 namespace {
 
-bool reads_codes_in_place(const KVQuantShapeGpu& shape) { return shape.bits >= 2 && shape.bits <= 4; }
 // Whether the kernel reads the levels from tables of level pairs, not the codes as integers.
 bool reads_level_pairs(const KVQuantShapeGpu& shape) { return !shape.even_levels || shape.bits == 3; }
 
@@ -63,7 +62,6 @@ auto configured_dense_kernel() {
 }  // namespace
 
 int decode_attention_kvquant_splits(int n_pages, int streams, const KVQuantShapeGpu& shape) {
-  if (!reads_codes_in_place(shape)) return decode_attention_splits(n_pages, streams);
   const int sink = sink_pages(shape, n_pages), dense = n_pages - sink;
   const int wave = dense_launch(shape).warps * multiprocessor_count();
   return (sink > 0 ? 1 : 0) + std::max(1, std::min(dense, wave / std::max(1, streams)));
@@ -75,7 +73,7 @@ void decode_attention_kvquant_gpu(const KVQuantPagesGpu& pages, const float* que
   RINGKV_REQUIRE(splits >= 1 && pages.pages.streams >= 1, "decode_attention_kvquant_gpu: splits and streams must be positive");
   const TiledPages& tiled = pages.pages;
   const int sink = sink_pages(pages.shape, tiled.n_pages), dense = tiled.n_pages - sink;
-  const bool in_place = reads_codes_in_place(pages.shape) && dense > 0 && splits > (sink > 0 ? 1 : 0);
+  const bool in_place = dense > 0 && splits > (sink > 0 ? 1 : 0);
   with_code_bits(pages.shape.bits, "decode_attention_kvquant_gpu", [&](auto bits) {
     constexpr int kBits = decltype(bits)::value;
     const kernels::KVQuantReader<kBits> reader{pages.shape, pages.key_levels, pages.value_levels};
@@ -86,35 +84,33 @@ void decode_attention_kvquant_gpu(const KVQuantPagesGpu& pages, const float* que
     }
     if (sink > 0)  // split 0: the pages with sink rows
       decode_attention_tiled_splits(reader, tiled, sink, 1, queries, n_queries, scale, split_out, split_lse, stream);
-    if constexpr (kBits >= 2) {
-      const int first_split = sink > 0 ? 1 : 0, dense_splits = splits - first_split;
-      const kernels::KVQuantDenseParams params{tiled.key_pages,
-                                               tiled.value_pages,
-                                               pages.key_levels,
-                                               pages.value_levels,
-                                               tiled.inv_freq,
-                                               tiled.n_pages,
-                                               sink,
-                                               (dense + dense_splits - 1) / dense_splits,
-                                               dense_splits,
-                                               tiled.streams,
-                                               outliers_per_vector(pages.shape)};
-      const DenseLaunch launch = dense_launch(pages.shape);
-      const size_t offset = static_cast<size_t>(first_split) * tiled.streams * n_queries;
-      const int blocks = (dense_splits * tiled.streams + launch.warps - 1) / launch.warps;
-      with_queries_per_kv_head(n_queries, "decode_attention_kvquant_gpu", [&](auto nq) {
-        constexpr int kNq = decltype(nq)::value;
-        const auto pick = [&](auto tables) {
-          constexpr bool kTables = decltype(tables)::value;
-          return pages.shape.pre_rope ? configured_dense_kernel<kBits, kNq, true, kTables>()
-                                      : configured_dense_kernel<kBits, kNq, false, kTables>();
-        };
-        // 3-bit codes (which straddle words) always read through tables.
-        const auto kernel = reads_level_pairs(pages.shape) ? pick(std::true_type{}) : pick(std::bool_constant<kBits == 3>{});
-        kernel<<<blocks, 32 * launch.warps, launch.shared, stream>>>(params, queries, scale, split_out + offset * 128,
-                                                                     split_lse + offset);
-      });
-    }
+    const int first_split = sink > 0 ? 1 : 0, dense_splits = splits - first_split;
+    const kernels::KVQuantDenseParams params{tiled.key_pages,
+                                             tiled.value_pages,
+                                             pages.key_levels,
+                                             pages.value_levels,
+                                             tiled.inv_freq,
+                                             tiled.n_pages,
+                                             sink,
+                                             (dense + dense_splits - 1) / dense_splits,
+                                             dense_splits,
+                                             tiled.streams,
+                                             outliers_per_vector(pages.shape)};
+    const DenseLaunch launch = dense_launch(pages.shape);
+    const size_t offset = static_cast<size_t>(first_split) * tiled.streams * n_queries;
+    const int blocks = (dense_splits * tiled.streams + launch.warps - 1) / launch.warps;
+    with_queries_per_kv_head(n_queries, "decode_attention_kvquant_gpu", [&](auto nq) {
+      constexpr int kNq = decltype(nq)::value;
+      const auto pick = [&](auto tables) {
+        constexpr bool kTables = decltype(tables)::value;
+        return pages.shape.pre_rope ? configured_dense_kernel<kBits, kNq, true, kTables>()
+                                    : configured_dense_kernel<kBits, kNq, false, kTables>();
+      };
+      // 3-bit codes (which straddle words) always read through tables.
+      const auto kernel = reads_level_pairs(pages.shape) ? pick(std::true_type{}) : pick(std::bool_constant<kBits == 3>{});
+      kernel<<<blocks, 32 * launch.warps, launch.shared, stream>>>(params, queries, scale, split_out + offset * 128,
+                                                                   split_lse + offset);
+    });
   });
   RINGKV_CHECK_CUDA(cudaGetLastError());
   merge_splits_and_tails_gpu(splits, tiled.tails, tiled.streams, queries, n_queries, 128, scale, split_out, split_lse, out, lse, stream);

@@ -1,10 +1,10 @@
 #pragma once
 // How kernels/decode_attention_kvquant.cuh's lanes turn KVQuant codes into the fp16 pairs of their
 // mma fragments, by the page's levels:
-// - EvenLevelCodes (evenly spaced levels, 2 or 4 bits): the codes as exact fp16 integers
+// - EvenLevelCodes (evenly spaced levels, 1, 2 or 4 bits): the codes as exact fp16 integers
 //   (LaneCodes, one logic instruction a pair); the levels' first value and spacing go into each
 //   vector's (lo, step), and the values' pairs carry a bias the kernel takes off;
-// - TableLevelCodes (any levels, 2 to 4 bits): the levels themselves, a pair at a time from a
+// - TableLevelCodes (any levels, 1 to 4 bits): the levels themselves, a pair at a time from a
 //   table of every pair of levels in shared memory (2^(2 BITS) entries, per warp and role).
 // Keys: a lane's row holds channels 16i to 16i + 15 (elements 0 to 15) and their RoPE partners,
 // 64 + 16i on (16 to 31); half h of k-tiles kt and kt + 4 (kt < 4) pairs a channel pair with its
@@ -28,7 +28,10 @@ struct EvenLevelCodes {
   static constexpr bool kTable = false;
   typename Codes::Exponents exponents;
 
-  __device__ static constexpr int2 elements(int kt, int h) { return Codes::elements(kt, h); }
+  __device__ static constexpr int2 elements(int kt, int h) {
+    const int2 e = Codes::elements(kt, h);
+    return BITS == 1 ? int2{Codes::partnered_element(e.x), Codes::partnered_element(e.y)} : e;
+  }
   __device__ static constexpr int paired_channel(int f, int h) { return Codes::paired_channel(f, h); }
   __device__ static constexpr float value_bias(int f, int h) { return Codes::bias(f, h); }
 
@@ -56,7 +59,9 @@ template <int BITS>
 struct SixteenCodes {
   uint32_t lo = 0, hi = 0;
   __device__ void load(const uint8_t* row, int idx) {
-    if constexpr (BITS == 2) {
+    if constexpr (BITS == 1) {
+      lo = reinterpret_cast<const uint16_t*>(row)[idx];
+    } else if constexpr (BITS == 2) {
       lo = reinterpret_cast<const uint32_t*>(row)[idx];
     } else if constexpr (BITS == 4) {
       const uint2 v = reinterpret_cast<const uint2*>(row)[idx];

@@ -45,23 +45,38 @@ struct LaneCodes {
   // KVQuant keys, turned by RoPE in registers (kernels/decode_attention_kvquant.cuh): the lane's 32 codes
   // of a row are channels 16i to 16i + 15 (elements 0 to 15) and their RoPE partners, 64 + 16i on (16
   // to 31), so that half h of k-tiles kt and kt + 4 (kt < 4) hold a channel pair and its partners.
+  // At 1 bit the word holds bytes (channels 16i to 16i + 7, their partners, channels 16i + 8 to
+  // 16i + 15, their partners): bit p is element partnered_element(p).
   __device__ void load_with_partners(const uint8_t* row, int i) {
-    static_assert(BITS == 2 || BITS == 4, "16 codes in whole words");
-    constexpr int kChunk = BITS / 2;  // words of 16 codes
+    static_assert(BITS == 1 || BITS == 2 || BITS == 4, "16 codes in whole bytes");
     const uint32_t* words = reinterpret_cast<const uint32_t*>(row);
+    if constexpr (BITS == 1) {
+      const uint32_t at = 2 * (i % 2);  // the 16 codes' first byte in words i / 2 and 2 + i / 2
+      w[0] = __byte_perm(words[i / 2], words[2 + i / 2], at | (4 + at) << 4 | (at + 1) << 8 | (5 + at) << 12);
+    } else {
+      constexpr int kChunk = BITS / 2;  // words of 16 codes
 #pragma unroll
-    for (int k = 0; k < kChunk; ++k) w[k] = words[kChunk * i + k], w[kChunk + k] = words[2 * BITS + kChunk * i + k];
+      for (int k = 0; k < kChunk; ++k) w[k] = words[kChunk * i + k], w[kChunk + k] = words[2 * BITS + kChunk * i + k];
+    }
   }
+  // The element (0 to 15: channels 16i on, 16 to 31: their partners) of bit p of a 1-bit row loaded
+  // with partners: its second and third bytes swap places.
+  __device__ static constexpr int partnered_element(int p) { return p / 8 == 1 ? p + 8 : p / 8 == 2 ? p - 8 : p; }
   // KVQuant values, whose codes are a token's channels: the lane's 16 channels 16g on of two token rows
   // a and b, interleaved so that each pair holds one channel of both tokens (a low, b high): the two
   // tokens are adjacent along the value product's reduction dimension.
   __device__ void load_token_pair(const uint8_t* row_a, const uint8_t* row_b, int g) {
-    static_assert(BITS == 2 || BITS == 4, "16 codes in whole words");
-    constexpr int kChunk = BITS / 2;
-    const uint32_t* a = reinterpret_cast<const uint32_t*>(row_a) + kChunk * g;
-    const uint32_t* b = reinterpret_cast<const uint32_t*>(row_b) + kChunk * g;
+    static_assert(BITS == 1 || BITS == 2 || BITS == 4, "16 codes in whole bytes");
+    if constexpr (BITS == 1) {  // token a's 16 codes in the low half, b's in the high
+      const uint32_t a = reinterpret_cast<const uint32_t*>(row_a)[g / 2], b = reinterpret_cast<const uint32_t*>(row_b)[g / 2];
+      w[0] = __byte_perm(a, b, g % 2 ? 0x7632 : 0x5410);
+    } else {
+      constexpr int kChunk = BITS / 2;
+      const uint32_t* a = reinterpret_cast<const uint32_t*>(row_a) + kChunk * g;
+      const uint32_t* b = reinterpret_cast<const uint32_t*>(row_b) + kChunk * g;
 #pragma unroll
-    for (int k = 0; k < kChunk; ++k) w[2 * k] = __byte_perm(a[k], b[k], 0x5410), w[2 * k + 1] = __byte_perm(a[k], b[k], 0x7632);
+      for (int k = 0; k < kChunk; ++k) w[2 * k] = __byte_perm(a[k], b[k], 0x5410), w[2 * k + 1] = __byte_perm(a[k], b[k], 0x7632);
+    }
   }
   // The channel (from 16g) whose two tokens half h of k-tile kt holds, after load_token_pair.
   __device__ static constexpr int paired_channel(int kt, int h) {
