@@ -32,7 +32,7 @@ namespace ringkv::kernels {
 
 constexpr int kKVQuantMaxWarps = 8;  // warps of a block: at most 255 registers a thread, one block a multiprocessor
 constexpr int kKVQuantRopeTableBytes = 128 * 4 * 4 * 16;  // [token][quad lane][k-tile < 4] (cos, sin) pairs of both halves
-constexpr int kKVQuantFixBytes = 2 * 128 * 8 * 4;        // two [128][8] float arrays of a warp, with outliers
+constexpr int kKVQuantFixBytes = 2 * 128 * 8 * 4;        // a warp's [128][8] int and [128][8] float arrays, with outliers
 
 // Bytes of a warp's tables of level pairs (keys, values) where the levels are not even.
 template <int BITS>
@@ -102,13 +102,14 @@ __device__ float2 rope_table_cos_sin(const uint8_t* table, int t, int j) {
 // Sparse outliers' terms are gathered in shared memory as fixed-point integers: integer atomic adds
 // are native on shared memory (float ones are compare-and-swap loops, and lanes naming one row
 // would wait on each other). A row gathers at most 128 terms (one per vector crossing it), so with
-// every term within `bound` (the warp's largest), 2^(23 - e) where bound < 2^e keeps each sum below
-// 2^30 and each term to 2^-24 of the bound. Returns (the scale, its inverse), powers of two.
+// every term within `bound` (the warp's largest; the fp16 cos and sin of key terms may pass it by
+// 2^-11), 2^(23 - e) where bound < 2^e keeps each sum below 2^30 and each term to 2^-24 of the
+// bound. Returns (the scale, its inverse), powers of two.
 __device__ inline float2 fixed_point_scale(float bound) {
   for (int o = 1; o < 32; o <<= 1) bound = fmaxf(bound, __shfl_xor_sync(0xffffffffu, bound, o));
   int e = 0;
-  frexpf(fminf(bound, 1e30f), &e);  // bound < 2^e (e = 0 for 0); NaN stays out of the exponent
-  e = max(e, -90);
+  frexpf(bound, &e);  // bound < 2^e (e = 0 for 0; fmaxf keeps NaN out)
+  e = min(max(e, -90), 100);
   return {ldexpf(1.f, 23 - e), ldexpf(1.f, e - 23)};
 }
 
@@ -187,6 +188,13 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     return TABLE ? levels[code] : fmaf(static_cast<float>(code), spacing, base);
   };
   const float score_scale = scale * kLog2e;  // softmax in base 2
+  // 1-bit even levels are 2 apart: a code's step, hi - lo, could overflow fp16 where half the range
+  // cannot, so the codes are doubled (exactly) and the steps halved.
+  constexpr int kFold = !TABLE && BITS == 1 ? 2 : 1;
+  auto fold = [](uint32_t pair) { return kFold == 2 ? as_u32(__hadd2(as_half2(pair), as_half2(pair))) : pair; };
+  // The largest |level|: a dense value lies within |mid| + half * this (learned levels may pass 1).
+  const float key_level_bound = fmaxf(1.f, fmaxf(fabsf(key_levels[0]), fabsf(key_levels[(1 << BITS) - 1])));
+  const float value_level_bound = fmaxf(1.f, fmaxf(fabsf(value_levels[0]), fabsf(value_levels[(1 << BITS) - 1])));
   Reader reader;
   if constexpr (TABLE) {
     uint32_t* tables = reinterpret_cast<uint32_t*>(slots + kSlots * page_bytes + (outliers ? kKVQuantFixBytes : 0));
@@ -265,7 +273,8 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         const uint4 v = reinterpret_cast<const uint4*>(ranges)[(k < 4 ? 4 * i : 16 + 4 * i) + k % 4];
         range[4 * k] = v.x, range[4 * k + 1] = v.y, range[4 * k + 2] = v.z, range[4 * k + 3] = v.w;
       }
-      const __half2 to_lo = __float2half2_rn(1.f + key_base), to_step = __float2half2_rn(key_spacing), halve = __float2half2_rn(0.5f);
+      const __half2 to_lo = __float2half2_rn(1.f + key_base), to_step = __float2half2_rn(key_spacing / kFold);
+      const __half2 halve = __float2half2_rn(0.5f);
 #pragma unroll
       for (int kt = 0; kt < kTiles; ++kt)
 #pragma unroll
@@ -279,7 +288,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         }
     }
     auto key_pair = [&](const typename Reader::KeyRow& row, int kt, int h) {
-      return __hfma2(reader.key_pair(row, kt, h), as_half2(key_step[kt][h]), as_half2(key_lo[kt][h]));
+      return __hfma2(as_half2(fold(as_u32(reader.key_pair(row, kt, h)))), as_half2(key_step[kt][h]), as_half2(key_lo[kt][h]));
     };
     float s[kTiles][4];
 #pragma unroll
@@ -322,12 +331,12 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       auto outlier_value = [&](const uint8_t* entries, int at) {
         return __half2float(*reinterpret_cast<const __half*>(entries + 4 * at + 2));
       };
-      // |delta| <= |value| + the channel's largest |lo|, |hi| (dense values lie in the range).
+      // |delta| <= |value| + |mid| + half * the largest |level|.
       float bound = 0.f;
       for (int c = lane; c < kDim; c += 32) {
         const float2 r = __half22float2(reinterpret_cast<const __half2*>(key_page)[c]);
-        for (int o = 0; o < p.per_vector; ++o)
-          bound = fmaxf(bound, fabsf(outlier_value(key_outliers, c * p.per_vector + o)) + fmaxf(fabsf(r.x), fabsf(r.y)));
+        const float dense = fabsf(0.5f * (r.y + r.x)) + 0.5f * fabsf(r.y - r.x) * key_level_bound;
+        for (int o = 0; o < p.per_vector; ++o) bound = fmaxf(bound, fabsf(outlier_value(key_outliers, c * p.per_vector + o)) + dense);
       }
       const float2 fixed = fixed_point_scale(bound * query_bound);
       __syncwarp();  // the turned queries are in aux
@@ -344,7 +353,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
           if (PRE_ROPE) turn = rope_table_cos_sin<Reader>(table, t, j);
 #pragma unroll
           for (int q = 0; q < NQ; ++q)
-            atomicAdd(&fix[t][q], __float2int_rn(fixed.x * delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner])));
+            atomicAdd(&fix[t][q], __float2int_rn(fixed.x * (delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner]))));
         }
       }
       __syncwarp();
@@ -391,7 +400,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         const int t = mt * 16 + group + 8 * r;
         const float2 range = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
         const float mid = 0.5f * (range.y + range.x), half = 0.5f * (range.y - range.x);
-        const float lo = fmaf(half, value_base, mid), step = half * value_spacing;
+        const float lo = fmaf(half, value_base, mid), step = half * value_spacing / kFold;
         float e[2];
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
@@ -415,7 +424,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     for (int f = 0; f < kTiles; ++f)
 #pragma unroll
       for (int k = 0; k < 4; ++k)
-        acc[f][k] = TABLE ? acc[f][k] * rescale[k & 1] : fmaf(acc[f][k], rescale[k & 1], -Reader::value_bias(f, k >> 1) * step_sum[k & 1]);
+        acc[f][k] = TABLE ? acc[f][k] * rescale[k & 1] : fmaf(acc[f][k], rescale[k & 1], -Reader::value_bias(f, k >> 1) * kFold * step_sum[k & 1]);
     // O^T[c][q] += sum_t (code[t][c] + bias) * (p[q][t] * step_t): k-tile kt's tokens 16kt + 2i, +1
     // (pair v01) and + 8, + 9 (pair v89) of the lane's channels 16 group on.
 #pragma unroll
@@ -426,8 +435,8 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       Reader::load_value_rows(v89, rows + 8 * kRowBytes, rows + 9 * kRowBytes, group);
 #pragma unroll
       for (int f = 0; f < kTiles; ++f) {
-        const uint32_t a[4] = {reader.value_pair(v01, f, 0), reader.value_pair(v01, f, 1), reader.value_pair(v89, f, 0),
-                               reader.value_pair(v89, f, 1)};
+        const uint32_t a[4] = {fold(reader.value_pair(v01, f, 0)), fold(reader.value_pair(v01, f, 1)),
+                               fold(reader.value_pair(v89, f, 0)), fold(reader.value_pair(v89, f, 1))};
         mma_16816(acc[f], a, pb[kt][0], pb[kt][1]);
       }
     }
@@ -437,8 +446,8 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       float bound = 0.f;  // of |delta| (probabilities are at most 1)
       for (int t = lane; t < kDim; t += 32) {
         const float2 r = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
-        for (int o = 0; o < p.per_vector; ++o)
-          bound = fmaxf(bound, fabsf(outlier_value(t * p.per_vector + o)) + fmaxf(fabsf(r.x), fabsf(r.y)));
+        const float dense = fabsf(0.5f * (r.y + r.x)) + 0.5f * fabsf(r.y - r.x) * value_level_bound;
+        for (int o = 0; o < p.per_vector; ++o) bound = fmaxf(bound, fabsf(outlier_value(t * p.per_vector + o)) + dense);
       }
       const float2 fixed = fixed_point_scale(bound);
       __syncwarp();  // the probabilities are in aux
@@ -450,7 +459,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
           const float delta =
               outlier_value(at) - fmaf(half, level(value_levels, value_base, value_spacing, code_at<BITS>(value_page + kCodesAt, t * kDim + c)), mid);
 #pragma unroll
-          for (int q = 0; q < NQ; ++q) atomicAdd(&fix[c][q], __float2int_rn(fixed.x * delta * aux[t * 8 + q]));
+          for (int q = 0; q < NQ; ++q) atomicAdd(&fix[c][q], __float2int_rn(fixed.x * (delta * aux[t * 8 + q])));
         }
       }
       __syncwarp();

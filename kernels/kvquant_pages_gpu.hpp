@@ -16,7 +16,7 @@ struct KVQuantShapeGpu {
   double outliers = 0.0;  // fraction of each vector kept sparse
   int sink = 0;           // positions below it are stored in fp16
   bool pre_rope = true;   // keys stored before RoPE
-  bool even_levels = false;  // levels evenly spaced (nuq=0): at 2 and 4 bits, decode attention reads the codes as integers
+  bool even_levels = false;  // levels evenly spaced (nuq=0): at 1, 2 and 4 bits, decode attention reads the codes as integers
 };
 
 // The pages of several streams and each stream's levels.
@@ -31,8 +31,7 @@ struct KVQuantPagesGpu {
 void require_kvquant_gpu(const KVQuantShapeGpu& shape);
 
 // The splits decode_attention_kvquant_gpu takes over n_pages pages of each of `streams` streams:
-// one warp each, filling the device once, where the levels are even and the codes 2 or 4 bits
-// (and one more for the pages that hold sink rows); else decode_attention_splits(n_pages, streams).
+// one warp each, filling the device once (and one more for the pages that hold sink rows).
 int decode_attention_kvquant_splits(int n_pages, int streams, const KVQuantShapeGpu& shape);
 
 // queries: post-RoPE [streams][n_queries][128]; splits: decode_attention_kvquant_splits(n_pages,
