@@ -38,13 +38,14 @@ __device__ inline void copy_rows_swizzled(uint8_t* tile, const uint16_t* rows, s
   }
 }
 
-__global__ void __launch_bounds__(kWgmmaThreads, 1)
+static __global__ void __launch_bounds__(kWgmmaThreads, 1)
     prefill_attention_wgmma_kernel(PrefillShape s, const uint16_t* __restrict__ q, const uint16_t* __restrict__ k,
                                    const uint16_t* __restrict__ v, float* __restrict__ out, float* __restrict__ lse) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)  // wgmma: sm_90a only
   constexpr int D = kWgmmaDim, kKeyTiles = kWgmmaKeys / 8, kOutTiles = D / 8;
   extern __shared__ uint8_t shared_raw[];
-  uint8_t* shared = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(shared_raw) + 1023) & ~uintptr_t{1023});
+  // The swizzle works on shared-memory addresses: align the shared address itself.
+  uint8_t* shared = shared_raw + ((1024 - (static_cast<uint32_t>(__cvta_generic_to_shared(shared_raw)) & 1023)) & 1023);
   uint8_t* queries_s = shared;
   auto keys_s = [&](int b) { return shared + kWgmmaTileBytes * (1 + 2 * b); };
   auto values_s = [&](int b) { return shared + kWgmmaTileBytes * (2 + 2 * b); };
@@ -116,35 +117,42 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     hold_registers(sc);
     softmax(sc, 0, p);  // the output is still zero: nothing to rescale
   }
-  for (int x = 0; x < tiles; ++x) {
-    const bool next = x + 1 < tiles;
-    float sc[kKeyTiles][4];
-    if (next) {
-      copy_async_wait<0>();  // tile x + 1
-      fence_async_shared();
-      __syncthreads();  // every group is past tile x - 1's value product: its stage takes tile x + 2
-      if (x + 2 < tiles) load_tile(x + 2);
-      issue_scores(sc, x + 1);
-    }
-    // O += P V over 8 steps of 16 keys: step j starts 16 rows (2 KiB) into the value tile; the
-    // second half of the channels is kWgmmaHalfBytes on.
+  // O += P V of tile x over 8 steps of 16 keys (step j starts 16 rows, 2 KiB, into the value tile;
+  // the second half of the channels is kWgmmaHalfBytes on), issued and committed.
+  auto issue_values = [&](int x) {
     const uint32_t values_at = static_cast<uint32_t>(__cvta_generic_to_shared(values_s(x % kWgmmaStages)));
+    hold_registers(o);
+    hold_registers(p);
     wgmma_fence();
 #pragma unroll
     for (int j = 0; j < kWgmmaKeys / 16; ++j)
       wgmma_m64n128k16_rs_mn(o, p[j], smem_descriptor(values_at + j * 16 * 128, kWgmmaHalfBytes, 1024));
     wgmma_commit();
+  };
+  // One branch per iteration holds every asynchronous product and the reads of their results:
+  // where they sit in separate branches, ptxas cannot see that no accumulator is read early and
+  // serializes the products.
+  for (int x = 0; x < tiles; ++x) {
     float2 alpha{1.f, 1.f};
     uint32_t p_next[kWgmmaKeys / 16][4];
-    if (next) {
+    if (x + 1 < tiles) {
+      copy_async_wait<0>();  // tile x + 1
+      fence_async_shared();
+      __syncthreads();  // every group is past tile x - 1's value product: its stage takes tile x + 2
+      if (x + 2 < tiles) load_tile(x + 2);
+      float sc[kKeyTiles][4];
+      issue_scores(sc, x + 1);
+      issue_values(x);
       wgmma_wait<1>();  // the scores are in; the value product may still run
       hold_registers(sc);
       alpha = softmax(sc, x + 1, p_next);
+    } else {
+      issue_values(x);
     }
     wgmma_wait<0>();
     hold_registers(o);
     hold_registers(p);
-    if (next) {
+    if (x + 1 < tiles) {
       rescale_rows(o, alpha);
 #pragma unroll
       for (int j = 0; j < kWgmmaKeys / 16; ++j)
