@@ -114,6 +114,36 @@ TEST(GpuDecodeAttentionKVQuant, MatchesCpuTwin) {
     }
 }
 
+// Value ranges wider than 65504 (the fp16 limit, which the stored ranges saturate at): a 1-bit
+// step of even levels is the whole range, so the kernel halves the steps and doubles the codes.
+TEST(GpuDecodeAttentionKVQuant, ValueRangesPastTheFp16Limit) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+  const RopeTable rope = RopeTable::plain(kDim, 10000);
+  DeviceBuffer<float> d_freq(rope.inv_freq.size());
+  d_freq.upload(rope.inv_freq.data());
+  for (const char* text : {"kvquant:bits=1,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01"}) {
+    const CodecSpec spec = CodecSpec::parse(text);
+    const int streams = 2, n_pages = 5, n_queries = 4;
+    const Calibration calibration = levels_for(spec);
+    const CodecContext ctx{kDim, kPage, 0, 0, &calibration};
+    const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
+    const size_t slot = slot_for(spec, n_pages);
+    const test::PagedStreams paged =
+        test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true, 3e4f);
+    const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
+    const DeviceLevels levels = upload_levels(*key_codec, *value_codec, streams);
+    const KVQuantPagesGpu view{{d_pages.keys.data(), d_pages.values.data(), d_freq.data(), streams, n_pages},
+                               levels.key_pointers.data(), levels.value_pointers.data(), shape_of(spec)};
+    test::check_decode_attention(
+        paged, streams, n_queries, kDim, decode_attention_kvquant_splits(n_pages, streams, view.shape), 5e-3,
+        [&](const float* q, int n_splits, float* split_out, float* split_lse, float* out, float* lse) {
+          decode_attention_kvquant_gpu(view, q, n_queries, 1.0f / std::sqrt(float(kDim)), n_splits, split_out, split_lse, out, lse,
+                                       nullptr);
+        },
+        text);
+  }
+}
+
 TEST(GpuKVQuantPages, EncodeAndDecodeMatchTheCpuCodec) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   const RopeTable rope = RopeTable::plain(kDim, 500000);

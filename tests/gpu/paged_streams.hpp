@@ -22,12 +22,14 @@ struct PagedStreams {
   std::vector<AttentionState> want;  // per stream
 };
 
+// value_scale multiplies the values (large ones reach the fp16 limit of the codecs' ranges).
 inline PagedStreams encode_streams(const PageCodec& key_codec, const PageCodec& value_codec, int streams, int n_pages,
-                                   int page, int head_dim, int n_queries, size_t slot, bool outliers) {
+                                   int page, int head_dim, int n_queries, size_t slot, bool outliers, float value_scale = 1.0f) {
   PagedStreams r{std::vector<uint8_t>(2 * slot * streams * n_pages), std::vector<float>(size_t(streams) * n_queries * head_dim), {}};
   for (int s = 0; s < streams; ++s) {
     const std::vector<float> keys = structured_rows(size_t(n_pages) * page, head_dim, 100 + s, outliers);
-    const std::vector<float> values = structured_rows(size_t(n_pages) * page, head_dim, 200 + s, outliers);
+    std::vector<float> values = structured_rows(size_t(n_pages) * page, head_dim, 200 + s, outliers);
+    for (float& x : values) x *= value_scale;
     std::vector<PageView> kv, vv;
     for (int p = 0; p < n_pages; ++p) {
       uint8_t* k = r.bytes.data() + (size_t(s) * n_pages + p) * slot;
