@@ -148,6 +148,7 @@ __device__ OutlierCut outlier_cut(const At& at, int length, int per_vector) {
     }
     const int more = min(count - cut.at_level, left);
     cut.at_level += more, left -= more;
+    if (left > 0 && next < 0) break;  // no level left (per_vector > length): never loop forever
     if (left > 0) cut.level = next, cut.at_level = 1, --left;
   }
   return cut;
