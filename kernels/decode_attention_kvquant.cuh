@@ -61,22 +61,12 @@ struct KVQuantDenseParams {
 // lanes of a quarter warp (two tokens, four quad lanes) load 16 bytes from distinct banks.
 __device__ inline int rope_entry(int t, int i, int kt) { return t * 256 + i * 64 + ((kt ^ ((i >> 1) | ((t & 1) << 1))) << 4); }
 
-// cos and sin of angle t * inv_freq for a token offset t < 128 (float product and reduction: the
-// table is fp16).
-__device__ inline float2 offset_cos_sin(int t, float inv_freq) {
-  const float angle = static_cast<float>(t) * inv_freq;
-  const float reduced = fmaf(-rintf(angle * 0.15915494309189535f), 6.283185307179586f, angle);
-  float s, c;
-  __sincosf(reduced, &s, &c);
-  return {c, s};
-}
-
 template <typename Reader>
 __device__ void fill_rope_table(uint8_t* table, const float* __restrict__ inv_freq) {
   for (int x = threadIdx.x; x < 128 * 4 * 4 * 2; x += blockDim.x) {
     const int t = x >> 5, i = (x >> 3) & 3, kt = (x >> 1) & 3, h = x & 1;
     const int2 e = Reader::elements(kt, h);
-    const float2 a = offset_cos_sin(t, inv_freq[16 * i + e.x]), b = offset_cos_sin(t, inv_freq[16 * i + e.y]);
+    const float2 a = offset_angle_cos_sin(t, inv_freq[16 * i + e.x]), b = offset_angle_cos_sin(t, inv_freq[16 * i + e.y]);
     const __half2 c = __floats2half2_rn(a.x, b.x), s = __floats2half2_rn(a.y, b.y);
     *reinterpret_cast<uint2*>(table + rope_entry(t, i, kt) + 8 * h) = {*reinterpret_cast<const uint32_t*>(&c),
                                                                         *reinterpret_cast<const uint32_t*>(&s)};
@@ -111,6 +101,24 @@ __device__ inline float2 fixed_point_scale(float bound) {
   frexpf(bound, &e);  // bound < 2^e (e = 0 for 0; fmaxf keeps NaN out)
   e = min(max(e, -90), 100);
   return {ldexpf(1.f, 23 - e), ldexpf(1.f, e - 23)};
+}
+
+// Entry `at` of a page's sparse outliers (after its codes): the index within its vector, the value.
+__device__ inline int outlier_index(const uint8_t* entries, int at) { return *reinterpret_cast<const uint16_t*>(entries + 4 * at); }
+__device__ inline float outlier_value(const uint8_t* entries, int at) {
+  return __half2float(*reinterpret_cast<const __half*>(entries + 4 * at + 2));
+}
+
+// A bound on |value - dense| over the outliers of the lane's vectors (lane, lane + 32, ...; fp16
+// (lo, hi) ranges at the page's start): a dense value lies within |mid| + half * level_bound.
+__device__ inline float outlier_delta_bound(const uint8_t* page, const uint8_t* entries, int per_vector, float level_bound) {
+  float bound = 0.f;
+  for (int v = threadIdx.x & 31; v < 128; v += 32) {
+    const float2 r = __half22float2(reinterpret_cast<const __half2*>(page)[v]);
+    const float dense = fabsf(0.5f * (r.y + r.x)) + 0.5f * fabsf(r.y - r.x) * level_bound;
+    for (int o = 0; o < per_vector; ++o) bound = fmaxf(bound, fabsf(outlier_value(entries, v * per_vector + o)) + dense);
+  }
+  return bound;
 }
 
 __device__ inline uint32_t transpose_8x8(uint32_t x) {
@@ -328,17 +336,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     }
     if (outliers) {  // (value - dense) * (R(t)^T q')[c] for each key outlier (token t, channel c)
       const uint8_t* key_outliers = key_page + kCodesAt + kDim * kRowBytes;
-      auto outlier_value = [&](const uint8_t* entries, int at) {
-        return __half2float(*reinterpret_cast<const __half*>(entries + 4 * at + 2));
-      };
-      // |delta| <= |value| + |mid| + half * the largest |level|.
-      float bound = 0.f;
-      for (int c = lane; c < kDim; c += 32) {
-        const float2 r = __half22float2(reinterpret_cast<const __half2*>(key_page)[c]);
-        const float dense = fabsf(0.5f * (r.y + r.x)) + 0.5f * fabsf(r.y - r.x) * key_level_bound;
-        for (int o = 0; o < p.per_vector; ++o) bound = fmaxf(bound, fabsf(outlier_value(key_outliers, c * p.per_vector + o)) + dense);
-      }
-      const float2 fixed = fixed_point_scale(bound * query_bound);
+      const float2 fixed = fixed_point_scale(outlier_delta_bound(key_page, key_outliers, p.per_vector, key_level_bound) * query_bound);
       __syncwarp();  // the turned queries are in aux
       for (int c = lane; c < kDim; c += 32) {
         const float2 r = __half22float2(reinterpret_cast<const __half2*>(key_page)[c]);
@@ -346,7 +344,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         const int j = c & 63, partner = c ^ 64;
         const float sign = c < 64 ? 1.f : -1.f;
         for (int o = 0; o < p.per_vector; ++o) {
-          const int at = c * p.per_vector + o, t = *reinterpret_cast<const uint16_t*>(key_outliers + 4 * at);
+          const int at = c * p.per_vector + o, t = outlier_index(key_outliers, at);
           const float delta = outlier_value(key_outliers, at) -
                               fmaf(half, level(key_levels, key_base, key_spacing, code_at<BITS>(key_page + kCodesAt, t * kDim + c)), mid);
           float2 turn = {1.f, 0.f};
@@ -442,22 +440,16 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     }
     if (outliers) {  // (value - dense) * p for each value outlier (token t, channel c)
       const uint8_t* value_outliers = value_page + kCodesAt + kDim * kRowBytes;
-      auto outlier_value = [&](int at) { return __half2float(*reinterpret_cast<const __half*>(value_outliers + 4 * at + 2)); };
-      float bound = 0.f;  // of |delta| (probabilities are at most 1)
-      for (int t = lane; t < kDim; t += 32) {
-        const float2 r = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
-        const float dense = fabsf(0.5f * (r.y + r.x)) + 0.5f * fabsf(r.y - r.x) * value_level_bound;
-        for (int o = 0; o < p.per_vector; ++o) bound = fmaxf(bound, fabsf(outlier_value(t * p.per_vector + o)) + dense);
-      }
-      const float2 fixed = fixed_point_scale(bound);
+      // Probabilities are at most 1: the deltas bound the terms.
+      const float2 fixed = fixed_point_scale(outlier_delta_bound(value_page, value_outliers, p.per_vector, value_level_bound));
       __syncwarp();  // the probabilities are in aux
       for (int t = lane; t < kDim; t += 32) {
         const float2 r = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
         const float mid = 0.5f * (r.y + r.x), half = 0.5f * (r.y - r.x);
         for (int o = 0; o < p.per_vector; ++o) {
-          const int at = t * p.per_vector + o, c = *reinterpret_cast<const uint16_t*>(value_outliers + 4 * at);
+          const int at = t * p.per_vector + o, c = outlier_index(value_outliers, at);
           const float delta =
-              outlier_value(at) - fmaf(half, level(value_levels, value_base, value_spacing, code_at<BITS>(value_page + kCodesAt, t * kDim + c)), mid);
+              outlier_value(value_outliers, at) - fmaf(half, level(value_levels, value_base, value_spacing, code_at<BITS>(value_page + kCodesAt, t * kDim + c)), mid);
 #pragma unroll
           for (int q = 0; q < NQ; ++q) atomicAdd(&fix[c][q], __float2int_rn(fixed.x * (delta * aux[t * 8 + q])));
         }

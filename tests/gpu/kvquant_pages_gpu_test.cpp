@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
+#include <vector>
 
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
@@ -78,70 +80,52 @@ KVQuantShapeGpu shape_of(const CodecSpec& spec) {
   return {p.bits, p.outliers, p.sink, p.pre_rope, !p.nuq};
 }
 
-TEST(GpuDecodeAttentionKVQuant, MatchesCpuTwin) {
-  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
+// decode_attention_kvquant_gpu against partial_attention through KVQuantCodec on `streams` streams
+// of n_pages pages (values times value_scale), at the kernel's own splits (a page each here), at
+// each of more_splits, and at 1 (check_decode_attention's). fp16 operands on the tensor cores; the
+// kernel that reads the codes in place also makes the keys and turns them by RoPE in fp16
+// arithmetic, a few roundings each (5e-3).
+void check_kvquant_decode(const char* text, int streams, int n_pages, int n_queries, std::initializer_list<int> more_splits,
+                          float value_scale = 1.0f) {
   const RopeTable rope = RopeTable::plain(kDim, 10000);  // partial_attention's in encode_streams
   DeviceBuffer<float> d_freq(rope.inv_freq.size());
   d_freq.upload(rope.inv_freq.data());
+  const CodecSpec spec = CodecSpec::parse(text);
+  const Calibration calibration = levels_for(spec);
+  const CodecContext ctx{kDim, kPage, 0, 0, &calibration};
+  const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
+  const size_t slot = slot_for(spec, n_pages);
+  const test::PagedStreams paged =
+      test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true, value_scale);
+  const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
+  const DeviceLevels levels = upload_levels(*key_codec, *value_codec, streams);
+  const KVQuantPagesGpu view{{d_pages.keys.data(), d_pages.values.data(), d_freq.data(), streams, n_pages},
+                             levels.key_pointers.data(), levels.value_pointers.data(), shape_of(spec)};
+  std::vector<int> splits{decode_attention_kvquant_splits(n_pages, streams, view.shape)};
+  splits.insert(splits.end(), more_splits);
+  for (int n : splits)
+    test::check_decode_attention(
+        paged, streams, n_queries, kDim, n, 5e-3,
+        [&](const float* q, int n_splits, float* split_out, float* split_lse, float* out, float* lse) {
+          decode_attention_kvquant_gpu(view, q, n_queries, 1.0f / std::sqrt(float(kDim)), n_splits, split_out, split_lse, out, lse,
+                                       nullptr);
+        },
+        text);
+}
+
+TEST(GpuDecodeAttentionKVQuant, MatchesCpuTwin) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   std::vector<const char*> specs(std::begin(kSpecs), std::end(kSpecs));
   specs.insert(specs.end(), std::begin(kInPlaceSpecs), std::end(kInPlaceSpecs));
   for (const char* text : specs)
-    for (int n_queries : {1, 2, 4, 8}) {
-      const CodecSpec spec = CodecSpec::parse(text);
-      const int streams = 3, n_pages = 11;
-      const Calibration calibration = levels_for(spec);
-      const CodecContext ctx{kDim, kPage, 0, 0, &calibration};
-      const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
-      const size_t slot = slot_for(spec, n_pages);
-      const test::PagedStreams paged =
-          test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true);
-      const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
-      const DeviceLevels levels = upload_levels(*key_codec, *value_codec, streams);
-      const KVQuantPagesGpu view{{d_pages.keys.data(), d_pages.values.data(), d_freq.data(), streams, n_pages},
-                                 levels.key_pointers.data(), levels.value_pointers.data(), shape_of(spec)};
-      // fp16 operands on the tensor cores; the kernel that reads the codes in place also makes the
-      // keys and turns them by RoPE in fp16 arithmetic, a few roundings each (5e-3). The kernel's own
-      // splits (a page each here), 3 (runs of pages), and 1 (check_decode_attention's).
-      const double tolerance = 5e-3;
-      for (int splits : {decode_attention_kvquant_splits(n_pages, streams, view.shape), 3})
-        test::check_decode_attention(
-            paged, streams, n_queries, kDim, splits, tolerance,
-            [&](const float* q, int n_splits, float* split_out, float* split_lse, float* out, float* lse) {
-              decode_attention_kvquant_gpu(view, q, n_queries, 1.0f / std::sqrt(float(kDim)), n_splits, split_out, split_lse, out,
-                                           lse, nullptr);
-            },
-            text);
-    }
+    for (int n_queries : {1, 2, 4, 8}) check_kvquant_decode(text, 3, 11, n_queries, {3});  // 3: runs of pages
 }
 
 // Value ranges wider than 65504 (the fp16 limit, which the stored ranges saturate at): a 1-bit
 // step of even levels is the whole range, so the kernel halves the steps and doubles the codes.
 TEST(GpuDecodeAttentionKVQuant, ValueRangesPastTheFp16Limit) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
-  const RopeTable rope = RopeTable::plain(kDim, 10000);
-  DeviceBuffer<float> d_freq(rope.inv_freq.size());
-  d_freq.upload(rope.inv_freq.data());
-  for (const char* text : {"kvquant:bits=1,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01"}) {
-    const CodecSpec spec = CodecSpec::parse(text);
-    const int streams = 2, n_pages = 5, n_queries = 4;
-    const Calibration calibration = levels_for(spec);
-    const CodecContext ctx{kDim, kPage, 0, 0, &calibration};
-    const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
-    const size_t slot = slot_for(spec, n_pages);
-    const test::PagedStreams paged =
-        test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, kDim, n_queries, slot, true, 3e4f);
-    const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
-    const DeviceLevels levels = upload_levels(*key_codec, *value_codec, streams);
-    const KVQuantPagesGpu view{{d_pages.keys.data(), d_pages.values.data(), d_freq.data(), streams, n_pages},
-                               levels.key_pointers.data(), levels.value_pointers.data(), shape_of(spec)};
-    test::check_decode_attention(
-        paged, streams, n_queries, kDim, decode_attention_kvquant_splits(n_pages, streams, view.shape), 5e-3,
-        [&](const float* q, int n_splits, float* split_out, float* split_lse, float* out, float* lse) {
-          decode_attention_kvquant_gpu(view, q, n_queries, 1.0f / std::sqrt(float(kDim)), n_splits, split_out, split_lse, out, lse,
-                                       nullptr);
-        },
-        text);
-  }
+  for (const char* text : {"kvquant:bits=1,nuq=0", "kvquant:bits=2,nuq=0,outliers=0.01"}) check_kvquant_decode(text, 2, 5, 4, {}, 3e4f);
 }
 
 TEST(GpuKVQuantPages, EncodeAndDecodeMatchTheCpuCodec) {
