@@ -10,7 +10,7 @@
 #   PREFILL=1 [PREFILL_CONTEXTS=16384,65536]  bench/prefill_attention.sh
 #   ENCODE=1                                 bench_encode
 #   GEN="specs" [GEN_LAYERS=8] [GEN_CONTEXTS=131072] [GEN_NEW=128]   bench/generate_gpu.sh on one GPU
-#   NCU="kernel-regex|launch-skip|bench binary|args;..."   Nsight Compute profiles (report, details, SASS)
+#   NCU="kernel-regex|launch-skip|bench binary|args;..."   Nsight Compute profiles (details and SASS pages)
 # usage: scripts/device_run.sh BUILD
 set -uo pipefail
 build=$(cd "${1:?usage: scripts/device_run.sh BUILD}" && pwd)
@@ -60,11 +60,12 @@ if [ -n "${NCU:-}" ]; then
     IFS='|' read -r kernel skip binary args <<< "$profile"
     n=$((n + 1))
     # shellcheck disable=SC2086  # args split into words
-    ncu --kernel-name "regex:$kernel" --launch-skip "$skip" --launch-count 1 --set full --import-source yes -o "$out/profile$n" -f \
-      "$build/bench/$binary" $args > "$out/ncu$n.log" 2>&1
-    echo "ncu $n ($kernel): exit $?"
-    ncu --import "$out/profile$n.ncu-rep" --page details > "$out/details$n.txt" 2>&1
-    ncu --import "$out/profile$n.ncu-rep" --page source --csv --print-source sass > "$out/sass$n.csv" 2>&1
+    # The report and the profiler's log stay out of $OUT (at most 8 files come back from a device call).
+    ncu --kernel-name "regex:$kernel" --launch-skip "$skip" --launch-count 1 --set full --import-source yes -o "/tmp/profile$n" -f \
+      "$build/bench/$binary" $args > "/tmp/ncu$n.log" 2>&1
+    echo "ncu $n ($kernel): exit $?"; tail -3 "/tmp/ncu$n.log"
+    ncu --import "/tmp/profile$n.ncu-rep" --page details > "$out/details$n.txt" 2>&1
+    ncu --import "/tmp/profile$n.ncu-rep" --page source --csv --print-source sass > "$out/sass$n.csv" 2>&1
     grep -E "Duration|Executed Instructions  |Issue Slots Busy|No Eligible|Registers Per|Achieved Occupancy" "$out/details$n.txt"
   done
 fi
