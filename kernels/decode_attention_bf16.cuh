@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "kernels/copy_async.cuh"
+#include "kernels/fast_exp2.cuh"
 #include "kernels/mma.cuh"
 
 namespace ringkv::kernels {
@@ -132,7 +133,7 @@ __global__ void __launch_bounds__(32, 4) decode_attention_bf16_kernel(const floa
       }
     stage_max = fmaxf(stage_max, __shfl_xor_sync(0xffffffffu, stage_max, 1));
     stage_max = fmaxf(stage_max, __shfl_xor_sync(0xffffffffu, stage_max, 2));
-    const float new_m = fmaxf(m, stage_max), rescale = exp2f(m - new_m);  // 0 on the first stage
+    const float new_m = fmaxf(m, stage_max), rescale = fast_exp2(m - new_m);  // 0 on the first stage
     m = new_m, l *= rescale;
 #pragma unroll
     for (int ct = 0; ct < kChannelTiles; ++ct) acc[ct][0] *= rescale, acc[ct][1] *= rescale;
@@ -141,7 +142,7 @@ __global__ void __launch_bounds__(32, 4) decode_attention_bf16_kernel(const floa
       float p[4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        p[j] = exp2f(s[2 * kt + j / 2][j % 2] - m);
+        p[j] = fast_exp2(s[2 * kt + j / 2][j % 2] - m);
         l += p[j];
       }
       uint32_t a_hi[4] = {0u, 0u, 0u, 0u}, a_lo[4] = {0u, 0u, 0u, 0u};

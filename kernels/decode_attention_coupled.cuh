@@ -17,6 +17,8 @@
 
 #include <cstdint>
 
+#include "kernels/fast_exp2.cuh"
+
 namespace ringkv::kernels {
 
 constexpr int kCoupledThreads = 512, kCoupledWarps = kCoupledThreads / 32;
@@ -139,9 +141,9 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
       for (int q = 0; q < QP; ++q) {
         float m = s[q];
         for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-        const float next = fmaxf(top[q], m), alpha = exp2f(top[q] - next);  // 0 while nothing was seen
+        const float next = fmaxf(top[q], m), alpha = fast_exp2(top[q] - next);  // 0 while nothing was seen
         top[q] = next;
-        prob[q] = exp2f(s[q] - next);
+        prob[q] = fast_exp2(s[q] - next);
         sum[q] = sum[q] * alpha + prob[q];
 #pragma unroll
         for (int k = 0; k < kLaneChannels; ++k) acc[q][k] *= alpha;
@@ -210,7 +212,7 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
       if (m != -INFINITY)
         for (int w = 0; w < kCoupledWarps; ++w) {
           const float* ws = table + (static_cast<size_t>(w) * QP + q) * (D + 2);
-          const float weight = exp2f(ws[0] - m);
+          const float weight = fast_exp2(ws[0] - m);
           l += ws[1] * weight, o += ws[2 + c] * weight;
         }
       const size_t out_row = (static_cast<size_t>(split) * streams + stream) * n_queries + q0 + q;

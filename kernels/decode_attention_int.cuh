@@ -9,7 +9,9 @@
 // Key codes are row-major (a token's channels) and value codes channel-major (a channel's tokens),
 // so both products reduce along a run of 128 packed codes. Lane i of a quad takes codes 32i to
 // 32i + 31 of a run: BITS whole words, one shared-memory load, unpacked in registers (LaneCodes);
-// the other operand follows the same order of the reduction dimension.
+// the other operand follows the same order of the reduction dimension. Score tile mt takes its 16
+// tokens in the order that the value product's k-tile mt reads them, so that its probabilities
+// become that B fragment in registers (transpose_8x8).
 // The CPU twin is partial_attention over IntCodec pages.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -17,6 +19,7 @@
 #include <cstdint>
 
 #include "kernels/copy_async.cuh"
+#include "kernels/fast_exp2.cuh"
 #include "kernels/lane_codes.cuh"
 #include "kernels/mma.cuh"
 
@@ -49,11 +52,32 @@ constexpr int int_page_bytes() {
   return 4 * kIntPageTokens + kIntPageTokens * kIntPageTokens * BITS / 8;
 }
 
+// Where key row t (128 codes of a token) sits in shared memory, in bytes from the first: the eight
+// rows a score tile's quads read at once (tokens 32a + kHalf b + e of group 2a + b, see
+// LaneCodes::code_of_row) would all start on the same banks, packed; moved apart by a few bytes
+// (1 and 2 bits) or by swapping neighbours (4 bits), they read in as few wavefronts as their bytes
+// allow. For each group's row_code, row_code + e sits at a constant e * row bytes from one of two
+// places, by e's parity. 3-bit rows keep their places.
+template <int BITS>
+__host__ __device__ constexpr int int_key_row_at(int t) {
+  constexpr int kRowBytes = 16 * BITS;
+  if (BITS == 4) return (t ^ (t >> 2 & 1)) * kRowBytes;
+  if (BITS == 3) return t * kRowBytes;
+  return t * kRowBytes + (t >> 5) * 32 + (t / (16 / BITS) & 1) * (BITS == 1 ? 16 : 0);
+}
+
+// Bytes of a page-half slot: an encoded page with room for its key rows' moves.
+template <int BITS>
+constexpr int int_slot_bytes() {
+  constexpr int kMoved = int_key_row_at<BITS>(127) - 127 * 16 * BITS;  // the last row moves the furthest, if any do
+  return int_page_bytes<BITS>() + (kMoved > 0 ? kMoved : 0);
+}
+
 // Shared memory of one warp of decode_attention_int_kernel holding `slots` page halves (a page's
-// keys or its values), and the probabilities of the value product.
+// keys or its values).
 template <int BITS>
 constexpr int int_warp_shared_bytes(int slots) {
-  return slots * int_page_bytes<BITS>() + kIntMaxQueries * (kIntPageTokens + 8) * 2;
+  return slots * int_slot_bytes<BITS>();
 }
 
 // Warps of decode_attention_int_kernel that fit a multiprocessor of sm_90 (228 KiB of shared
@@ -89,9 +113,10 @@ constexpr int int_warps_per_multiprocessor() {
 // online softmax. queries: [streams][NQ][128]; split_out: [splits][streams][NQ][128], split_lse:
 // [splits][streams][NQ].
 //   scores: A = the key codes (m: 16 tokens, k: 16 channels), B = q * step (n: 8 queries, those past
-//           NQ zero), so lane (group, i) holds tokens 16mt + group (+ 8) for queries 2i, 2i + 1;
+//           NQ zero), so lane (group, i) holds tokens code_of_row(mt, group) (and of group + 8)
+//           for queries 2i, 2i + 1;
 //   values: A = the value codes channel-major (m: 16 channels, k: 16 tokens), B = the probabilities
-//           times each token's step (n: 8 queries), passed through shared memory.
+//           times each token's step (n: 8 queries), score fragments transposed.
 template <int BITS, int NQ>
 __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multiprocessor<BITS>() / kIntWarpsPerBlock)
     decode_attention_int_kernel(IntPageParams pages, int splits, const float* __restrict__ queries, float scale,
@@ -99,7 +124,7 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
   static_assert(NQ <= kIntMaxQueries, "at most 8 queries per KV head");
   using Codes = LaneCodes<BITS>;
   constexpr int kDim = kIntPageTokens, kTiles = kDim / 16, kRowBytes = kDim * BITS / 8, kParamBytes = 4 * kDim;
-  constexpr int kPageBytes = int_page_bytes<BITS>(), kPad = 8;
+  constexpr int kPageBytes = int_page_bytes<BITS>(), kSlotBytes = int_slot_bytes<BITS>();
   constexpr float kLog2e = 1.4426950408889634f;
   static_assert(kPageBytes % 16 == 0, "pages copy in 16-byte chunks");
   extern __shared__ __align__(16) uint8_t shared[];
@@ -108,7 +133,6 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
   if (split >= splits) return;
   uint8_t* slots = shared + static_cast<size_t>(warp) * int_warp_shared_bytes<BITS>();
   constexpr int kSlots = int_slots<BITS>();
-  __half(*probs)[kDim + kPad] = reinterpret_cast<__half(*)[kDim + kPad]>(slots + kSlots * kPageBytes);
 
   // This lane's query (`group`, zero past NQ) at its 32 channels, 32i on.
   const float4* q_in =
@@ -120,6 +144,12 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
     q[4 * k] = v.x, q[4 * k + 1] = v.y, q[4 * k + 2] = v.z, q[4 * k + 3] = v.w;
   }
   const float score_scale = scale * kLog2e;  // softmax in base 2
+  // Score tile mt's rows `group` and + 8 are tokens code_of_row(mt, group (+ 8)) = row_code +
+  // elements(mt, 0 (1)).x: constant offsets from one register; their key rows, from one of two.
+  const int row_code = Codes::code_of_row(0, group);
+  const int key_row_even = kParamBytes + int_key_row_at<BITS>(row_code);
+  const int key_row_odd = kParamBytes + int_key_row_at<BITS>(row_code + 1) - kRowBytes;
+  auto key_row = [&](const uint8_t* page, int e) { return page + (e % 2 ? key_row_odd : key_row_even) + e * kRowBytes; };
   const typename Codes::Exponents exponents;
 
   // Online softmax of queries 2i and 2i + 1 (m in base 2, shared by the warp; l and lo_term: this
@@ -134,9 +164,13 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
     if (x < halves) {
       const size_t at = static_cast<size_t>(stream) * pages.n_pages + first + x / 2;
       const uint8_t* src = (x & 1 ? pages.value_pages : pages.key_pages)[at];
-      uint8_t* dst = slots + (x % kSlots) * kPageBytes;
+      uint8_t* dst = slots + (x % kSlots) * kSlotBytes;
 #pragma unroll 4
-      for (int c = lane; c < kPageBytes / 16; c += 32) copy_async_16(dst + 16 * c, src + 16 * c, true);
+      for (int c = lane; c < kPageBytes / 16; c += 32) {
+        const int code_byte = 16 * c - kParamBytes, row = code_byte / kRowBytes;  // key rows move
+        const int at = x & 1 || code_byte < 0 ? 16 * c : kParamBytes + int_key_row_at<BITS>(row) + code_byte % kRowBytes;
+        copy_async_16(dst + at, src + 16 * c, true);
+      }
     }
     copy_async_commit();
   };
@@ -145,8 +179,8 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
   for (int x = 0; x < halves; x += 2) {
     copy_async_wait<kSlots - 1>();  // K(p) is in; the halves after it may still be on their way
     __syncwarp();
-    const uint8_t* key_page = slots + (x % kSlots) * kPageBytes;
-    const uint8_t* value_page = slots + ((x + 1) % kSlots) * kPageBytes;
+    const uint8_t* key_page = slots + (x % kSlots) * kSlotBytes;
+    const uint8_t* value_page = slots + ((x + 1) % kSlots) * kSlotBytes;
     const __half2* value_params = reinterpret_cast<const __half2*>(value_page);  // (lo, step) per token
 
     // B of the scores (q * step in fp16, channels in LaneCodes order) and this lane's share of q . lo.
@@ -161,7 +195,7 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
         const uint32_t u[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&u[j]));
+          const float2 f = __half22float2(as_half2(u[j]));
           lo[4 * k + j] = f.x, step[4 * k + j] = f.y;
         }
       }
@@ -173,7 +207,7 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
         for (int h = 0; h < 2; ++h) {
           const int2 e = Codes::elements(kt, h);
           const __half2 qs = __floats2half2_rn(q[e.x] * step[e.x], q[e.y] * step[e.y]);
-          b[kt][h] = *reinterpret_cast<const uint32_t*>(&qs);
+          b[kt][h] = as_u32(qs);
         }
     }
     base += __shfl_xor_sync(0xffffffffu, base, 1);
@@ -192,8 +226,8 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt) {
       Codes row0, row8;
-      row0.load(key_page + kParamBytes + (mt * 16 + group) * kRowBytes, i);
-      row8.load(key_page + kParamBytes + (mt * 16 + group + 8) * kRowBytes, i);
+      row0.load(key_row(key_page, Codes::elements(mt, 0).x), i);
+      row8.load(key_row(key_page, Codes::elements(mt, 1).x), i);
 #pragma unroll
       for (int k = 0; k < 4; ++k) s[mt][k] = unbias[k];
 #pragma unroll
@@ -221,37 +255,35 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
     for (int j = 0; j < 2; ++j) {
       for (int o = 4; o < 32; o <<= 1) page_max[j] = fmaxf(page_max[j], __shfl_xor_sync(0xffffffffu, page_max[j], o));
       const float new_m = fmaxf(m[j], page_max[j]);
-      rescale[j] = exp2f(m[j] - new_m);  // 0 on the first page (m = -inf)
+      rescale[j] = fast_exp2(m[j] - new_m);  // 0 on the first page (m = -inf)
       m[j] = new_m;
       l[j] *= rescale[j], lo_term[j] *= rescale[j];
     }
+    // B of the value products: p * step_t in fp16, each score tile's rows `group`, + 8 by queries
+    // (2i, 2i + 1) turned into queries (`group`) by slots (2i, 2i + 1), + 8.
+    uint32_t pb[kTiles][2];
 #pragma unroll
     for (int mt = 0; mt < kTiles; ++mt)
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int t = mt * 16 + group + 8 * r;
-        const float2 lo_step = __half22float2(value_params[t]);
-        const int slot = Codes::slot(t);
+        const float2 lo_step = __half22float2(value_params[row_code + Codes::elements(mt, r).x]);
+        float e[2];
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          const float e = exp2f(s[mt][2 * r + j] - m[j]);
-          l[j] += e;
-          lo_term[j] = fmaf(e, lo_step.x, lo_term[j]);
-          probs[2 * i + j][slot] = __float2half(e * lo_step.y);
+          e[j] = fast_exp2(s[mt][2 * r + j] - m[j]);
+          l[j] += e[j];
+          lo_term[j] = fmaf(e[j], lo_step.x, lo_term[j]);
         }
+        pb[mt][r] = transpose_8x8(as_u32(__floats2half2_rn(e[0] * lo_step.y, e[1] * lo_step.y)));
       }
-    __syncwarp();
     // O^T[c][q] += sum_t code[t][c] * (p[q][t] * step_t).
     // The codes' biases add sum(bias * p * step) to every channel of a query: taken off the
     // accumulator before the products rather than after, so that it never holds more than a
     // page's share of them (the tensor cores' fp32 sums truncate, and a bias summed over every
     // page would bias the result).
-    uint32_t pb[kTiles][2];
     float unbias_values[4] = {};  // -sum(bias * p * step) of queries 2i, 2i + 1, every channel alike
 #pragma unroll
     for (int kt = 0; kt < kTiles; ++kt) {
-      pb[kt][0] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i]);
-      pb[kt][1] = *reinterpret_cast<const uint32_t*>(&probs[group][16 * kt + 2 * i + 8]);
       uint32_t a[4];
       Codes::negative_biases(kt, a);
       mma_16816(unbias_values, a, pb[kt][0], pb[kt][1]);
@@ -272,7 +304,7 @@ __global__ void __launch_bounds__(32 * kIntWarpsPerBlock, int_warps_per_multipro
         mma_16816(acc[mt], a, pb[kt][0], pb[kt][1]);
       }
     }
-    __syncwarp();  // V(p) and the probabilities are read before they are overwritten
+    __syncwarp();  // V(p) is read before it is overwritten
     fetch(x + kSlots + 1);  // into V(p)'s slot
   }
 #pragma unroll

@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "kernels/copy_async.cuh"
+#include "kernels/fast_exp2.cuh"
 #include "kernels/kvquant_lane_codes.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/page_tile.cuh"
@@ -121,14 +122,6 @@ __device__ inline float outlier_delta_bound(const uint8_t* page, const uint8_t* 
   return bound;
 }
 
-__device__ inline uint32_t transpose_8x8(uint32_t x) {
-  uint32_t y;
-  asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(y) : "r"(x));
-  return y;
-}
-
-__device__ inline uint32_t as_u32(__half2 x) { return *reinterpret_cast<const uint32_t*>(&x); }
-__device__ inline __half2 as_half2(uint32_t x) { return *reinterpret_cast<const __half2*>(&x); }
 
 // Code `index` of a page's row-major codes (LSB-first; at 3 bits a code may straddle two bytes).
 template <int BITS>
@@ -211,6 +204,27 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     reader.key_table = tables, reader.value_table = tables + Reader::kPairs;
   }
 
+  // The query (`group`'s, zero past NQ) at the lane's 32 channels (partnered order), loaded once:
+  // reloaded on every page, its loads' latency would sit in each page's path.
+  float query[32];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    const float4 v = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k))) : float4{};
+    query[4 * k] = v.x, query[4 * k + 1] = v.y, query[4 * k + 2] = v.z, query[4 * k + 3] = v.w;
+  }
+  // B of the scores in fp16 from a query (channels as `query` holds them).
+  auto scores_operand = [](const float (&q)[32], uint32_t (&b)[kTiles][2]) {
+#pragma unroll
+    for (int kt = 0; kt < kTiles; ++kt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int2 e = Reader::elements(kt, h);
+        b[kt][h] = as_u32(__floats2half2_rn(q[e.x], q[e.y]));
+      }
+  };
+  uint32_t query_b[kTiles][2];  // keys after RoPE: the same B on every page
+  if (!PRE_ROPE) scores_operand(query, query_b);
+
   // Online softmax of queries 2i and 2i + 1 (as INT's); acc: O^T fragments, channel rows
   // 16 group + paired_channel(f, 0) and (f, 1), by queries 2i, 2i + 1.
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {}, lo_term[2] = {}, acc[kTiles][4] = {};
@@ -235,39 +249,33 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     const uint8_t* key_page = slots + (x % kSlots) * page_bytes;
     const uint8_t* value_page = slots + ((x + 1) % kSlots) * page_bytes;
 
-    // The query (`group`'s, zero past NQ) at the lane's 32 channels (partnered order), turned back by
-    // the page's first position; B of the scores in fp16.
+    // B of the scores: the query turned back by the page's first position where PRE_ROPE.
     uint32_t b[kTiles][2];
-    {
+    if (PRE_ROPE) {
       float q[32];
 #pragma unroll
-      for (int k = 0; k < 8; ++k) {
-        const float4 v = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k))) : float4{};
-        q[4 * k] = v.x, q[4 * k + 1] = v.y, q[4 * k + 2] = v.z, q[4 * k + 3] = v.w;
-      }
-      if (PRE_ROPE) {
-        // Lane (g, i) computes channels 16i + 2g and + 1; each lane gathers its 16.
-        const float2 own0 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group]);
-        const float2 own1 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group + 1]);
+      for (int e = 0; e < 32; ++e) q[e] = query[e];
+      // Lane (g, i) computes channels 16i + 2g and + 1; each lane gathers its 16.
+      const float2 own0 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group]);
+      const float2 own1 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group + 1]);
 #pragma unroll
-        for (int e = 0; e < 16; ++e) {
-          const int from = (e >> 1) * 4 + i;
-          const float c = __shfl_sync(0xffffffffu, e & 1 ? own1.x : own0.x, from);
-          const float s = __shfl_sync(0xffffffffu, e & 1 ? own1.y : own0.y, from);
-          const float x0 = q[e], x1 = q[e + 16];
-          q[e] = fmaf(x0, c, x1 * s), q[e + 16] = fmaf(x1, c, -x0 * s);
-        }
+      for (int e = 0; e < 16; ++e) {
+        const int from = (e >> 1) * 4 + i;
+        const float c = __shfl_sync(0xffffffffu, e & 1 ? own1.x : own0.x, from);
+        const float s = __shfl_sync(0xffffffffu, e & 1 ? own1.y : own0.y, from);
+        const float x0 = q[e], x1 = q[e + 16];
+        q[e] = fmaf(x0, c, x1 * s), q[e + 16] = fmaf(x1, c, -x0 * s);
       }
       if (outliers && group < NQ)
 #pragma unroll
         for (int e = 0; e < 32; ++e) aux[group * kDim + partnered_channel(i, e)] = q[e];
+      scores_operand(q, b);
+    } else {
+      if (outliers && group < NQ)
 #pragma unroll
-      for (int kt = 0; kt < kTiles; ++kt)
+        for (int e = 0; e < 32; ++e) aux[group * kDim + partnered_channel(i, e)] = query[e];
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int2 e = Reader::elements(kt, h);
-          b[kt][h] = as_u32(__floats2half2_rn(q[e.x], q[e.y]));
-        }
+      for (int kt = 0; kt < kTiles; ++kt) b[kt][0] = query_b[kt][0], b[kt][1] = query_b[kt][1];
     }
     // Each register's (lo, step) pair of channels in fp16, from the page's (lo, hi) per channel:
     // k = code * step + lo', code = pair - bias exactly, lo' = lo + (hi - lo) (1 + base) / 2 and
@@ -382,7 +390,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     for (int j = 0; j < 2; ++j) {
       for (int o = 4; o < 32; o <<= 1) page_max[j] = fmaxf(page_max[j], __shfl_xor_sync(0xffffffffu, page_max[j], o));
       const float new_m = fmaxf(m[j], page_max[j]);
-      rescale[j] = exp2f(m[j] - new_m);  // 0 on the first page (m = -inf)
+      rescale[j] = fast_exp2(m[j] - new_m);  // 0 on the first page (m = -inf)
       m[j] = new_m;
       l[j] *= rescale[j], lo_term[j] *= rescale[j];
     }
@@ -402,7 +410,7 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         float e[2];
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          e[j] = exp2f(s[mt][2 * r + j] - m[j]);
+          e[j] = fast_exp2(s[mt][2 * r + j] - m[j]);
           l[j] += e[j];
           lo_term[j] = fmaf(e[j], lo, lo_term[j]);
         }

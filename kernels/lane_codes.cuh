@@ -8,6 +8,10 @@
 
 namespace ringkv::kernels {
 
+// An fp16 pair as the 32-bit register the tensor cores and logic instructions take, and back.
+__device__ inline uint32_t as_u32(__half2 x) { return *reinterpret_cast<const uint32_t*>(&x); }
+__device__ inline __half2 as_half2(uint32_t x) { return *reinterpret_cast<const __half2*>(&x); }
+
 // A lane's 32 codes of a run (codes 32i to 32i + 31, packed LSB-first as kernels/bit_packing.hpp
 // writes them: BITS 32-bit words) and their order along the mma's reduction dimension: k-tile kt
 // (16 slots, of which the lane holds 2i, 2i + 1 as half h = 0 and 2i + 8, 2i + 9 as h = 1) takes 4
@@ -91,17 +95,13 @@ struct LaneCodes {
       return {4 * kt + 2 * h, 4 * kt + 2 * h + 1};
     }
   }
-  // Slot along the reduction dimension (16 kt + 2 lane + 8 h + high) of code e of a run.
-  __device__ static int slot(int e) {
-    const int lane = e / 32, at = e % 32;
-    int kt, h, high;
-    if constexpr (kWordPairs) {
-      const int rem = at % kPerWord, r = rem % kHalf;
-      kt = at / kPerWord * kTilesPerWord + r / 2, h = r % 2, high = rem >= kHalf;
-    } else {
-      kt = at / 4, h = at % 4 / 2, high = at % 2;
-    }
-    return 16 * kt + 2 * lane + 8 * h + high;
+  // The code (position in the run, 0 to 127) at slot 16 kt + 2 lane + 8 h + high of the reduction
+  // dimension, as `row` = 8 h + 2 lane + high of a score tile names it: a score tile whose row r
+  // is token code_of_row(kt, r) becomes k-tile kt's B fragment by transpose_8x8 (kernels/mma.cuh).
+  // The two codes of a half are a constant apart, so code_of_row(kt, r) = code_of_row(0, r % 8) +
+  // elements(kt, r / 8).x: a lane's rows differ by constants.
+  __device__ static constexpr int code_of_row(int kt, int row) {
+    return 32 * (row % 8 / 2) + (row % 2 ? elements(0, 0).y : 0) + elements(kt, row / 8).x;
   }
   // The left shift (negative: right) that brings half h of k-tile kt to its mantissa bit.
   __device__ static constexpr int shift(int kt, int h) {
@@ -121,8 +121,8 @@ struct LaneCodes {
   // is -sum(bias * B) in every row, the term that takes the biases off.
   __device__ static void negative_biases(int kt, uint32_t (&a)[4]) {
     const __half2 low = __float2half2_rn(-bias(kt, 0)), high = __float2half2_rn(-bias(kt, 1));
-    a[0] = a[1] = *reinterpret_cast<const uint32_t*>(&low);
-    a[2] = a[3] = *reinterpret_cast<const uint32_t*>(&high);
+    a[0] = a[1] = as_u32(low);
+    a[2] = a[3] = as_u32(high);
   }
   __device__ static constexpr bool uses_bit(int bit) {
     for (int kt = 0; kt < 8; ++kt)

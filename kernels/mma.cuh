@@ -7,6 +7,15 @@
 
 namespace ringkv::kernels {
 
+// An 8 x 8 matrix of 16-bit elements transposed across the warp: lane t holds row t / 4, columns
+// 2 (t % 4) and + 1 (low, high) before, and the same of the transpose after (movmatrix). It turns a
+// C fragment's rows of 8 into a B fragment's columns.
+__device__ inline uint32_t transpose_8x8(uint32_t x) {
+  uint32_t y;
+  asm("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;" : "=r"(y) : "r"(x));
+  return y;
+}
+
 // c += a . b: A 16 x 16 (row-major fragments), B 16 x 8 (column-major), of fp16, or of bf16 when
 // BF16; C fp32. Lane (g, i) (g = lane / 4, i = lane % 4) holds a: rows g and g + 8, columns 2i,
 // 2i + 1 and 2i + 8, 2i + 9; b: rows 2i, 2i + 1 and 2i + 8, 2i + 9 of column g; c: rows g, g + 8,

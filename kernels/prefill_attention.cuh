@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/copy_async.cuh"
+#include "kernels/fast_exp2.cuh"
 #include "kernels/mma.cuh"
 #include "kernels/prefill_attention.hpp"
 
@@ -22,13 +23,6 @@ constexpr int kPrefillQueries = 128, kPrefillKeys = 64, kPrefillThreads = 256, k
 template <int D>
 constexpr size_t prefill_shared_bytes() {
   return (size_t{2} * 2 * kPrefillKeys + kPrefillQueries) * (D + kPrefillPad) * sizeof(uint16_t);
-}
-
-// 2^x on the special-function unit (flushes subnormals; -inf gives 0).
-__device__ inline float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 __device__ inline uint32_t pack_bf16(float lo, float hi) {
@@ -48,35 +42,41 @@ __device__ inline bool prefill_tile_seen_whole(const PrefillShape& s, int kb, in
 
 // One tile's step of a thread's online softmax over its two query rows (row0, row1 = row0 + 8):
 // sc holds the tile's scores as m16n8 C fragments, one [4] per 8 keys from kb (keys 8nt + 2t and
-// + 1). Masks what the rows do not see (unless `whole`), scales to log2 units, moves the running
-// maxima m, rescales the sums l, and leaves the probabilities in sc (a row's four threads agree on
-// m; l holds this thread's share). Returns the factors of the rows' output accumulators.
+// + 1), unscaled. Masks what the rows do not see (unless `whole`), moves the running maxima m (in
+// log2 units: scores times scale_log2), rescales the sums l, and leaves the probabilities in sc (a
+// row's four threads agree on m; l holds this thread's share). Returns the factors of the rows'
+// output accumulators.
 template <int KEY_TILES>
 __device__ float2 prefill_softmax_step(const PrefillShape& s, int kb, bool whole, int row0, int row1, int t, float scale_log2,
                                        float (&sc)[KEY_TILES][4], float& m0, float& m1, float& l0, float& l1) {
-  float mx0 = m0, mx1 = m1;
+  // One uniform branch around the mask: tested per element, `whole` would cost a branch each.
+  if (!whole)
+#pragma unroll
+    for (int nt = 0; nt < KEY_TILES; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kb + nt * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
+        sc[nt][e] = prefill_sees(s, s.q_offset + row, key) ? sc[nt][e] : -INFINITY;
+      }
+  // The maxima of the raw scores, scaled once: the scale (positive) goes into each exponent's FFMA.
+  float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
   for (int nt = 0; nt < KEY_TILES; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int key = kb + nt * 8 + 2 * t + (e & 1), row = e < 2 ? row0 : row1;
-      const bool seen = whole || prefill_sees(s, s.q_offset + row, key);
-      sc[nt][e] = seen ? sc[nt][e] * scale_log2 : -INFINITY;
-      if (e < 2) mx0 = fmaxf(mx0, sc[nt][e]); else mx1 = fmaxf(mx1, sc[nt][e]);
-    }
+    mx0 = fmaxf(mx0, fmaxf(sc[nt][0], sc[nt][1])), mx1 = fmaxf(mx1, fmaxf(sc[nt][2], sc[nt][3]));
 #pragma unroll
   for (int off = 1; off < 4; off <<= 1) {
     mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
   }
+  mx0 = fmaxf(m0, mx0 * scale_log2), mx1 = fmaxf(m1, mx1 * scale_log2);
   const float base0 = mx0 == -INFINITY ? 0.f : mx0, base1 = mx1 == -INFINITY ? 0.f : mx1;
   const float alpha0 = fast_exp2(m0 - base0), alpha1 = fast_exp2(m1 - base1);  // 0 while nothing was seen
   m0 = mx0, m1 = mx1;
   l0 *= alpha0, l1 *= alpha1;
 #pragma unroll
   for (int nt = 0; nt < KEY_TILES; ++nt) {
-    sc[nt][0] = fast_exp2(sc[nt][0] - base0), sc[nt][1] = fast_exp2(sc[nt][1] - base0);
-    sc[nt][2] = fast_exp2(sc[nt][2] - base1), sc[nt][3] = fast_exp2(sc[nt][3] - base1);
+    sc[nt][0] = fast_exp2(fmaf(sc[nt][0], scale_log2, -base0)), sc[nt][1] = fast_exp2(fmaf(sc[nt][1], scale_log2, -base0));
+    sc[nt][2] = fast_exp2(fmaf(sc[nt][2], scale_log2, -base1)), sc[nt][3] = fast_exp2(fmaf(sc[nt][3], scale_log2, -base1));
     l0 += sc[nt][0] + sc[nt][1], l1 += sc[nt][2] + sc[nt][3];
   }
   return {alpha0, alpha1};

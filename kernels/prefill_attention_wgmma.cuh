@@ -27,14 +27,19 @@ constexpr int kWgmmaStages = 3;
 constexpr size_t kWgmmaSharedBytes = kWgmmaTileBytes * (1 + 2 * kWgmmaStages) + 1024;
 
 // 128 rows of 128 bf16 channels into a swizzled tile: row r from rows + r * stride (elements),
-// zero-filled where !valid(r); every thread of the block takes part.
+// zero-filled where !valid(r); every thread of the block takes part. A thread copies the same
+// 16-byte chunk of every 16th row: rows 16 apart share the swizzle phase, so its addresses step by
+// constants.
 template <typename Valid>
 __device__ inline void copy_rows_swizzled(uint8_t* tile, const uint16_t* rows, size_t stride, Valid valid) {
-  for (int x = threadIdx.x; x < 128 * 16; x += kWgmmaThreads) {
-    const int row = x / 16, chunk = x % 16;  // 16-byte chunk of the row's 256 bytes
-    const bool ok = valid(row);
-    copy_async_16(tile + (chunk / 8) * kWgmmaHalfBytes + swizzled_128(row, chunk % 8), rows + (ok ? row * stride : 0) + chunk * 8,
-                  ok);
+  constexpr int kRowsPerPass = kWgmmaThreads / 16;
+  const int row = threadIdx.x / 16, chunk = threadIdx.x % 16;  // 16-byte chunk of the row's 256 bytes
+  uint8_t* dst = tile + (chunk / 8) * kWgmmaHalfBytes + swizzled_128(row, chunk % 8);
+  const uint16_t* src = rows + row * stride + chunk * 8;
+#pragma unroll
+  for (int pass = 0; pass < 128 / kRowsPerPass; ++pass) {
+    const bool ok = valid(row + pass * kRowsPerPass);
+    copy_async_16(dst + pass * kRowsPerPass * 128, ok ? src + pass * kRowsPerPass * stride : rows, ok);
   }
 }
 
