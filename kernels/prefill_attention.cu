@@ -42,6 +42,8 @@ void prefill_attention_gpu(const PrefillShape& s, const uint16_t* q, const uint1
   RINGKV_REQUIRE(s.n_queries >= 0 && s.n_keys >= 0 && s.heads > 0 && s.kv_heads > 0 && s.heads % s.kv_heads == 0,
                  "prefill_attention_gpu: bad shape");
   RINGKV_REQUIRE(s.view == PrefillView::kCausal || s.page > 0, "prefill_attention_gpu: a paged view needs the page size");
+  // The kernels take the row maxima of the unscaled scores.
+  RINGKV_REQUIRE(s.scale > 0.f, "prefill_attention_gpu: the score scale must be positive");
   if (s.n_queries == 0) return;
   switch (s.head_dim) {
     case 64: launch<64>(s, q, k, v, out, lse, stream); break;

@@ -95,5 +95,12 @@ TEST(GpuPrefillAttention, PagedViewsMatchCpuTwin) {
     }
 }
 
+// The kernels take the maxima of unscaled scores, which only a positive scale keeps: refused before
+// any launch (no device needed).
+TEST(GpuPrefillAttention, RefusesAScaleThatIsNotPositive) {
+  for (const float scale : {0.f, -0.088f})
+    EXPECT_THROW(prefill_attention_gpu({4, 4, 0, 2, 2, 128, scale}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr), Error);
+}
+
 }  // namespace
 }  // namespace ringkv
