@@ -69,8 +69,7 @@ __device__ void fill_rope_table(uint8_t* table, const float* __restrict__ inv_fr
     const int2 e = Reader::elements(kt, h);
     const float2 a = offset_angle_cos_sin(t, inv_freq[16 * i + e.x]), b = offset_angle_cos_sin(t, inv_freq[16 * i + e.y]);
     const __half2 c = __floats2half2_rn(a.x, b.x), s = __floats2half2_rn(a.y, b.y);
-    *reinterpret_cast<uint2*>(table + rope_entry(t, i, kt) + 8 * h) = {*reinterpret_cast<const uint32_t*>(&c),
-                                                                        *reinterpret_cast<const uint32_t*>(&s)};
+    *reinterpret_cast<uint2*>(table + rope_entry(t, i, kt) + 8 * h) = {as_u32(c), as_u32(s)};
   }
 }
 
@@ -165,17 +164,22 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     for (int k = lane; k < 128 * 8; k += 32) fix[k / 8][k % 8] = 0;
 
   const float* q_in = queries + (static_cast<size_t>(stream) * NQ + min(group, NQ - 1)) * kDim;
+  // The query (`group`'s, zero past NQ) at the lane's 32 channels (partnered order: element e < 16
+  // and e + 16 are a RoPE pair), loaded once: reloaded on every page, its loads' latency would sit
+  // in each page's path.
+  float query[32];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    const float4 v = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k))) : float4{};
+    query[4 * k] = v.x, query[4 * k + 1] = v.y, query[4 * k + 2] = v.z, query[4 * k + 3] = v.w;
+  }
   // The largest norm of a query's channel pair (c, c + 64), which RoPE turns but keeps: a key
   // outlier's term is at most its delta times this.
   float query_bound = 0.f;
   if (outliers) {
     float largest = 0.f;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const float4 x = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k))) : float4{};
-      const float4 y = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k + 16))) : float4{};
-      largest = fmaxf(largest, fmaxf(fmaxf(x.x * x.x + y.x * y.x, x.y * x.y + y.y * y.y), fmaxf(x.z * x.z + y.z * y.z, x.w * x.w + y.w * y.w)));
-    }
+    for (int e = 0; e < 16; ++e) largest = fmaxf(largest, query[e] * query[e] + query[e + 16] * query[e + 16]);
     for (int o = 1; o < 32; o <<= 1) largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, o));
     query_bound = sqrtf(largest) * (1.f + 1e-6f);
   }
@@ -204,14 +208,6 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     reader.key_table = tables, reader.value_table = tables + Reader::kPairs;
   }
 
-  // The query (`group`'s, zero past NQ) at the lane's 32 channels (partnered order), loaded once:
-  // reloaded on every page, its loads' latency would sit in each page's path.
-  float query[32];
-#pragma unroll
-  for (int k = 0; k < 8; ++k) {
-    const float4 v = group < NQ ? __ldg(reinterpret_cast<const float4*>(q_in + partnered_channel(i, 4 * k))) : float4{};
-    query[4 * k] = v.x, query[4 * k + 1] = v.y, query[4 * k + 2] = v.z, query[4 * k + 3] = v.w;
-  }
   // B of the scores in fp16 from a query (channels as `query` holds them).
   auto scores_operand = [](const float (&q)[32], uint32_t (&b)[kTiles][2]) {
 #pragma unroll
@@ -249,12 +245,12 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
     const uint8_t* key_page = slots + (x % kSlots) * page_bytes;
     const uint8_t* value_page = slots + ((x + 1) % kSlots) * page_bytes;
 
-    // B of the scores: the query turned back by the page's first position where PRE_ROPE.
-    uint32_t b[kTiles][2];
-    if (PRE_ROPE) {
-      float q[32];
+    // The query turned back by the page's first position where PRE_ROPE (else as loaded), for B of
+    // the scores and, with outliers, in aux.
+    float q[32];
 #pragma unroll
-      for (int e = 0; e < 32; ++e) q[e] = query[e];
+    for (int e = 0; e < 32; ++e) q[e] = query[e];
+    if (PRE_ROPE) {
       // Lane (g, i) computes channels 16i + 2g and + 1; each lane gathers its 16.
       const float2 own0 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group]);
       const float2 own1 = rope_cos_sin(page * kDim, p.inv_freq[16 * i + 2 * group + 1]);
@@ -266,14 +262,14 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
         const float x0 = q[e], x1 = q[e + 16];
         q[e] = fmaf(x0, c, x1 * s), q[e + 16] = fmaf(x1, c, -x0 * s);
       }
-      if (outliers && group < NQ)
+    }
+    if (outliers && group < NQ)
 #pragma unroll
-        for (int e = 0; e < 32; ++e) aux[group * kDim + partnered_channel(i, e)] = q[e];
+      for (int e = 0; e < 32; ++e) aux[group * kDim + partnered_channel(i, e)] = q[e];
+    uint32_t b[kTiles][2];
+    if (PRE_ROPE) {
       scores_operand(q, b);
     } else {
-      if (outliers && group < NQ)
-#pragma unroll
-        for (int e = 0; e < 32; ++e) aux[group * kDim + partnered_channel(i, e)] = query[e];
 #pragma unroll
       for (int kt = 0; kt < kTiles; ++kt) b[kt][0] = query_b[kt][0], b[kt][1] = query_b[kt][1];
     }
