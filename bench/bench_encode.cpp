@@ -1,11 +1,13 @@
 // GPU page encoding with the INT, CQ, KVQuant and RVQ codecs: GB/s of fp32 keys or values read against
 // the device copy peak measured in this run (prefill must encode as fast as it produces keys and
-// values).
+// values). The searching codecs (CQ, RVQ) also against the most their search could read at the
+// fp32 FMA rate measured in this run: each element costs one FMA per centroid it is compared with.
 #include <cstdio>
 #include <functional>
 #include <vector>
 
 #include "bench/bench_tables.hpp"
+#include "bench/fma_peak.hpp"
 #include "bench/gpu_timing.hpp"
 #include "kernels/coupled_pages_gpu.hpp"
 #include "kernels/decode_attention_gpu.hpp"
@@ -27,18 +29,21 @@ int run() {
   constexpr int kDim = 128, kPage = 128, kPages = 8192;  // 1M tokens of one KV head, 512 MiB of fp32
   cudaDeviceProp prop{};
   RINGKV_CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-  const double peak = copy_peak_gbs();
-  std::printf("Page encoding, %d pages of %d tokens x head_dim %d (fp32 in); %s, copy peak %.0f GB/s (read + write)\n",
-              kPages, kPage, kDim, prop.name, peak);
-  std::printf("%-12s %-6s %10s %12s %12s %8s\n", "codec", "role", "time ms", "in GB/s", "out GB/s", "of peak");
+  const double peak = copy_peak_gbs(), fma_per_second = fp32_fma_peak_tflops() * 1e12 / 2;
+  std::printf("Page encoding, %d pages of %d tokens x head_dim %d (fp32 in); %s, copy peak %.0f GB/s (read + write),\n"
+              "fp32 FMA peak %.1f TFLOP/s; FMA ceiling: the input GB/s of a search at that peak\n",
+              kPages, kPage, kDim, prop.name, peak, fma_per_second * 2e-12);
+  std::printf("%-12s %-6s %10s %12s %12s %8s %12s %10s\n", "codec", "role", "time ms", "in GB/s", "out GB/s", "of peak",
+              "FMA ceiling", "of ceiling");
   std::vector<float> host(size_t(kPages) * kPage * kDim);
   uint64_t state = 7;
   for (float& x : host) x = next_uniform(state);
   DeviceBuffer<float> rows(host.size());
   rows.upload(host.data());
-  // One row: the spec's pages of both roles encoded by `encode(keys, page pointers)`.
+  // One row: the spec's pages of both roles encoded by `encode(keys, page pointers)`; fmas: per
+  // element, for the searching codecs (0: none).
   using Encode = std::function<void(bool, uint8_t* const*)>;
-  auto bench = [&](const CodecSpec& spec, const Calibration* calibration, const Encode& encode) {
+  auto bench = [&](const CodecSpec& spec, const Calibration* calibration, const Encode& encode, double fmas = 0) {
     for (bool keys : {true, false}) {
       const auto codec = make_codec(spec, keys ? Role::Key : Role::Value, {kDim, kPage, 0, 0, calibration});
       const size_t page_bytes = codec->encoded_bytes(kPage, kPage);  // a page past any sink tokens
@@ -49,8 +54,11 @@ int run() {
       d_ptrs.upload(ptrs.data());
       const double ms = median_ms([&] { encode(keys, d_ptrs.data()); }, 20);
       const double in = host.size() * 4.0 / (ms * 1e-3) / 1e9, written = kPages * double(page_bytes) / (ms * 1e-3) / 1e9;
-      std::printf("%-12s %-6s %10.4f %12.0f %12.0f %7.1f%%\n", spec.text().c_str(), keys ? "keys" : "values", ms, in, written,
+      std::printf("%-12s %-6s %10.4f %12.0f %12.0f %7.1f%%", spec.text().c_str(), keys ? "keys" : "values", ms, in, written,
                   100.0 * (in + written) / peak);
+      const double ceiling = fmas > 0 ? fma_per_second / fmas * 4 / 1e9 : 0;  // 4 bytes read per element
+      if (fmas > 0) std::printf(" %12.0f %9.1f%%", ceiling, 100.0 * in / ceiling);
+      std::printf("\n");
     }
   };
   for (int bits : {1, 2, 3, 4})
@@ -64,7 +72,7 @@ int run() {
     const auto each = repeated_pointer(centroids.device.data(), kPages);
     bench(spec, &centroids.calibration, [&](bool, uint8_t* const* pages) {
       encode_coupled_pages_gpu({kPage, kDim, channels, bits}, rows.data(), kPages, each->data(), pages, nullptr);
-    });
+    }, double(int64_t{1} << bits));
   }
   // KVQuant with uniform levels; keys turned back before RoPE first where the spec stores them so.
   const RopeTable rope = RopeTable::plain(kDim, 500000);
@@ -91,7 +99,7 @@ int run() {
     bench(spec, &books.calibration, [&](bool keys, uint8_t* const* pages) {
       encode_residual_pages_gpu({p.depth, p.codes, p.group, p.pre_rope}, keys, rows.data(), kPages, 1, kPage, one->data(),
                                 d_freq.data(), pages, nullptr);
-    });
+    }, double(p.depth) * p.codes);
   }
   return 0;
 }
