@@ -33,7 +33,7 @@ class DistributedSequence : public TokenSequence {
   static int saved_length(const std::string& dir);
 
   int length() const override { return layout_.length(); }
-  size_t stored_kv_bytes() const override { return kv_.stats().total(); }
+  StorageStats kv_storage() const override { return kv_.stats(); }
   const SequenceLayout& layout() const { return layout_; }
   // Compressed page bytes this rank sent around the ring so far, and the time it waited on them.
   size_t ring_bytes_sent() const { return ring_bytes_sent_; }

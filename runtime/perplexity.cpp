@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <optional>
 #include <sstream>
 
 #include "kernels/error.hpp"
@@ -27,6 +26,22 @@ void log_softmax_rows(std::vector<float>& logits, size_t vocab) {
   }
 }
 
+class CpuWindowEvaluator final : public WindowEvaluator {
+ public:
+  CpuWindowEvaluator(const Transformer& model, const Calibration* calibration, const PerplexityOptions& o)
+      : model_(model), calibration_(calibration), chunk_(o.chunk), page_size_(o.page_size) {}
+  StorageStats run(std::span<const int32_t> window, const KVSpec& spec, std::vector<float>& logits) override {
+    KVShard kv(model_.shard_config(spec, page_size_, SIZE_MAX), calibration_);
+    model_.prefill(window, 0, chunk_, kv, logits, true);
+    return kv.stats();
+  }
+
+ private:
+  const Transformer& model_;
+  const Calibration* calibration_;
+  int chunk_, page_size_;
+};
+
 // What one rank sends for one codec: sums over its windows.
 struct QualitySums {
   double nll = 0, kl = 0, reference_nll = 0, predictions = 0, seconds = 0, stored_bytes = 0, stored_elements = 0,
@@ -37,10 +52,13 @@ struct QualitySums {
 double CodecQuality::perplexity() const { return predictions ? std::exp(nll_sum / predictions) : 0; }
 double CodecQuality::reference_perplexity() const { return predictions ? std::exp(reference_nll_sum / predictions) : 0; }
 
-std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::span<const int32_t> tokens,
-                                              std::span<const KVSpec> specs, const Calibration* calibration,
-                                              const PerplexityOptions& o, Communicator& comm) {
-  const ModelConfig& c = model.config();
+std::unique_ptr<WindowEvaluator> make_cpu_window_evaluator(const Transformer& model, const Calibration* calibration,
+                                                           const PerplexityOptions& options) {
+  return std::make_unique<CpuWindowEvaluator>(model, calibration, options);
+}
+
+std::vector<CodecQuality> evaluate_perplexity(WindowEvaluator& evaluator, const ModelConfig& c, std::span<const int32_t> tokens,
+                                              std::span<const KVSpec> specs, const PerplexityOptions& o, Communicator& comm) {
   RINGKV_REQUIRE(o.window >= 2, "perplexity windows need at least 2 tokens");
   size_t windows = tokens.size() / o.window;
   if (o.max_windows > 0) windows = std::min(windows, static_cast<size_t>(o.max_windows));
@@ -53,8 +71,7 @@ std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::spa
     const std::span<const int32_t> window = tokens.subspan(w * o.window, o.window);
     // The bf16 cache's distributions: the reference of the KL divergences and of the deltas.
     const auto reference_start = std::chrono::steady_clock::now();
-    KVShard reference_kv(model.shard_config(KVSpec::parse("bf16"), o.page_size, SIZE_MAX), nullptr);
-    model.prefill(window, 0, o.chunk, reference_kv, reference, true);
+    const StorageStats reference_storage = evaluator.run(window, KVSpec::parse("bf16"), reference);
     log_softmax_rows(reference, vocab);
     const double reference_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - reference_start).count();
@@ -63,12 +80,8 @@ std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::spa
     for (size_t s = 0; s < specs.size(); ++s) {
       const auto start = std::chrono::steady_clock::now();
       const bool is_reference = specs[s].text() == "bf16";  // already evaluated
-      std::optional<KVShard> kv;
-      if (!is_reference) {
-        kv.emplace(model.shard_config(specs[s], o.page_size, SIZE_MAX), calibration);
-        model.prefill(window, 0, o.chunk, *kv, logits, true);
-        log_softmax_rows(logits, vocab);
-      }
+      const StorageStats st = is_reference ? reference_storage : evaluator.run(window, specs[s], logits);
+      if (!is_reference) log_softmax_rows(logits, vocab);
       const std::vector<float>& lps = is_reference ? reference : logits;
       QualitySums& q = sums[s];
       for (int t = 0; t + 1 < o.window; ++t) {
@@ -82,7 +95,6 @@ std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::spa
         q.predictions += 1;
       }
       q.reference_nll += reference_nll;
-      const StorageStats st = (is_reference ? reference_kv : *kv).stats();
       q.stored_bytes += static_cast<double>(st.total());
       q.stored_elements += 2.0 * static_cast<double>(st.tokens) * c.head_dim;
       q.projected_bytes = st.projected_bytes_per_stream(o.projected_tokens, streams);

@@ -3,6 +3,7 @@
 // attends over the cache in its stored (compressed) form, in windows that each start a fresh
 // cache at position 0. Also the mean KL divergence of each codec's next-token distributions from
 // those of a bf16 cache. Windows are split over the job's ranks; every rank gets the totals.
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -33,9 +34,22 @@ struct CodecQuality {
   double mean_kl() const { return predictions ? kl_sum / predictions : 0; }
 };
 
-// calibration: the tables of codecs that need them (may be null when none does).
-std::vector<CodecQuality> evaluate_perplexity(const Transformer& model, std::span<const int32_t> tokens,
-                                              std::span<const KVSpec> specs, const Calibration* calibration,
+// Runs the model over one window under one codec: the logits [window][vocab] of every position,
+// each attending over a fresh cache of the codec as the window fills it, and what that cache took
+// as stored.
+class WindowEvaluator {
+ public:
+  virtual ~WindowEvaluator() = default;
+  virtual StorageStats run(std::span<const int32_t> window, const KVSpec& spec, std::vector<float>& logits) = 0;
+};
+
+// On this process's CPU cores: the model's chunked prefill into a KVShard. calibration: the tables
+// of codecs that need them (may be null when none does).
+std::unique_ptr<WindowEvaluator> make_cpu_window_evaluator(const Transformer& model, const Calibration* calibration,
+                                                           const PerplexityOptions& options);
+
+std::vector<CodecQuality> evaluate_perplexity(WindowEvaluator& evaluator, const ModelConfig& config,
+                                              std::span<const int32_t> tokens, std::span<const KVSpec> specs,
                                               const PerplexityOptions& options, Communicator& comm);
 
 // The table `ringkv perplexity` prints (delta: against the bf16 cache on the same windows), and CSV.

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "kvstore/kv_shard.hpp"
 #include "runtime/sampler.hpp"
 
 namespace ringkv {
@@ -23,8 +24,9 @@ class TokenSequence {
   // every rank draws from the same broadcast logits on its CPU.)
   virtual int32_t next_token(Sampler& sampler, std::span<const float> logits) { return sampler.next(logits); }
   virtual int length() const = 0;
-  // Bytes this process's part of the KV cache takes as stored (pages, tails, codec tables).
-  virtual size_t stored_kv_bytes() const = 0;
+  // What this process's part of the KV cache takes as stored (pages, tails, codec tables).
+  virtual StorageStats kv_storage() const = 0;
+  size_t stored_kv_bytes() const { return kv_storage().total(); }
 };
 
 }  // namespace ringkv

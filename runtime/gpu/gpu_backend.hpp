@@ -8,6 +8,7 @@
 #include "kvstore/codec_spec.hpp"
 #include "kvstore/kmeans.hpp"
 #include "runtime/model_weights.hpp"
+#include "runtime/perplexity.hpp"
 #include "runtime/token_sequence.hpp"
 
 namespace ringkv {
@@ -22,6 +23,12 @@ namespace ringkv {
 std::unique_ptr<TokenSequence> make_gpu_sequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration,
                                                  size_t context_tokens, int chunk_tokens, int page_size, Communicator& comm,
                                                  bool decode_graphs = true);
+
+// Perplexity windows on this process's GPU (ringkv perplexity --device gpu; on several ranks, each
+// evaluates its windows on its own GPU): the weights uploaded once, a fresh cache of each codec per
+// window. Refuses without CUDA or a device.
+std::unique_ptr<WindowEvaluator> make_gpu_window_evaluator(const ModelWeights& weights, const Calibration* calibration,
+                                                           const PerplexityOptions& options, Communicator& comm);
 
 // k-means' nearest-centroid searches on this process's GPU (ringkv calibrate --device gpu); refuses
 // without CUDA or a device.

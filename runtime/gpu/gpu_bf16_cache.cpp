@@ -36,8 +36,11 @@ int64_t GpuBf16Cache::decode_graph_epoch() const {
   return epoch_of(decode_attention_bf16_splits(length_ + 1, config_.kv_heads));
 }
 
-size_t GpuBf16Cache::stored_bytes() const {
-  return 2 * static_cast<size_t>(config_.layers) * length_ * kv_row(config_) * sizeof(uint16_t);
+StorageStats GpuBf16Cache::storage() const {
+  StorageStats st;
+  st.tokens = static_cast<size_t>(config_.layers) * config_.kv_heads * length_;
+  st.tail = 2 * static_cast<size_t>(config_.layers) * length_ * kv_row(config_) * sizeof(uint16_t);
+  return st;
 }
 
 void GpuBf16Cache::attend(const GpuAttentionStep& step, cudaStream_t stream) {

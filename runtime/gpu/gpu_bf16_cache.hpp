@@ -15,7 +15,7 @@ class GpuBf16Cache : public GpuWholeSequenceCache {
   static size_t bytes_needed(const ModelConfig& config, size_t capacity);
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
-  size_t stored_bytes() const override;
+  StorageStats storage() const override;
   // Decode steps with the same split count launch the same work: the key count is read on the device.
   int64_t decode_graph_epoch() const override;
 

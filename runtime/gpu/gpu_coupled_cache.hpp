@@ -19,6 +19,7 @@ class GpuCoupledCache final : public GpuPagedCache {
   void encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
   void decode(Role role, int l, int first, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
   void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
+  size_t table_bytes() const override { return (centroids_[0].size() + centroids_[1].size()) * sizeof(float); }
   const float* const* centroids_of(Role role, int l) const;
 
   int channels_, bits_;

@@ -13,6 +13,7 @@
 #include "kernels/cuda_check.hpp"
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec_spec.hpp"
+#include "kvstore/kv_shard.hpp"
 #include "runtime/model_config.hpp"
 #include "runtime/sequence_layout.hpp"
 
@@ -50,8 +51,9 @@ class GpuKVCache {
   // rest; -1: the next decode step must run as plain launches (it seals a page, or repoints the
   // attention at new pages). Caches of different objects never share a value.
   virtual int64_t decode_graph_epoch() const { return -1; }
-  // Bytes the cache's tokens take as stored (sealed pages, tails), for bits-per-element reports.
-  virtual size_t stored_bytes() const = 0;
+  // What the cache's tokens take as stored (sealed pages, tails, the codec's learned tables), as the
+  // CPU store reports it, for bits-per-element reports.
+  virtual StorageStats storage() const = 0;
 
  protected:
   // An epoch for decode_graph_epoch from a count of this cache's: unique to this cache in the process.

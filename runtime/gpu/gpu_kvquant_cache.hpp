@@ -27,6 +27,8 @@ class GpuKVQuantCache final : public GpuPagedCache {
   void decode(Role role, int l, int first, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
   void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
   size_t page_bytes(Role role, int page) const override;
+  // Learned levels count (as the CPU codec counts them); even ones are computed, not stored.
+  size_t table_bytes() const override { return shape_.even_levels ? 0 : levels_.bytes(); }
   const float* const* levels_of(Role role, int l) const;
 
   KVQuantShapeGpu shape_;

@@ -71,11 +71,15 @@ uint16_t* GpuPagedCache::tail(Role role, int l, int h) {
   return tails_[role].data() + (static_cast<size_t>(l) * config_.kv_heads + h) * kPage * kDim;
 }
 
-size_t GpuPagedCache::stored_bytes() const {
-  const size_t streams = static_cast<size_t>(config_.layers) * config_.kv_heads;
-  size_t per_stream = 2 * static_cast<size_t>(length_ % kPage) * kRowBytes;
-  for (int k = 0; k < length_ / kPage; ++k) per_stream += page_bytes(kKeys, k) + page_bytes(kValues, k);
-  return streams * per_stream;
+StorageStats GpuPagedCache::storage() const {
+  const size_t streams = static_cast<size_t>(config_.layers) * config_.kv_heads, sealed = length_ / kPage;
+  StorageStats st;
+  st.tokens = streams * length_;
+  st.sealed_tokens = streams * sealed * kPage;
+  for (int k = 0; k < length_ / kPage; ++k) st.sealed_payload += streams * (page_bytes(kKeys, k) + page_bytes(kValues, k));
+  st.tail = streams * 2 * static_cast<size_t>(length_ % kPage) * kRowBytes;
+  st.codebooks = table_bytes();
+  return st;
 }
 
 void GpuPagedCache::seal(Role role, int l, int first, int count, const uint16_t* rows, cudaStream_t stream) {

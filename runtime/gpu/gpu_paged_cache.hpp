@@ -24,7 +24,7 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   static int pages_for(size_t capacity) { return static_cast<int>(capacity / kPage); }
 
   void attend(const GpuAttentionStep& step, cudaStream_t stream) override;
-  size_t stored_bytes() const override;
+  StorageStats storage() const override;
   int64_t decode_graph_epoch() const override;
 
  protected:
@@ -68,6 +68,8 @@ class GpuPagedCache : public GpuWholeSequenceCache {
   // Bytes page `page` of a stream takes as stored in a role (its slot's size, unless the codec's
   // pages vary).
   virtual size_t page_bytes(Role /*role*/, int /*page*/) const { return slot_bytes_; }
+  // Bytes of the codec's learned tables (levels, centroids, codebooks) over all layers, heads and roles.
+  virtual size_t table_bytes() const { return 0; }
   // The step's token attending to layer step.layer's sealed pages and tails.
   virtual void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) = 0;
 

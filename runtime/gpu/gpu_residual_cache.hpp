@@ -24,6 +24,7 @@ class GpuResidualCache final : public GpuPagedCache {
   void encode(Role role, int l, int first, const float* rows, int count, uint8_t* const* slots, cudaStream_t stream) override;
   void decode(Role role, int l, int first, const uint8_t* const* slots, int count, uint16_t* rows, cudaStream_t stream) override;
   void attend_pages(const GpuAttentionStep& step, const SealedPages& pages, cudaStream_t stream) override;
+  size_t table_bytes() const override { return codebooks_.bytes(); }
 
   ResidualShapeGpu shape_;
   GpuStreamTables codebooks_;  // [depth][codes][group] per layer, KV head and role

@@ -64,8 +64,11 @@ GpuRingCache::GpuRingCache(const ModelConfig& c, size_t capacity, int max_step_t
   gathered_lse_ = DeviceBuffer<float>(static_cast<size_t>(ranks_) * c.heads);
 }
 
-size_t GpuRingCache::stored_bytes() const {
-  return 2 * static_cast<size_t>(config_.layers) * total(held_[rank_]) * kv_row(config_) * sizeof(uint16_t);
+StorageStats GpuRingCache::storage() const {
+  StorageStats st;
+  st.tokens = static_cast<size_t>(config_.layers) * config_.kv_heads * total(held_[rank_]);
+  st.tail = 2 * static_cast<size_t>(config_.layers) * total(held_[rank_]) * kv_row(config_) * sizeof(uint16_t);
+  return st;
 }
 
 std::vector<TokenRun> GpuRingCache::shard_after_step(int r) const {

@@ -32,7 +32,7 @@ class GpuRingCache : public GpuKVCache {
   void wait(cudaStream_t stream) override;
   int length() const override { return length_; }
   size_t capacity() const override { return capacity_; }
-  size_t stored_bytes() const override;  // this rank's shard
+  StorageStats storage() const override;  // this rank's shard
 
  private:
   void attend_prefill(const GpuAttentionStep& step, cudaStream_t stream);

@@ -31,7 +31,18 @@ GpuSequence::GpuSequence(const ModelWeights& weights, const KVSpec& spec, const 
     : model_(require_fit(weights, spec, calibration, context_tokens, chunk_tokens, page_size), context_tokens, chunk_tokens,
              decode_graphs),
       cache_(make_gpu_kv_cache(spec, weights.config(), context_tokens, page_size, calibration)),
-      max_chunk_(chunk_tokens) {}
+      context_tokens_(context_tokens),
+      max_chunk_(chunk_tokens),
+      page_size_(page_size) {}
+
+void GpuSequence::restart(const KVSpec& spec, const Calibration* calibration) {
+  const ModelConfig& c = model_.config();
+  const size_t bytes = gpu_kv_cache_bytes(spec, c, context_tokens_, page_size_);
+  require_gpu_kv_calibration(spec, calibration);
+  cache_.reset();  // the new cache may need the old one's memory
+  require_gpu_memory(bytes, "a cache of " + std::to_string(context_tokens_) + " tokens with KV codec '" + spec.text() + "'");
+  cache_ = make_gpu_kv_cache(spec, c, context_tokens_, page_size_, calibration);
+}
 
 void GpuSequence::prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) {
   RINGKV_REQUIRE(!tokens.empty(), "prefill needs at least one token");

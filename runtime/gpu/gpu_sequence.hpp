@@ -18,16 +18,21 @@ class GpuSequence : public TokenSequence {
   GpuSequence(const ModelWeights& weights, const KVSpec& spec, const Calibration* calibration, size_t context_tokens,
               int chunk_tokens, int page_size, bool decode_graphs = true);
 
+  // Starts over, empty, with a fresh cache of `spec` (the weights stay on the device); refuses as
+  // the constructor does.
+  void restart(const KVSpec& spec, const Calibration* calibration);
+
   void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) override;
   void decode(int32_t token, std::vector<float>& logits) override;
   int32_t next_token(Sampler& sampler, std::span<const float>) override { return model_.sample_last(sampler); }
   int length() const override { return cache_->length(); }
-  size_t stored_kv_bytes() const override { return cache_->stored_bytes(); }
+  StorageStats kv_storage() const override { return cache_->storage(); }
 
  private:
   GpuTransformer model_;
   std::unique_ptr<GpuKVCache> cache_;
-  int max_chunk_;
+  size_t context_tokens_;
+  int max_chunk_, page_size_;
 };
 
 }  // namespace ringkv

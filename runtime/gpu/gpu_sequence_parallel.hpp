@@ -21,7 +21,7 @@ class GpuSequenceParallel : public TokenSequence {
   void prefill(std::span<const int32_t> tokens, int chunk_tokens, std::vector<float>& logits, bool all_logits) override;
   void decode(int32_t token, std::vector<float>& logits) override;
   int length() const override { return layout_.length(); }
-  size_t stored_kv_bytes() const override { return cache_.stored_bytes(); }
+  StorageStats kv_storage() const override { return cache_.storage(); }
 
  private:
   Communicator& mpi_;

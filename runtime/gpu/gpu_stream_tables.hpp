@@ -17,6 +17,8 @@ class GpuStreamTables {
   static size_t bytes_needed(const ModelConfig& config, size_t floats);
   // Layer l's device array [kv_heads] of device pointers to its tables of a role.
   const float* const* of(bool keys, int l) const;
+  // Bytes of the tables of both roles.
+  size_t bytes() const { return (values_[0].size() + values_[1].size()) * sizeof(float); }
 
  private:
   int kv_heads_;

@@ -61,6 +61,8 @@ expect_error "does not exist" "$ringkv" generate --model "$dir/missing" --prompt
 expect_error "not in {cpu,gpu}\|cpu,gpu" "$ringkv" generate --model "$model" --prompt hi --device tpu
 if ! nvidia-smi -L >/dev/null 2>&1; then  # without a GPU, --device gpu says why it cannot run
   expect_error "no CUDA device\|built without CUDA" "$ringkv" generate --model "$model" --prompt hi --device gpu
+  expect_error "no CUDA device\|built without CUDA" "$ringkv" perplexity --model "$model" --text "$text" --window 256 \
+    --max-windows 1 --kv bf16 --device gpu
 else
   expect_error "runs on the CPU backend" "$ringkv" generate --model "$model" --prompt hi --device gpu --kv "int:bits=2|int:bits=4"
 fi
