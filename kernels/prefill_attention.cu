@@ -33,8 +33,11 @@ void launch_wgmma(const PrefillShape& s, const uint16_t* q, const uint16_t* k, c
                   cudaStream_t stream) {
   RINGKV_CHECK_CUDA(cudaFuncSetAttribute(kernels::prefill_attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(kernels::kWgmmaSharedBytes)));
-  const CUtensorMap q_map = bf16_rows_tensor_map(q, s.n_queries, s.heads), k_map = bf16_rows_tensor_map(k, s.n_keys, s.kv_heads),
-                    v_map = bf16_rows_tensor_map(v, s.n_keys, s.kv_heads);
+  // Without keys (k and v may be null) the maps describe the queries instead; no tile of them is read.
+  const bool keys = s.n_keys > 0;
+  const CUtensorMap q_map = bf16_rows_tensor_map(q, s.n_queries, s.heads),
+                    k_map = keys ? bf16_rows_tensor_map(k, s.n_keys, s.kv_heads) : q_map,
+                    v_map = keys ? bf16_rows_tensor_map(v, s.n_keys, s.kv_heads) : q_map;
   const dim3 grid((s.n_queries + kernels::kWgmmaQueries - 1) / kernels::kWgmmaQueries, s.heads);
   kernels::prefill_attention_wgmma_kernel<<<grid, kernels::kWgmmaThreads, kernels::kWgmmaSharedBytes, stream>>>(
       s, q_map, k_map, v_map, out, lse);
