@@ -25,6 +25,9 @@ namespace ringkv::kernels {
 constexpr int kWgmmaQueries = 128, kWgmmaKeys = 128, kWgmmaDim = 128;
 // A copying warpgroup, then two computing ones; setmaxnreg splits the 64K registers 24 / 240 / 240.
 constexpr int kWgmmaThreads = 384, kWgmmaCopyRegisters = 24, kWgmmaComputeRegisters = 240;
+// setmaxnreg.inc waits for registers the others gave back: the split must fit what ptxas gives the
+// block at launch (168 a thread, 65536 / 384 rounded down to 8).
+static_assert(128 * (kWgmmaCopyRegisters + 2 * kWgmmaComputeRegisters) <= kWgmmaThreads * 168);
 // A tile of 128 rows of 128 bf16 channels: two halves of 64 channels (128-byte rows), 16 KiB each.
 constexpr uint32_t kWgmmaHalfBytes = 128 * 128, kWgmmaTileBytes = 2 * kWgmmaHalfBytes;
 constexpr int kWgmmaStages = 3;
