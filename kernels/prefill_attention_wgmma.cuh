@@ -5,7 +5,7 @@
 // walks the key tiles of 128 it can see, in three warpgroups with one job each, as flash-attention 3
 // does: the first only issues TMA copies (the queries once, then each key and value tile into one of
 // three stages as soon as both consumers have freed it) and gives its registers to the other two,
-// which take 64 queries each:
+// which take 64 queries each and take turns at the tensor cores:
 //   scores  S = Q K^T: m64n128k16 with Q and K both read from shared memory (K-major);
 //   values  O += P V: m64n128k16 with P from the score registers (bf16) and V read from shared
 //           memory as stored, row-major by key (an MN-major B operand).
@@ -157,21 +157,28 @@ static __global__ void __launch_bounds__(kWgmmaThreads, 1)
   // One branch per iteration holds every asynchronous product and the reads of their results:
   // where they sit in separate branches, ptxas cannot see that no accumulator is read early and
   // serializes the products.
+  // The two groups take turns at the tensor cores (named barriers 1 and 2): one issues its products
+  // while the other runs its softmax. The second group lets the first go first.
+  const int my_turn = 1 + group, their_turn = 2 - group;
+  if (group == 1 && tiles > 0) named_barrier_arrive(1, 256);
   for (int x = 0; x < tiles; ++x) {
     float2 alpha{1.f, 1.f};
     uint32_t p_next[kWgmmaKeys / 16][4];
+    named_barrier_sync(my_turn, 256);
     if (x + 1 < tiles) {
       float sc[kKeyTiles][4];
       wait_keys(x + 1);
       issue_scores(sc, x + 1);
       wait_values(x);
       issue_values(x);
+      named_barrier_arrive(their_turn, 256);
       wgmma_wait<1>();  // the scores are in; the value product may still run
       hold_registers(sc);
       alpha = softmax(sc, x + 1, p_next);
     } else {
       wait_values(x);
       issue_values(x);
+      if (group == 0) named_barrier_arrive(their_turn, 256);  // the second group's last turn needs no answer
     }
     wgmma_wait<0>();
     hold_registers(o);
