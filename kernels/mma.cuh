@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "kernels/shared_address.cuh"
+
 namespace ringkv::kernels {
 
 // An 8 x 8 matrix of 16-bit elements transposed across the warp: lane t holds row t / 4, columns
@@ -39,7 +41,7 @@ __device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t
 // 2 (t % 4) + 1 of tile j; TRANSPOSED: rows 2 (t % 4) and 2 (t % 4) + 1 of column t / 4.
 template <bool TRANSPOSED>
 __device__ inline void load_tiles_x4(uint32_t (&r)[4], const void* row) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  const uint32_t address = shared_address(row);
   if constexpr (TRANSPOSED)
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])

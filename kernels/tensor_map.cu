@@ -26,9 +26,9 @@ PFN_cuTensorMapEncodeTiled_v12000 encode_tiled() {
 
 CUtensorMap bf16_rows_tensor_map(const uint16_t* base, int64_t rows, int heads) {
   constexpr int kChannels = 128;
+  RINGKV_REQUIRE(rows > 0 && heads > 0, "a TMA tensor map needs at least one row and head");
   RINGKV_REQUIRE(reinterpret_cast<uintptr_t>(base) % 16 == 0, "TMA tiles need 16-byte aligned rows");
-  // An empty tensor has no map; a kernel given one reads no tiles of it.
-  const cuuint64_t dims[3] = {kChannels, static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(rows > 0 ? rows : 1)};
+  const cuuint64_t dims[3] = {kChannels, static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[2] = {kChannels * sizeof(uint16_t), static_cast<cuuint64_t>(heads) * kChannels * sizeof(uint16_t)};
   const cuuint32_t box[3] = {64, 1, 128}, element_strides[3] = {1, 1, 1};
   CUtensorMap map{};

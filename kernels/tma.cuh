@@ -8,9 +8,9 @@
 
 #include <cstdint>
 
-namespace ringkv::kernels {
+#include "kernels/shared_address.cuh"
 
-__device__ inline uint32_t shared_address(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+namespace ringkv::kernels {
 
 // A barrier in shared memory that `arrivals` threads (and the bytes announced to it) complete.
 __device__ inline void barrier_init(uint64_t* barrier, int arrivals) {

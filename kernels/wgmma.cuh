@@ -12,11 +12,6 @@
 
 namespace ringkv::kernels {
 
-// Byte offset of 16-byte chunk `chunk` (< 8) of row `row` in a 128-byte-swizzled tile.
-__host__ __device__ constexpr uint32_t swizzled_128(int row, int chunk) {
-  return static_cast<uint32_t>(row * 128 + ((chunk ^ (row & 7)) << 4));
-}
-
 // Descriptor of a 128-byte-swizzled operand at shared address `address`: `leading` bytes between
 // the 64-element column blocks of an MN-major operand (unused for K-major ones), `stride` bytes
 // between groups of eight rows.
@@ -31,8 +26,6 @@ template <int PENDING>
 __device__ inline void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(PENDING) : "memory");
 }
-// Makes the async proxy (wgmma's shared-memory reads) see this thread's earlier shared-memory writes.
-__device__ inline void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 
 // Pins registers in place across an asynchronous product: the compiler must not read an accumulator
 // before the wait that completes it, nor reuse an A register before the product has read it.

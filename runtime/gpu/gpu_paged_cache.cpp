@@ -72,11 +72,12 @@ uint16_t* GpuPagedCache::tail(Role role, int l, int h) {
 }
 
 StorageStats GpuPagedCache::storage() const {
-  const size_t streams = static_cast<size_t>(config_.layers) * config_.kv_heads, sealed = length_ / kPage;
+  const size_t streams = static_cast<size_t>(config_.layers) * config_.kv_heads;
+  const int sealed = length_ / kPage;
   StorageStats st;
   st.tokens = streams * length_;
   st.sealed_tokens = streams * sealed * kPage;
-  for (int k = 0; k < length_ / kPage; ++k) st.sealed_payload += streams * (page_bytes(kKeys, k) + page_bytes(kValues, k));
+  for (int k = 0; k < sealed; ++k) st.sealed_payload += streams * (page_bytes(kKeys, k) + page_bytes(kValues, k));
   st.tail = streams * 2 * static_cast<size_t>(length_ % kPage) * kRowBytes;
   st.codebooks = table_bytes();
   return st;
