@@ -61,11 +61,9 @@ int run_calibrate(const std::vector<std::string>& args) {
   app.add_option("--kv", spec_texts, "codec spec to learn tables for, repeatable")->required();
   app.add_option("--page-size", m.page_size, "tokens per sealed page (KVQuant normalizes per page)")->capture_default_str();
   app.add_option("-o,--output", out, "calibration file to write")->required();
-  app.add_option("--device", device,
-                 "where k-means searches for nearest centroids: cpu, or gpu (this process's GPU; the model run "
-                 "that collects keys and values stays on the CPU)")
-      ->check(CLI::IsMember({"cpu", "gpu"}))
-      ->capture_default_str();
+  add_device_option(app, device,
+                    "where k-means searches for nearest centroids: cpu, or gpu (this process's GPU; the model run "
+                    "that collects keys and values stays on the CPU)");
   if (!parse_options(app, args)) return 0;
   RINGKV_REQUIRE(dump_path.empty() != m.model.empty(), "ringkv calibrate: give either --model (with --text) or --kv-dump");
   RINGKV_REQUIRE(m.model.empty() || !text_path.empty(), "ringkv calibrate: --model needs --text");

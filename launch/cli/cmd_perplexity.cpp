@@ -25,11 +25,9 @@ int run_perplexity(const std::vector<std::string>& args) {
   app.add_option("--projected-tokens", o.projected_tokens, "context length of the projected bits per element")
       ->capture_default_str();
   app.add_option("--csv", csv_path, "also write the table as CSV");
-  app.add_option("--device", m.device,
-                 "cpu: on the CPU cores; gpu: on the GPU of each rank (the weights uploaded once, every --kv codec, "
-                 "pages of 128 tokens). Either way the windows are split over the job's ranks")
-      ->check(CLI::IsMember({"cpu", "gpu"}))
-      ->capture_default_str();
+  add_device_option(app, m.device,
+                    "cpu: on the CPU cores; gpu: on the GPU of each rank (the weights uploaded once, every --kv codec, "
+                    "pages of 128 tokens). Either way the windows are split over the job's ranks");
   if (!parse_options(app, args)) return 0;
   o.chunk = m.chunk, o.page_size = m.page_size;
   Communicator& comm = Communicator::world();

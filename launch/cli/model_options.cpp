@@ -24,11 +24,9 @@ void ModelOptions::add_to(CLI::App& app, bool with_calibration) {
 }
 
 void ModelOptions::add_device_to(CLI::App& app) {
-  app.add_option("--device", device,
-                 "cpu: the CPU backend, the cache spread over the job's ranks; gpu: weights and the KV cache on "
-                 "the GPU of each rank (pages of 128 tokens; every --kv codec on one rank, bf16 on several)")
-      ->check(CLI::IsMember({"cpu", "gpu"}))
-      ->capture_default_str();
+  add_device_option(app, device,
+                    "cpu: the CPU backend, the cache spread over the job's ranks; gpu: weights and the KV cache on "
+                    "the GPU of each rank (pages of 128 tokens; every --kv codec on one rank, bf16 on several)");
   app.add_flag("!--no-decode-graphs", decode_graphs,
                "on one GPU, run each decode step as plain kernel launches instead of replaying it as a CUDA graph");
 }

@@ -19,4 +19,8 @@ bool parse_options(CLI::App& app, const std::vector<std::string>& args) {
   return true;
 }
 
+void add_device_option(CLI::App& app, std::string& device, const std::string& help) {
+  app.add_option("--device", device, help)->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();
+}
+
 }  // namespace ringkv::cli

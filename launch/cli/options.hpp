@@ -10,4 +10,7 @@ namespace ringkv::cli {
 // --help was asked for. Unknown options and bad values throw ringkv::Error naming them.
 bool parse_options(CLI::App& app, const std::vector<std::string>& args);
 
+// --device: cpu or gpu, into `device`; `help` says what each means to the command.
+void add_device_option(CLI::App& app, std::string& device, const std::string& help);
+
 }  // namespace ringkv::cli
