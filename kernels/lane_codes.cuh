@@ -25,7 +25,8 @@ __device__ inline __half2 as_half2(uint32_t x) { return *reinterpret_cast<const 
 // (negative_biases): the bias depends on the slot only, so no pair needs a subtraction. Codes above
 // bit 10 - BITS are first moved down (a word shifted by 6, once per word) and codes low in the half
 // up by 4, which keeps the biases, and so the error of cancelling them, small (at most 64, or 256
-// at 4 bits). At 3 bits each code is shifted on its own and the bias is 8.
+// at 4 bits). At 3 bits the two codes of a pair are neighbours, copied into place by one multiply,
+// and the bias is 8.
 template <int BITS>
 struct LaneCodes {
   static constexpr bool kWordPairs = 32 % BITS == 0;
@@ -149,21 +150,15 @@ struct LaneCodes {
       const int s = shift(kt, h);
       codes = s > 0 ? word << s : s < 0 ? word >> -s : word;
       mask = (kMask << bit) * 0x10001u;
-    } else {
-      const int2 e = elements(kt, h);
-      codes = (code(e.x) | (code(e.y) << 16)) << bit;
-      mask = 0xffffffffu;
+    } else {  // neighbours: their 2 * BITS bits, copied to `bit` and (the high code) bit + 16 by a multiply
+      const int at = elements(kt, h).x * BITS, word = at / 32, s = at % 32;
+      const uint32_t field = s + 2 * BITS <= 32 ? w[word] >> s : __funnelshift_r(w[word], w[word + 1], s);
+      codes = (field & ((1u << 2 * BITS) - 1u)) * ((1u << bit) | (1u << (bit + 16 - BITS)));
+      mask = (kMask << bit) * 0x10001u;
     }
     uint32_t u;  // (codes & mask) | exponent
     asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(u) : "r"(codes), "r"(mask), "r"(exponents.of_bit[bit]));
     return u;
-  }
-
- private:
-  __device__ uint32_t code(int e) const {  // a code that may straddle two words (3 bits)
-    const int bit = e * BITS, word = bit / 32, shift = bit % 32;
-    const uint32_t hi = word + 1 < BITS ? w[word + 1] : 0u;
-    return __funnelshift_r(w[word], hi, shift) & kMask;
   }
 };
 
