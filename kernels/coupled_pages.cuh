@@ -3,7 +3,8 @@
 // kvstore/codec_coupled.cpp: tokens x groups codes of `bits` bits, row-major, LSB-first).
 // Encoding finds each group's nearest centroid as CoupledCodec does (squared norm of the centroid
 // plus -2x.c summed in channel order with fused multiply-adds, the first index of least distance
-// winning), then packs the codes word by word. (With one channel per group the CPU searches sorted midpoints instead: an exact tie may go
+// winning), then packs the codes word by word; where the channels and table
+// allow, the search runs on tensor cores (kernels/centroid_search_mma.cuh). (With one channel per group the CPU searches sorted midpoints instead: an exact tie may go
 // to another index of the same distance.) Decoding writes each group's centroid, rounded
 // to bf16, into the rows prefill attends to.
 #include <cuda_bf16.h>
@@ -11,6 +12,8 @@
 
 #include <cstdint>
 
+#include "kernels/centroid_search_mma.cuh"
+#include "kernels/pack_codes.cuh"
 #include "kernels/vector_search.cuh"
 
 namespace ringkv::kernels {
@@ -21,11 +24,20 @@ constexpr int kCoupledPageThreads = 256;
 // search computes them again).
 constexpr size_t kCoupledNormsShared = 48 << 10;
 
-// Shared memory bytes of the encoder: the codes of a page, then the squared norms of its centroids
-// where they fit.
+__host__ __device__ inline size_t coupled_codes_shared_bytes(int tokens, int groups) {
+  return ((static_cast<size_t>(tokens) * groups + 7) & ~size_t{7}) * sizeof(uint16_t);
+}
+
+// Shared memory bytes of the fp32 encoder: the codes of a page, then the squared norms of its
+// centroids where they fit.
 inline size_t encode_coupled_shared_bytes(int tokens, int head_dim, int channels, int bits) {
   const size_t groups = head_dim / channels, norms = (groups << bits) * sizeof(float);
-  return ((tokens * groups + 7) & ~size_t{7}) * sizeof(uint16_t) + (norms <= kCoupledNormsShared ? norms : 0);
+  return coupled_codes_shared_bytes(tokens, groups) + (norms <= kCoupledNormsShared ? norms : 0);
+}
+
+// Shared memory bytes of the tensor-core encoder: the codes, then two staged group tables.
+inline size_t encode_coupled_mma_shared_bytes(int tokens, int head_dim, int channels, int bits) {
+  return coupled_codes_shared_bytes(tokens, head_dim / channels) + 2 * staged_centroid_bytes(channels, 1 << bits);
 }
 
 // grid: pages; block: kCoupledPageThreads; dynamic shared memory: encode_coupled_shared_bytes.
@@ -72,17 +84,40 @@ __global__ void __launch_bounds__(kCoupledPageThreads) encode_coupled_pages_kern
     codes_s[t * groups + g] = static_cast<uint16_t>(arg);
   }
   __syncthreads();
-  // Word w of the page holds bits [32w, 32w + 32) of the codes in (token, group) order.
-  uint32_t* out = reinterpret_cast<uint32_t*>(page_bytes[page]);
-  const int n_codes = tokens * groups, words = (n_codes * bits + 31) / 32;
-  for (int w = threadIdx.x; w < words; w += blockDim.x) {
-    uint32_t word = 0;
-    for (int i = w * 32 / bits; i < n_codes && i * bits < (w + 1) * 32; ++i) {
-      const int shift = i * bits - w * 32;  // may be negative: the code began in the word before
-      word |= shift >= 0 ? static_cast<uint32_t>(codes_s[i]) << shift : static_cast<uint32_t>(codes_s[i]) >> -shift;
+  pack_codes(codes_s, tokens * groups, bits, reinterpret_cast<uint32_t*>(page_bytes[page]));
+}
+
+// The same encoding with the search on tensor cores (tensor_core_search_fits(CH, 2^bits)); dynamic
+// shared memory: encode_coupled_mma_shared_bytes. The block stages one group's table at a time
+// (double-buffered: one barrier per group), and each warp finds the codes of 16 tokens at a time.
+template <int CH>
+__global__ void __launch_bounds__(kCoupledPageThreads) encode_coupled_pages_mma_kernel(const float* __restrict__ rows, int tokens,
+                                                                                       int head_dim, int bits,
+                                                                                       const float* const* centroids,
+                                                                                       uint8_t* const* page_bytes) {
+  extern __shared__ __align__(16) uint16_t codes_s[];  // [tokens][groups], then the two staged tables
+  const int page = blockIdx.x, groups = head_dim / CH, codes = 1 << bits;
+  const int warp = threadIdx.x / 32, warps = blockDim.x / 32, g = (threadIdx.x & 31) / 4;
+  unsigned char* staged = reinterpret_cast<unsigned char*>(codes_s) + coupled_codes_shared_bytes(tokens, groups);
+  const size_t staged_bytes = staged_centroid_bytes(CH, codes);
+  const float* page_rows = rows + static_cast<size_t>(page) * tokens * head_dim;
+  for (int group = 0; group < groups; ++group) {
+    unsigned char* table = staged + (group % 2) * staged_bytes;
+    stage_centroids<CH>(centroids[page] + static_cast<size_t>(group) * codes * CH, codes, table);
+    __syncthreads();
+    for (int first = warp * 16; first < tokens; first += warps * 16) {
+      const auto row = [&](int r, int j) {
+        return first + r < tokens ? page_rows[static_cast<size_t>(first + r) * head_dim + group * CH + j] : 0.f;
+      };
+      const uint2 code = nearest_of_16_rows<CH>(table, codes, row);
+      if (threadIdx.x % 4 == 0) {
+        if (first + g < tokens) codes_s[(first + g) * groups + group] = static_cast<uint16_t>(code.x);
+        if (first + g + 8 < tokens) codes_s[(first + g + 8) * groups + group] = static_cast<uint16_t>(code.y);
+      }
     }
-    out[w] = word;
   }
+  __syncthreads();
+  pack_codes(codes_s, tokens * groups, bits, reinterpret_cast<uint32_t*>(page_bytes[page]));
 }
 
 // grid: (n_pages * kv_heads), page k of KV head h at k * kv_heads + h; block: kCoupledPageThreads.

@@ -1,6 +1,6 @@
 #pragma once
-// Warp-level tensor-core products (mma.sync m16n8k16, fp32 accumulate) and the shared-memory
-// loads that feed them (ldmatrix).
+// Warp-level tensor-core products (mma.sync m16n8k16 of fp16 or bf16, m16n8k8 of tf32; fp32
+// accumulate) and the shared-memory loads that feed them (ldmatrix).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -34,6 +34,16 @@ __device__ inline void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// c += a . b: A 16 x 8, B 8 x 8 of tf32 (fp32 registers whose low 13 mantissa bits the tensor cores
+// ignore), C fp32. Lane (g, i) holds a: rows g, g + 8 of column i, then of column i + 4; b: rows i
+// and i + 4 of column g; c: rows g, g + 8, columns 2i, 2i + 1.
+__device__ inline void mma_1688_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Four 8 x 8 tiles of 16-bit elements from shared memory: lanes 8j to 8j + 7 give the addresses of

@@ -1,4 +1,6 @@
 // Encoding and decoding of RVQ pages on the GPU (layout: kernels/residual_pages.cuh).
+#include "kernels/centroid_search_mma.cuh"
+#include "kernels/pack_codes.cuh"
 #include "kernels/residual_pages.cuh"
 #include "kernels/vector_search.cuh"
 #include "kernels/tiled_pages.cuh"
@@ -9,54 +11,29 @@ namespace kernels {
 
 constexpr int kMaxResidualCodesPerToken = 256;
 
-// Dynamic shared memory of the encoder: the rows, the codebook entries' squared norms, the codes.
-inline size_t encode_residual_shared_bytes(const ResidualShapeGpu& s) {
-  return kFloatTileBytes + sizeof(float) * s.depth * s.codes + static_cast<size_t>(kTileDim) * (kTileDim / s.group) * s.depth;
+// The encoder's search runs on tensor cores where the group and codebooks allow, with two warps per
+// token's worth of threads. Codebooks of fewer than 32 entries stay on the fp32 search: staging a
+// level costs as much as searching it there (16 entries: 2.0 ms on tensor cores, 1.9 ms in fp32).
+constexpr int kFewestTensorCoreResidualCodes = 32;
+inline bool residual_search_on_tensor_cores(const ResidualShapeGpu& s) {
+  return s.codes >= kFewestTensorCoreResidualCodes && tensor_core_search_fits(s.group, s.codes);
 }
 
-// grid: n_pages * kv_heads, page k of KV head h at k * kv_heads + h; block: kTileDim threads (one
-// per token); dynamic shared memory: encode_residual_shared_bytes. As ResidualCodec::encode: the
-// token's scale (its standard deviation in double, or its root-mean-square for a nearly constant
-// vector) rounded to fp16; then per channel group, the scaled channels' nearest entry of each
-// codebook in turn (squared norm plus -2 x.c summed with fused multiply-adds, the first index of
-// least distance winning, as the CPU's search but for near-ties), subtracted from the residual.
+inline int encode_residual_threads(const ResidualShapeGpu& s) { return kTileDim * (residual_search_on_tensor_cores(s) ? 2 : 1); }
+
+// Dynamic shared memory of the encoder: the rows; the codebook entries' squared norms (fp32
+// search) or two staged codebooks (tensor cores); the codes.
+inline size_t encode_residual_shared_bytes(const ResidualShapeGpu& s) {
+  const size_t search = residual_search_on_tensor_cores(s) ? 2 * staged_centroid_bytes(s.group, s.codes) : sizeof(float) * s.depth * s.codes;
+  return kFloatTileBytes + search + static_cast<size_t>(kTileDim) * (kTileDim / s.group) * s.depth;
+}
+
+// The fp32 search: thread t takes token t, group by group, level by level (every thread at the
+// same entry: one broadcast read). norms: [depth][codes].
 template <int GROUP>
-__global__ void __launch_bounds__(kTileDim) encode_residual_pages_kernel(ResidualShapeGpu shape, int code_bits, bool keys,
-                                                                        const float* __restrict__ rows, int kv_heads,
-                                                                        int first_position, const float* const* codebooks,
-                                                                        const float* __restrict__ inv_freq,
-                                                                        uint8_t* const* page_bytes) {
-  extern __shared__ __align__(16) unsigned char shared[];
-  float* tile = reinterpret_cast<float*>(shared);
-  float* norms = reinterpret_cast<float*>(shared + kFloatTileBytes);                   // [depth][codes]
-  uint8_t* codes_s = reinterpret_cast<uint8_t*>(norms + shape.depth * shape.codes);  // [token][group][level]
-  __shared__ float freq_s[kTileDim / 2];
-  const int block = blockIdx.x, h = block % kv_heads, t = threadIdx.x, groups = kTileDim / GROUP;
-  const int position = first_position + block / kv_heads * kTileDim, per_token = groups * shape.depth;
-  const float* in = rows + static_cast<size_t>(block) * kTileDim * kTileDim;
-  const float* books = codebooks[h];
-  uint8_t* out = page_bytes[block];
-  for (int r = 0; r < kTileDim; ++r) tile[r * kTilePitch + t] = in[r * kTileDim + t];
-  for (int e = t; e < shape.depth * shape.codes; e += blockDim.x) {
-    float c[GROUP];
-    load_vector<GROUP>(books + e * GROUP, c);
-    norms[e] = squared_norm<GROUP>(c);
-  }
-  if (t < kTileDim / 2) freq_s[t] = inv_freq[t];
-  __syncthreads();
-  if (keys && shape.pre_rope) {
-    rotate_tile<true>(FloatTile{tile}, position, -1.f, freq_s);
-    __syncthreads();
-  }
-  const float* x = tile + t * kTilePitch;
-  double mean = 0, squares = 0, spread = 0;
-  for (int i = 0; i < kTileDim; ++i) mean += x[i], squares += static_cast<double>(x[i]) * x[i];
-  mean /= kTileDim;
-  for (int i = 0; i < kTileDim; ++i) spread += (x[i] - mean) * (x[i] - mean);
-  const double sd = sqrt(spread / kTileDim), rms = sqrt(squares / kTileDim);
-  const __half scale = store_half(static_cast<float>(sd > 1e-3 * rms ? sd : rms));
-  reinterpret_cast<__half*>(out)[t] = scale;
-  const float inv = __half2float(scale) > 0.f ? 1.0f / __half2float(scale) : 0.f;
+__device__ void encode_residual_fp32(const ResidualShapeGpu& shape, bool keys, const float* x, float inv, const float* books,
+                                     const float* norms, uint8_t* codes_s) {
+  const int t = threadIdx.x, groups = kTileDim / GROUP, per_token = groups * shape.depth;
   for (int g = 0; g < groups; ++g) {
     float r[GROUP];
 #pragma unroll
@@ -69,7 +46,7 @@ __global__ void __launch_bounds__(kTileDim) encode_residual_pages_kernel(Residua
       float best = INFINITY;
       int arg = 0;
 #pragma unroll 4
-      for (int k = 0; k < shape.codes; ++k) {  // every thread at the same entry: one broadcast read
+      for (int k = 0; k < shape.codes; ++k) {
         float c[GROUP];
         load_vector<GROUP>(book + k * GROUP, c);
         float d = norms[l * shape.codes + k];
@@ -84,19 +61,102 @@ __global__ void __launch_bounds__(kTileDim) encode_residual_pages_kernel(Residua
       codes_s[t * per_token + g * shape.depth + l] = static_cast<uint8_t>(arg);
     }
   }
-  __syncthreads();
-  // Word w of the codes holds bits [32w, 32w + 32) in (token, group, level) order; a page's codes
-  // fill whole words (128 tokens).
-  uint32_t* words = reinterpret_cast<uint32_t*>(out + 2 * kTileDim);
-  const int n_codes = kTileDim * per_token, n_words = n_codes * code_bits / 32;
-  for (int w = t; w < n_words; w += blockDim.x) {
-    uint32_t word = 0;
-    for (int i = w * 32 / code_bits; i < n_codes && i * code_bits < (w + 1) * 32; ++i) {
-      const int shift = i * code_bits - w * 32;  // negative: the code began in the word before
-      word |= shift >= 0 ? static_cast<uint32_t>(codes_s[i]) << shift : static_cast<uint32_t>(codes_s[i]) >> -shift;
+}
+
+// The tensor-core search: level by level, the block stages the level's codebook (double-buffered:
+// one barrier per level) and each warp takes 16 tokens of a channel group at a time, subtracting the
+// chosen entries from the residuals in the tile (a lane updates the channels it read).
+template <int GROUP>
+__device__ void encode_residual_mma(const ResidualShapeGpu& shape, bool keys, float* tile, const float* books,
+                                    unsigned char* staged, uint8_t* codes_s) {
+  constexpr int kTiles = kTileDim / 16, kSteps = kCentroidSteps<GROUP>;
+  const int groups = kTileDim / GROUP, per_token = groups * shape.depth, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int lane = threadIdx.x % 32, quad_row = lane / 4, i = lane % 4;
+  const size_t staged_bytes = staged_centroid_bytes(GROUP, shape.codes);
+  for (int l = 0; l < shape.depth; ++l) {
+    const float* book = books + static_cast<size_t>(l) * shape.codes * GROUP;
+    unsigned char* table = staged + (l % 2) * staged_bytes;
+    stage_centroids<GROUP>(book, shape.codes, table);
+    __syncthreads();  // also: the residuals of level l - 1 are in the tile
+    for (int item = warp; item < kTiles * groups; item += warps) {
+      const int first = item % kTiles * 16, g = item / kTiles;
+      const auto at = [&](int r, int j) -> float& { return tile[(first + r) * kTilePitch + residual_channel(keys, groups, GROUP, g, j)]; };
+      const uint2 code = nearest_of_16_rows<GROUP>(table, shape.codes, at);
+#pragma unroll
+      for (int s = 0; s < kSteps; ++s)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const int j = 8 * s + i + (q / 2) * 4;
+          if (j < GROUP) at(quad_row + (q % 2) * 8, j) -= book[(q % 2 ? code.y : code.x) * GROUP + j];
+        }
+      if (i == 0) {
+        codes_s[(first + quad_row) * per_token + g * shape.depth + l] = static_cast<uint8_t>(code.x);
+        codes_s[(first + quad_row + 8) * per_token + g * shape.depth + l] = static_cast<uint8_t>(code.y);
+      }
     }
-    words[w] = word;
   }
+}
+
+// grid: n_pages * kv_heads, page k of KV head h at k * kv_heads + h; block: encode_residual_threads
+// (the first kTileDim take a token each); dynamic shared memory: encode_residual_shared_bytes. As
+// ResidualCodec::encode: the token's scale (its standard deviation in double, or its
+// root-mean-square for a nearly constant vector) rounded to fp16; then per channel group, the scaled
+// channels' nearest entry of each codebook in turn (squared norm plus -2 x.c, the first index of
+// least distance winning, as the CPU's search but for near-ties), subtracted from the residual.
+template <int GROUP, bool TENSOR_CORES>
+__global__ void __launch_bounds__(2 * kTileDim) encode_residual_pages_kernel(ResidualShapeGpu shape, int code_bits, bool keys,
+                                                                            const float* __restrict__ rows, int kv_heads,
+                                                                            int first_position, const float* const* codebooks,
+                                                                            const float* __restrict__ inv_freq,
+                                                                            uint8_t* const* page_bytes) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  float* tile = reinterpret_cast<float*>(shared);
+  unsigned char* search = shared + kFloatTileBytes;  // norms [depth][codes], or two staged codebooks
+  uint8_t* codes_s = search + (TENSOR_CORES ? 2 * staged_centroid_bytes(GROUP, shape.codes) : sizeof(float) * shape.depth * shape.codes);
+  __shared__ float freq_s[kTileDim / 2];
+  const int block = blockIdx.x, h = block % kv_heads, t = threadIdx.x, groups = kTileDim / GROUP;
+  const bool token_thread = t < kTileDim;
+  const int position = first_position + block / kv_heads * kTileDim, per_token = groups * shape.depth;
+  const float* in = rows + static_cast<size_t>(block) * kTileDim * kTileDim;
+  const float* books = codebooks[h];
+  uint8_t* out = page_bytes[block];
+  for (int e = t; e < kTileDim * kTileDim; e += blockDim.x) tile[e / kTileDim * kTilePitch + e % kTileDim] = in[e];
+  if constexpr (!TENSOR_CORES) {
+    float* norms = reinterpret_cast<float*>(search);
+    for (int e = t; e < shape.depth * shape.codes; e += blockDim.x) {
+      float c[GROUP];
+      load_vector<GROUP>(books + e * GROUP, c);
+      norms[e] = squared_norm<GROUP>(c);
+    }
+  }
+  if (t < kTileDim / 2) freq_s[t] = inv_freq[t];
+  __syncthreads();
+  if (keys && shape.pre_rope) {
+    if (token_thread) rotate_tile<true>(FloatTile{tile}, position, -1.f, freq_s);
+    __syncthreads();
+  }
+  float inv = 0.f;
+  if (token_thread) {
+    const float* x = tile + t * kTilePitch;
+    double mean = 0, squares = 0, spread = 0;
+    for (int i = 0; i < kTileDim; ++i) mean += x[i], squares += static_cast<double>(x[i]) * x[i];
+    mean /= kTileDim;
+    for (int i = 0; i < kTileDim; ++i) spread += (x[i] - mean) * (x[i] - mean);
+    const double sd = sqrt(spread / kTileDim), rms = sqrt(squares / kTileDim);
+    const __half scale = store_half(static_cast<float>(sd > 1e-3 * rms ? sd : rms));
+    reinterpret_cast<__half*>(out)[t] = scale;
+    inv = __half2float(scale) > 0.f ? 1.0f / __half2float(scale) : 0.f;
+  }
+  if constexpr (TENSOR_CORES) {
+    if (token_thread)
+      for (int i = 0; i < kTileDim; ++i) tile[t * kTilePitch + i] *= inv;  // the residuals start scaled
+    encode_residual_mma<GROUP>(shape, keys, tile, books, search, codes_s);
+  } else {
+    encode_residual_fp32<GROUP>(shape, keys, tile + t * kTilePitch, inv, books, reinterpret_cast<const float*>(search), codes_s);
+  }
+  __syncthreads();
+  // A page's codes fill whole words (128 tokens).
+  pack_codes(codes_s, kTileDim * per_token, code_bits, reinterpret_cast<uint32_t*>(out + 2 * kTileDim));
 }
 
 }  // namespace kernels
@@ -120,10 +180,14 @@ void encode_residual_pages_gpu(const ResidualShapeGpu& shape, bool keys, const f
   require_residual_gpu(shape);
   if (n_pages == 0) return;
   const size_t shared = kernels::encode_residual_shared_bytes(shape);
+  const bool tensor_cores = kernels::residual_search_on_tensor_cores(shape);
   with_residual_group(shape.group, "encode_residual_pages_gpu", [&](auto group) {
-    const auto kernel = kernels::encode_residual_pages_kernel<decltype(group)::value>;
+    constexpr int kGroup = decltype(group)::value;
+    auto kernel = kernels::encode_residual_pages_kernel<kGroup, false>;
+    if constexpr (kernels::tensor_core_channels(kGroup))
+      if (tensor_cores) kernel = kernels::encode_residual_pages_kernel<kGroup, true>;
     kernels::allow_shared(kernel, shared);
-    kernel<<<n_pages * kv_heads, kernels::kTileDim, shared, stream>>>(shape, kernels::residual_code_bits(shape), keys, rows, kv_heads,
+    kernel<<<n_pages * kv_heads, kernels::encode_residual_threads(shape), shared, stream>>>(shape, kernels::residual_code_bits(shape), keys, rows, kv_heads,
                                                                       first_position, codebooks, inv_freq, page_bytes);
   });
   RINGKV_CHECK_CUDA(cudaGetLastError());
