@@ -11,8 +11,11 @@
 // (kvstore/codec_coupled.cpp), each page 4-byte aligned. A block takes one stream (a layer's KV
 // head), one split of its pages, and QP of the queries that share the KV head at once (table
 // entries hold QP values side by side, so one lookup serves them all). Each warp takes 32 keys at a
-// time, a key per lane for the scores, with an online softmax; the warps' states merge at the end,
-// and merge_states joins the splits. The CPU twin is partial_attention through CoupledCodec.
+// time: it first unpacks their key and value codes into shared memory as bytes (or 16-bit words
+// for wider codes), so that the loops over keys read a code in one instruction; then a key per lane
+// for the scores, with an online softmax, and the tile's probabilities through shared memory to
+// every lane for the values. The warps' states merge at the end, and merge_states joins the splits.
+// The CPU twin is partial_attention through CoupledCodec.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -21,7 +24,7 @@
 
 namespace ringkv::kernels {
 
-constexpr int kCoupledThreads = 512, kCoupledWarps = kCoupledThreads / 32;
+constexpr int kCoupledMostWarps = 16, kCoupledTileKeys = 32;
 
 struct CoupledKernelParams {
   const uint8_t* const* key_pages;        // [streams][n_pages]
@@ -32,13 +35,39 @@ struct CoupledKernelParams {
   int key_channels, key_bits, value_channels, value_bits;
 };
 
-// Shared memory floats of a block taking QP queries at once: the key table (or, after the keys,
-// the warps' states), the value centroids and the queries.
-inline size_t coupled_shared_floats(const CoupledKernelParams& p, int qp) {
+__host__ __device__ inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// Bytes of a row of staged key codes (padded so that a lane reads its row 16 bytes at a time).
+__host__ __device__ inline int coupled_key_pitch(const CoupledKernelParams& p, int code_bytes) {
+  return static_cast<int>(round_up(static_cast<size_t>(p.head_dim / p.key_channels) * code_bytes, 16));
+}
+// A warp's staging bytes: the tile's key codes (then, once scored, its probabilities), then its value codes.
+__host__ __device__ inline size_t coupled_key_stage_bytes(const CoupledKernelParams& p, int qp, int code_bytes) {
+  const size_t codes = static_cast<size_t>(kCoupledTileKeys) * coupled_key_pitch(p, code_bytes);
+  const size_t probabilities = static_cast<size_t>(kCoupledTileKeys) * qp * sizeof(float);
+  return codes > probabilities ? codes : probabilities;
+}
+__host__ __device__ inline size_t coupled_value_stage_bytes(const CoupledKernelParams& p, int code_bytes) {
+  return round_up(static_cast<size_t>(kCoupledTileKeys) * (p.head_dim / p.value_channels) * code_bytes, 16);
+}
+// The float regions of shared memory: the key table (or, after the keys, the warps' states), the
+// value centroids, the queries; each a multiple of 4 floats.
+__host__ __device__ inline size_t coupled_table_floats(const CoupledKernelParams& p, int qp, int warps) {
   const size_t key_table = qp * (static_cast<size_t>(p.head_dim / p.key_channels) << p.key_bits);
-  const size_t warp_states = static_cast<size_t>(kCoupledWarps) * qp * (p.head_dim + 2);
-  const size_t value_centroids = static_cast<size_t>(p.head_dim) << p.value_bits;
-  return (key_table > warp_states ? key_table : warp_states) + value_centroids + qp * p.head_dim;
+  const size_t warp_states = static_cast<size_t>(warps) * qp * (p.head_dim + 2);
+  return round_up(key_table > warp_states ? key_table : warp_states, 4);
+}
+__host__ __device__ inline size_t coupled_value_centroid_floats(const CoupledKernelParams& p) {
+  return round_up(static_cast<size_t>(p.head_dim) << p.value_bits, 4);
+}
+// Codes staged as bytes where they fit in 8 bits, else as 16-bit words.
+inline int coupled_code_bytes(const CoupledKernelParams& p) { return p.key_bits <= 8 && p.value_bits <= 8 ? 1 : 2; }
+
+// Dynamic shared memory of a block of `warps` warps taking QP queries at once.
+inline size_t coupled_shared_bytes(const CoupledKernelParams& p, int qp, int warps) {
+  const int code_bytes = coupled_code_bytes(p);
+  const size_t floats = coupled_table_floats(p, qp, warps) + coupled_value_centroid_floats(p) + static_cast<size_t>(qp) * p.head_dim;
+  return floats * sizeof(float) + warps * (coupled_key_stage_bytes(p, qp, code_bytes) + coupled_value_stage_bytes(p, code_bytes));
 }
 
 // The index-th code of `bits` (at most 16) bits, LSB-first, from the page's 32-bit words.
@@ -50,13 +79,13 @@ __device__ inline uint32_t coupled_code(const uint8_t* page, int index, int bits
   return v & ((1u << bits) - 1u);
 }
 
-// QP consecutive floats of shared memory (aligned to their size) in one load.
-template <int QP>
-__device__ inline void load_row(const float* at, float (&v)[QP]) {
-  if constexpr (QP == 4) {
+// N consecutive floats of shared memory (aligned to their size) in one load.
+template <int N>
+__device__ inline void load_row(const float* at, float (&v)[N]) {
+  if constexpr (N == 4) {
     const float4 x = *reinterpret_cast<const float4*>(at);
     v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
-  } else if constexpr (QP == 2) {
+  } else if constexpr (N == 2) {
     const float2 x = *reinterpret_cast<const float2*>(at);
     v[0] = x.x, v[1] = x.y;
   } else {
@@ -64,25 +93,116 @@ __device__ inline void load_row(const float* at, float (&v)[QP]) {
   }
 }
 
-// grid: (splits, streams); block: kCoupledThreads; dynamic shared memory: coupled_shared_floats.
-// queries: post-RoPE [streams][n_queries][D]; split_out [splits][streams][n_queries][D], split_lse
-// [splits][streams][n_queries] (natural log). page_tokens is a multiple of 32.
-template <int QP, int D>
-__global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_kernel(
+// The codes of a tile's 32 rows of `groups` codes (from code `first` of the page) into shared
+// memory, row r at out + r * pitch, by the 32 lanes of a warp. Byte codes in unpadded rows are
+// copied word for word.
+template <typename Code>
+__device__ void stage_tile_codes(const uint8_t* page, int first, int groups, int bits, Code* out, int pitch, int lane) {
+  if (sizeof(Code) == 1 && bits == 8 && pitch == groups && groups % 4 == 0) {
+    const uint32_t* from = reinterpret_cast<const uint32_t*>(page + first);
+    uint32_t* to = reinterpret_cast<uint32_t*>(out);
+#pragma unroll 4
+    for (int w = lane; w < kCoupledTileKeys / 4 * groups; w += 32) to[w] = __ldg(from + w);
+  } else {
+    for (int i = lane; i < kCoupledTileKeys * groups; i += 32) {
+      const int r = i / groups;
+      out[r * pitch + i - r * groups] = static_cast<Code>(coupled_code(page, first + i, bits));
+    }
+  }
+}
+
+// Code b of a 16-byte chunk of staged codes (b known at compile time after unrolling).
+template <typename Code>
+__device__ inline uint32_t code_in_chunk(const uint4& chunk, int b) {
+  constexpr int kPerWord = 4 / sizeof(Code), kBits = 8 * sizeof(Code);
+  const int w = b / kPerWord;
+  const uint32_t word = w == 0 ? chunk.x : w == 1 ? chunk.y : w == 2 ? chunk.z : chunk.w;
+  return (word >> (b % kPerWord * kBits)) & ((1u << kBits) - 1u);
+}
+
+// A key's scores for QP queries: over its groups, the table entries its codes name. row: the key's
+// staged codes, 16-byte aligned and padded.
+template <int QP, typename Code>
+__device__ inline void key_scores(const float* table, const Code* row, int groups, int bits, float (&s)[QP]) {
+  constexpr int kPerChunk = 16 / sizeof(Code);
+#pragma unroll
+  for (int q = 0; q < QP; ++q) s[q] = 0.f;
+  for (int g0 = 0; g0 < groups; g0 += kPerChunk) {
+    const uint4 chunk = *reinterpret_cast<const uint4*>(row + g0);
+#pragma unroll
+    for (int b = 0; b < kPerChunk; ++b)
+      if (g0 + b < groups) {
+        float v[QP];
+        load_row<QP>(table + (((g0 + b) << bits) + code_in_chunk<Code>(chunk, b)) * QP, v);
+#pragma unroll
+        for (int q = 0; q < QP; ++q) s[q] += v[q];
+      }
+  }
+}
+
+// The channel of a lane's k-th accumulator when its D/32 channels lie in `span` segments of
+// consecutive channels, D / span apart (so that each segment lies in one value group).
+template <int D>
+__device__ inline int lane_channel(int lane, int span, int k) {
+  const int width = D / 32 / span;
+  return k / width * (D / span) + lane * width + k % width;
+}
+
+// Every key of the tile: its probability (probs [32][QP]) times its value centroids, on this lane's
+// channels (S segments). codes: the tile's staged value codes [32][groups]; centroids
+// [groups][value_codes][channels] in shared memory.
+template <int S, int QP, int D, typename Code>
+__device__ inline void accumulate_values(const float* probs, const Code* codes, int groups, const float* centroids,
+                                         int value_codes, int channels, int lane, float (&acc)[QP][D / 32]) {
+  constexpr int kWidth = D / 32 / S;
+  int group[S], offset[S];  // each segment's group, and where its channels start in that group's first centroid
+#pragma unroll
+  for (int s = 0; s < S; ++s) {
+    const int c = lane_channel<D>(lane, S, s * kWidth);
+    group[s] = c / channels, offset[s] = group[s] * value_codes * channels + c % channels;
+  }
+#pragma unroll 4
+  for (int j = 0; j < kCoupledTileKeys; ++j) {
+    float pj[QP];
+    load_row<QP>(probs + j * QP, pj);
+#pragma unroll
+    for (int s = 0; s < S; ++s) {
+      float v[kWidth];
+      load_row<kWidth>(centroids + offset[s] + static_cast<int>(codes[j * groups + group[s]]) * channels, v);
+#pragma unroll
+      for (int q = 0; q < QP; ++q)
+#pragma unroll
+        for (int w = 0; w < kWidth; ++w) acc[q][s * kWidth + w] = fmaf(pj[q], v[w], acc[q][s * kWidth + w]);
+    }
+  }
+}
+
+// grid: (splits, streams); block: 32 x warps (at most kCoupledMostWarps); dynamic shared memory:
+// coupled_shared_bytes. queries: post-RoPE [streams][n_queries][D]; split_out
+// [splits][streams][n_queries][D], split_lse [splits][streams][n_queries] (natural log).
+// page_tokens is a multiple of 32. Code: uint8_t where coupled_code_bytes is 1, else uint16_t.
+template <int QP, int D, typename Code>
+__global__ void __launch_bounds__(kCoupledMostWarps * 32, 1) decode_attention_coupled_kernel(
     CoupledKernelParams p, const float* __restrict__ queries, int n_queries, float scale, float* __restrict__ split_out,
     float* __restrict__ split_lse) {
   constexpr float kLog2e = 1.4426950408889634f;
   constexpr int kLaneChannels = D / 32;
   extern __shared__ __align__(16) float shared[];
   const int split = blockIdx.x, stream = blockIdx.y, streams = gridDim.y, tid = threadIdx.x;
-  const int warp = tid / 32, lane = tid % 32;
+  const int warp = tid / 32, lane = tid % 32, warps = blockDim.x / 32;
   const int key_groups = D / p.key_channels, key_codes = 1 << p.key_bits;
-  const int value_groups = D / p.value_channels, value_codes = 1 << p.value_bits, value_channels = p.value_channels;
+  const int value_groups = D / p.value_channels, value_codes = 1 << p.value_bits;
   const int key_entries = key_groups * key_codes;
-  const size_t table_floats = static_cast<size_t>(QP) * key_entries, states_floats = static_cast<size_t>(kCoupledWarps) * QP * (D + 2);
   float* table = shared;  // [key_groups][key_codes][QP]; after the keys, the warps' states
-  float* value_centroid_s = table + (table_floats > states_floats ? table_floats : states_floats);  // [groups][codes][channels]
-  float* query_s = value_centroid_s + static_cast<size_t>(D) * value_codes;                         // [QP][D], log2 units
+  float* value_centroid_s = table + coupled_table_floats(p, QP, warps);                 // [groups][codes][channels]
+  float* query_s = value_centroid_s + coupled_value_centroid_floats(p);                 // [QP][D], log2 units
+  const size_t key_stage = coupled_key_stage_bytes(p, QP, sizeof(Code)), value_stage = coupled_value_stage_bytes(p, sizeof(Code));
+  unsigned char* stage = reinterpret_cast<unsigned char*>(query_s + QP * D) + warp * (key_stage + value_stage);
+  Code* key_codes_s = reinterpret_cast<Code*>(stage);  // [32][key pitch]
+  float* probs_s = reinterpret_cast<float*>(stage);    // [32][QP], once the tile's keys are scored
+  Code* value_codes_s = reinterpret_cast<Code*>(stage + key_stage);  // [32][value_groups]
+  const int key_pitch = coupled_key_pitch(p, sizeof(Code)) / static_cast<int>(sizeof(Code));
+  const int span = kLaneChannels / min(p.value_channels, kLaneChannels);
   const int first_page = split * p.pages_per_split, last_page = min(first_page + p.pages_per_split, p.n_pages);
   const int first_key = first_page * p.page_tokens, end_key = max(first_page, last_page) * p.page_tokens;
   const uint8_t* const* key_pages = p.key_pages + static_cast<size_t>(stream) * p.n_pages;
@@ -92,9 +212,6 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
     const float* value_centroids = p.value_centroids[stream];
     for (int i = tid; i < D * value_codes; i += blockDim.x) value_centroid_s[i] = value_centroids[i];
   }
-  // The value groups of this lane's channels (the first of them, and whether they share one group).
-  const int first_channel = lane * kLaneChannels, lane_group = first_channel / value_channels;
-  const bool one_group = first_channel % value_channels + kLaneChannels <= value_channels;
 
   for (int q0 = 0; q0 < n_queries; q0 += QP) {
     __syncthreads();  // the previous pass's states are read
@@ -124,18 +241,14 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
 #pragma unroll
       for (int k = 0; k < kLaneChannels; ++k) acc[q][k] = 0.f;
     }
-    for (int tile = first_key + warp * 32; tile < end_key; tile += kCoupledWarps * 32) {
-      // 32 keys of one page: a key per lane for the scores.
-      const int row0 = tile % p.page_tokens, row = row0 + lane;
-      const uint8_t* key_page = key_pages[tile / p.page_tokens];
-      float s[QP] = {};
-#pragma unroll 4
-      for (int g = 0; g < key_groups; ++g) {
-        float v[QP];
-        load_row<QP>(table + (g * key_codes + coupled_code(key_page, row * key_groups + g, p.key_bits)) * QP, v);
-#pragma unroll
-        for (int q = 0; q < QP; ++q) s[q] += v[q];
-      }
+    for (int tile = first_key + warp * kCoupledTileKeys; tile < end_key; tile += warps * kCoupledTileKeys) {
+      const int row0 = tile % p.page_tokens, page = tile / p.page_tokens;
+      __syncwarp();  // the previous tile's probabilities and value codes are read
+      stage_tile_codes<Code>(key_pages[page], row0 * key_groups, key_groups, p.key_bits, key_codes_s, key_pitch, lane);
+      stage_tile_codes<Code>(value_pages[page], row0 * value_groups, value_groups, p.value_bits, value_codes_s, value_groups, lane);
+      __syncwarp();
+      float s[QP];  // a key per lane
+      key_scores<QP, Code>(table, key_codes_s + lane * key_pitch, key_groups, p.key_bits, s);
       float prob[QP];
 #pragma unroll
       for (int q = 0; q < QP; ++q) {
@@ -148,45 +261,16 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
 #pragma unroll
         for (int k = 0; k < kLaneChannels; ++k) acc[q][k] *= alpha;
       }
-      // Every key's probability times its value centroids, on this lane's channels.
-      const uint8_t* value_page = value_pages[tile / p.page_tokens];
-#pragma unroll 4
-      for (int j = 0; j < 32; ++j) {
-        float pj[QP];
+      __syncwarp();  // every lane has read its key codes: the probabilities take their place
 #pragma unroll
-        for (int q = 0; q < QP; ++q) pj[q] = __shfl_sync(0xffffffffu, prob[q], j);
-        const int code_row = (row0 + j) * value_groups;
-        if (one_group) {
-          const uint32_t code = coupled_code(value_page, code_row + lane_group, p.value_bits);
-          const float* c = value_centroid_s + (static_cast<size_t>(lane_group) * value_codes + code) * value_channels +
-                           first_channel % value_channels;
-          float v[kLaneChannels];
-          if constexpr (kLaneChannels == 4) {
-            if (value_channels % 4 == 0) {  // 16-byte aligned: one load
-              const float4 x = *reinterpret_cast<const float4*>(c);
-              v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
-            } else {
-#pragma unroll
-              for (int k = 0; k < kLaneChannels; ++k) v[k] = c[k];
-            }
-          } else {
-#pragma unroll
-            for (int k = 0; k < kLaneChannels; ++k) v[k] = c[k];
-          }
-#pragma unroll
-          for (int q = 0; q < QP; ++q)
-#pragma unroll
-            for (int k = 0; k < kLaneChannels; ++k) acc[q][k] += pj[q] * v[k];
-        } else {
-#pragma unroll
-          for (int k = 0; k < kLaneChannels; ++k) {
-            const int channel = first_channel + k, g = channel / value_channels;
-            const uint32_t code = coupled_code(value_page, code_row + g, p.value_bits);
-            const float v = value_centroid_s[(static_cast<size_t>(g) * value_codes + code) * value_channels + channel % value_channels];
-#pragma unroll
-            for (int q = 0; q < QP; ++q) acc[q][k] += pj[q] * v;
-          }
-        }
+      for (int q = 0; q < QP; ++q) probs_s[lane * QP + q] = prob[q];
+      __syncwarp();
+      if (span == 1) {
+        accumulate_values<1, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
+      } else if (span == 2) {
+        accumulate_values<2, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
+      } else if constexpr (kLaneChannels % 4 == 0) {
+        accumulate_values<4, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
       }
     }
 #pragma unroll
@@ -200,17 +284,17 @@ __global__ void __launch_bounds__(kCoupledThreads, 1) decode_attention_coupled_k
     for (int q = 0; q < QP; ++q) {
       if (lane == 0) state[q * (D + 2)] = top[q], state[q * (D + 2) + 1] = sum[q];
 #pragma unroll
-      for (int k = 0; k < kLaneChannels; ++k) state[q * (D + 2) + 2 + first_channel + k] = acc[q][k];
+      for (int k = 0; k < kLaneChannels; ++k) state[q * (D + 2) + 2 + lane_channel<D>(lane, span, k)] = acc[q][k];
     }
     __syncthreads();
     for (int i = tid; i < QP * D; i += blockDim.x) {
       const int q = i / D, c = i % D;
       if (q0 + q >= n_queries) continue;
       float m = -INFINITY;
-      for (int w = 0; w < kCoupledWarps; ++w) m = fmaxf(m, table[(static_cast<size_t>(w) * QP + q) * (D + 2)]);
+      for (int w = 0; w < warps; ++w) m = fmaxf(m, table[(static_cast<size_t>(w) * QP + q) * (D + 2)]);
       float l = 0.f, o = 0.f;
       if (m != -INFINITY)
-        for (int w = 0; w < kCoupledWarps; ++w) {
+        for (int w = 0; w < warps; ++w) {
           const float* ws = table + (static_cast<size_t>(w) * QP + q) * (D + 2);
           const float weight = fast_exp2(ws[0] - m);
           l += ws[1] * weight, o += ws[2 + c] * weight;
