@@ -2,9 +2,10 @@
 // Decode attention over Coupled-Quantization pages on the GPU. Keys through per-query lookup
 // tables, as the CQ paper computes them: the dot products of each channel group of the queries with
 // that group's 2^bits key centroids go into a table in shared memory, so a key's score is a sum of
-// one table entry per group. Values from their centroids, also in shared memory: each lane of a
-// warp owns D/32 output channels and adds, for every key, the probability times the centroid its
-// code names. (Summing probabilities per centroid and multiplying once, as the paper does, needs
+// one table entry per group. Values from their centroids, also in shared memory, as bf16 (half
+// the bytes of fp32, and shared-memory reads bound the kernel; an output is off by at most bf16's
+// rounding of the centroids): each lane of a warp owns D/32 output channels and adds, for every
+// key, the probability times the centroid its code names. (Summing probabilities per centroid and multiplying once, as the paper does, needs
 // shared-memory float atomics, which the GPU runs as compare-and-swap loops: ten times slower.)
 //
 // Pages hold tokens x groups codes of `bits` bits, row-major, packed LSB-first
@@ -16,6 +17,7 @@
 // for the scores, with an online softmax, and the tile's probabilities through shared memory to
 // every lane for the values. The warps' states merge at the end, and merge_states joins the splits.
 // The CPU twin is partial_attention through CoupledCodec.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -50,15 +52,15 @@ __host__ __device__ inline size_t coupled_key_stage_bytes(const CoupledKernelPar
 __host__ __device__ inline size_t coupled_value_stage_bytes(const CoupledKernelParams& p, int code_bytes) {
   return round_up(static_cast<size_t>(kCoupledTileKeys) * (p.head_dim / p.value_channels) * code_bytes, 16);
 }
-// The float regions of shared memory: the key table (or, after the keys, the warps' states), the
-// value centroids, the queries; each a multiple of 4 floats.
+// The regions of shared memory, each a multiple of 16 bytes: the key table (or, after the keys, the
+// warps' states) and the queries in fp32, the value centroids in bf16, the warps' staged codes.
 __host__ __device__ inline size_t coupled_table_floats(const CoupledKernelParams& p, int qp, int warps) {
   const size_t key_table = qp * (static_cast<size_t>(p.head_dim / p.key_channels) << p.key_bits);
   const size_t warp_states = static_cast<size_t>(warps) * qp * (p.head_dim + 2);
   return round_up(key_table > warp_states ? key_table : warp_states, 4);
 }
-__host__ __device__ inline size_t coupled_value_centroid_floats(const CoupledKernelParams& p) {
-  return round_up(static_cast<size_t>(p.head_dim) << p.value_bits, 4);
+__host__ __device__ inline size_t coupled_value_centroid_bytes(const CoupledKernelParams& p) {
+  return round_up((static_cast<size_t>(p.head_dim) << p.value_bits) * sizeof(__nv_bfloat16), 16);
 }
 // Codes staged as bytes where they fit in 8 bits, else as 16-bit words.
 inline int coupled_code_bytes(const CoupledKernelParams& p) { return p.key_bits <= 8 && p.value_bits <= 8 ? 1 : 2; }
@@ -66,8 +68,9 @@ inline int coupled_code_bytes(const CoupledKernelParams& p) { return p.key_bits 
 // Dynamic shared memory of a block of `warps` warps taking QP queries at once.
 inline size_t coupled_shared_bytes(const CoupledKernelParams& p, int qp, int warps) {
   const int code_bytes = coupled_code_bytes(p);
-  const size_t floats = coupled_table_floats(p, qp, warps) + coupled_value_centroid_floats(p) + static_cast<size_t>(qp) * p.head_dim;
-  return floats * sizeof(float) + warps * (coupled_key_stage_bytes(p, qp, code_bytes) + coupled_value_stage_bytes(p, code_bytes));
+  const size_t floats = coupled_table_floats(p, qp, warps) + static_cast<size_t>(qp) * p.head_dim;
+  return floats * sizeof(float) + coupled_value_centroid_bytes(p) +
+         warps * (coupled_key_stage_bytes(p, qp, code_bytes) + coupled_value_stage_bytes(p, code_bytes));
 }
 
 // The index-th code of `bits` (at most 16) bits, LSB-first, from the page's 32-bit words.
@@ -148,11 +151,26 @@ __device__ inline int lane_channel(int lane, int span, int k) {
   return k / width * (D / span) + lane * width + k % width;
 }
 
+// N consecutive bf16 of shared memory (aligned to their size) in one load, as floats.
+template <int N>
+__device__ inline void load_bf16_row(const __nv_bfloat16* at, float (&v)[N]) {
+  if constexpr (N == 4) {
+    const uint2 x = *reinterpret_cast<const uint2*>(at);
+    v[0] = __uint_as_float(x.x << 16), v[1] = __uint_as_float(x.x & 0xffff0000u);
+    v[2] = __uint_as_float(x.y << 16), v[3] = __uint_as_float(x.y & 0xffff0000u);
+  } else if constexpr (N == 2) {
+    const uint32_t x = *reinterpret_cast<const uint32_t*>(at);
+    v[0] = __uint_as_float(x << 16), v[1] = __uint_as_float(x & 0xffff0000u);
+  } else {
+    v[0] = __bfloat162float(*at);
+  }
+}
+
 // Every key of the tile: its probability (probs [32][QP]) times its value centroids, on this lane's
 // channels (S segments). codes: the tile's staged value codes [32][groups]; centroids
 // [groups][value_codes][channels] in shared memory.
 template <int S, int QP, int D, typename Code>
-__device__ inline void accumulate_values(const float* probs, const Code* codes, int groups, const float* centroids,
+__device__ inline void accumulate_values(const float* probs, const Code* codes, int groups, const __nv_bfloat16* centroids,
                                          int value_codes, int channels, int lane, float (&acc)[QP][D / 32]) {
   constexpr int kWidth = D / 32 / S;
   int group[S], offset[S];  // each segment's group, and where its channels start in that group's first centroid
@@ -168,7 +186,7 @@ __device__ inline void accumulate_values(const float* probs, const Code* codes, 
 #pragma unroll
     for (int s = 0; s < S; ++s) {
       float v[kWidth];
-      load_row<kWidth>(centroids + offset[s] + static_cast<int>(codes[j * groups + group[s]]) * channels, v);
+      load_bf16_row<kWidth>(centroids + offset[s] + static_cast<int>(codes[j * groups + group[s]]) * channels, v);
 #pragma unroll
       for (int q = 0; q < QP; ++q)
 #pragma unroll
@@ -194,10 +212,11 @@ __global__ void __launch_bounds__(kCoupledMostWarps * 32, 1) decode_attention_co
   const int value_groups = D / p.value_channels, value_codes = 1 << p.value_bits;
   const int key_entries = key_groups * key_codes;
   float* table = shared;  // [key_groups][key_codes][QP]; after the keys, the warps' states
-  float* value_centroid_s = table + coupled_table_floats(p, QP, warps);                 // [groups][codes][channels]
-  float* query_s = value_centroid_s + coupled_value_centroid_floats(p);                 // [QP][D], log2 units
+  float* query_s = table + coupled_table_floats(p, QP, warps);  // [QP][D], log2 units
+  __nv_bfloat16* value_centroid_s = reinterpret_cast<__nv_bfloat16*>(query_s + QP * D);  // [groups][codes][channels]
   const size_t key_stage = coupled_key_stage_bytes(p, QP, sizeof(Code)), value_stage = coupled_value_stage_bytes(p, sizeof(Code));
-  unsigned char* stage = reinterpret_cast<unsigned char*>(query_s + QP * D) + warp * (key_stage + value_stage);
+  unsigned char* stage =
+      reinterpret_cast<unsigned char*>(value_centroid_s) + coupled_value_centroid_bytes(p) + warp * (key_stage + value_stage);
   Code* key_codes_s = reinterpret_cast<Code*>(stage);  // [32][key pitch]
   float* probs_s = reinterpret_cast<float*>(stage);    // [32][QP], once the tile's keys are scored
   Code* value_codes_s = reinterpret_cast<Code*>(stage + key_stage);  // [32][value_groups]
@@ -210,7 +229,7 @@ __global__ void __launch_bounds__(kCoupledMostWarps * 32, 1) decode_attention_co
   const float* key_centroids = p.key_centroids[stream];
   {
     const float* value_centroids = p.value_centroids[stream];
-    for (int i = tid; i < D * value_codes; i += blockDim.x) value_centroid_s[i] = value_centroids[i];
+    for (int i = tid; i < D * value_codes; i += blockDim.x) value_centroid_s[i] = __float2bfloat16_rn(value_centroids[i]);
   }
 
   for (int q0 = 0; q0 < n_queries; q0 += QP) {

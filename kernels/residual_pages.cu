@@ -12,14 +12,14 @@ namespace kernels {
 constexpr int kMaxResidualCodesPerToken = 256;
 
 // The encoder's search runs on tensor cores where the group and codebooks allow, with two warps per
-// token's worth of threads. Codebooks of fewer than 32 entries stay on the fp32 search: staging a
-// level costs as much as searching it there (16 entries: 2.0 ms on tensor cores, 1.9 ms in fp32).
-constexpr int kFewestTensorCoreResidualCodes = 32;
-inline bool residual_search_on_tensor_cores(const ResidualShapeGpu& s) {
-  return s.codes >= kFewestTensorCoreResidualCodes && tensor_core_search_fits(s.group, s.codes);
-}
+// token's worth of threads.
+inline bool residual_search_on_tensor_cores(const ResidualShapeGpu& s) { return tensor_core_search_fits(s.group, s.codes); }
 
-inline int encode_residual_threads(const ResidualShapeGpu& s) { return kTileDim * (residual_search_on_tensor_cores(s) ? 2 : 1); }
+template <bool TENSOR_CORES>
+constexpr int kEncodeResidualThreads = TENSOR_CORES ? 2 * kTileDim : kTileDim;
+inline int encode_residual_threads(const ResidualShapeGpu& s) {
+  return residual_search_on_tensor_cores(s) ? kEncodeResidualThreads<true> : kEncodeResidualThreads<false>;
+}
 
 // Dynamic shared memory of the encoder: the rows; the codebook entries' squared norms (fp32
 // search) or two staged codebooks (tensor cores); the codes.
@@ -104,11 +104,10 @@ __device__ void encode_residual_mma(const ResidualShapeGpu& shape, bool keys, fl
 // channels' nearest entry of each codebook in turn (squared norm plus -2 x.c, the first index of
 // least distance winning, as the CPU's search but for near-ties), subtracted from the residual.
 template <int GROUP, bool TENSOR_CORES>
-__global__ void __launch_bounds__(2 * kTileDim) encode_residual_pages_kernel(ResidualShapeGpu shape, int code_bits, bool keys,
-                                                                            const float* __restrict__ rows, int kv_heads,
-                                                                            int first_position, const float* const* codebooks,
-                                                                            const float* __restrict__ inv_freq,
-                                                                            uint8_t* const* page_bytes) {
+__global__ void __launch_bounds__(kEncodeResidualThreads<TENSOR_CORES>)
+    encode_residual_pages_kernel(ResidualShapeGpu shape, int code_bits, bool keys, const float* __restrict__ rows, int kv_heads,
+                                 int first_position, const float* const* codebooks, const float* __restrict__ inv_freq,
+                                 uint8_t* const* page_bytes) {
   extern __shared__ __align__(16) unsigned char shared[];
   float* tile = reinterpret_cast<float*>(shared);
   unsigned char* search = shared + kFloatTileBytes;  // norms [depth][codes], or two staged codebooks
@@ -120,7 +119,8 @@ __global__ void __launch_bounds__(2 * kTileDim) encode_residual_pages_kernel(Res
   const float* in = rows + static_cast<size_t>(block) * kTileDim * kTileDim;
   const float* books = codebooks[h];
   uint8_t* out = page_bytes[block];
-  for (int e = t; e < kTileDim * kTileDim; e += blockDim.x) tile[e / kTileDim * kTilePitch + e % kTileDim] = in[e];
+  // A constant stride: the loads unroll and overlap.
+  for (int e = t; e < kTileDim * kTileDim; e += kEncodeResidualThreads<TENSOR_CORES>) tile[e / kTileDim * kTilePitch + e % kTileDim] = in[e];
   if constexpr (!TENSOR_CORES) {
     float* norms = reinterpret_cast<float*>(search);
     for (int e = t; e < shape.depth * shape.codes; e += blockDim.x) {
@@ -187,8 +187,8 @@ void encode_residual_pages_gpu(const ResidualShapeGpu& shape, bool keys, const f
     if constexpr (kernels::tensor_core_channels(kGroup))
       if (tensor_cores) kernel = kernels::encode_residual_pages_kernel<kGroup, true>;
     kernels::allow_shared(kernel, shared);
-    kernel<<<n_pages * kv_heads, kernels::encode_residual_threads(shape), shared, stream>>>(shape, kernels::residual_code_bits(shape), keys, rows, kv_heads,
-                                                                      first_position, codebooks, inv_freq, page_bytes);
+    kernel<<<n_pages * kv_heads, kernels::encode_residual_threads(shape), shared, stream>>>(
+        shape, kernels::residual_code_bits(shape), keys, rows, kv_heads, first_position, codebooks, inv_freq, page_bytes);
   });
   RINGKV_CHECK_CUDA(cudaGetLastError());
 }

@@ -38,10 +38,15 @@ TEST(GpuDecodeAttentionCoupled, MatchesCpuTwin) {
       const int channels = spec.get_int("channels", 8, 1, 64), bits = spec.get_int("bits", 8, 1, 16);
       const int groups = dim / channels, codes = 1 << bits, streams = 3, n_pages = 41;
       // Centroids: Gaussian points, the same table for every stream (the kernel reads it per stream).
+      // The kernel holds value centroids in bf16: here they are bf16 numbers, so that the comparison
+      // is of its arithmetic (the rounding of real centroids shows in the forward-pass tests).
       Calibration calibration;
-      for (Role role : {Role::Key, Role::Value})
-        calibration.put(table_name(spec, 0, 0, role, "centroids"),
-                        {{groups, codes, channels}, test::gaussian(size_t(groups) * codes * channels, 7 + int(role))});
+      for (Role role : {Role::Key, Role::Value}) {
+        std::vector<float> table = test::gaussian(size_t(groups) * codes * channels, 7 + int(role));
+        if (role == Role::Value)
+          for (float& x : table) x = bf16_to_float(float_to_bf16(x));
+        calibration.put(table_name(spec, 0, 0, role, "centroids"), {{groups, codes, channels}, std::move(table)});
+      }
       const CodecContext ctx{dim, kPage, 0, 0, &calibration};
       const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
       const size_t slot = key_codec->encoded_bytes(kPage, 0);
