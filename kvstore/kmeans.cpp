@@ -34,8 +34,9 @@ inline double squared_distance(const float* a, const float* b, int dim) {
 }
 
 // Nearest-centroid search. Scalars (NUQ levels) binary-search the midpoints of the sorted centroids.
-// Vectors scan groups of 8 centroids held as two 4-lane SIMD vectors ([group][dim][half]) by
-// |c|^2 - 2 x.c (|x|^2 is common to all centroids); two independent vectors keep the adders busy.
+// Vectors scan groups of 8 centroids held as 8-lane SIMD vectors ([group][dim]) by |c|^2 - 2 x.c
+// (|x|^2 is common to all centroids), several points at a time: each group's lanes are loaded once
+// for all of them, and their sums are independent chains that keep the adders busy.
 class NearestCentroid {
  public:
   NearestCentroid(const float* centroids, int clusters, int dim) : dim_(dim) {
@@ -50,51 +51,64 @@ class NearestCentroid {
       for (size_t j = 0; j + 1 < order_.size(); ++j) mid_.push_back(0.5f * (value(order_[j]) + value(order_[j + 1])));
       return;
     }
-    groups_ = (clusters + kGroup - 1) / kGroup;
-    lanes_.assign(static_cast<size_t>(groups_) * dim * 2, Lanes{});
+    groups_ = (clusters + kLanes - 1) / kLanes;
+    lanes_.assign(static_cast<size_t>(groups_) * dim, Lanes{});
     // Padding lanes have an infinite norm: they never win.
-    norms_.assign(static_cast<size_t>(groups_) * 2, Lanes{} + std::numeric_limits<float>::infinity());
+    norms_.assign(groups_, Lanes{} + std::numeric_limits<float>::infinity());
     for (int j = 0; j < clusters; ++j) {
       const float* c = centroids + static_cast<size_t>(j) * dim;
-      const int half = j % kGroup / kLanes, lane = j % kLanes;
-      norms_[j / kLanes][lane] = std::inner_product(c, c + dim, c, 0.0f);
-      for (int i = 0; i < dim; ++i) lanes_[(static_cast<size_t>(j / kGroup) * dim + i) * 2 + half][lane] = c[i];
+      norms_[j / kLanes][j % kLanes] = std::inner_product(c, c + dim, c, 0.0f);
+      for (int i = 0; i < dim; ++i) lanes_[static_cast<size_t>(j / kLanes) * dim + i][j % kLanes] = c[i];
     }
   }
 
-  // The first centroid of least distance, as a scan in index order would find it.
-  uint32_t operator()(const float* x) const {
-    if (dim_ == 1) return order_[std::lower_bound(mid_.begin(), mid_.end(), x[0]) - mid_.begin()];
-    const Indices lane = {0, 1, 2, 3};
-    Lanes best0 = Lanes{} + std::numeric_limits<float>::infinity(), best1 = best0;
-    Indices arg0 = {}, arg1 = {};
-    for (int g = 0; g < groups_; ++g) {
-      const Lanes* c = &lanes_[static_cast<size_t>(g) * dim_ * 2];
-      Lanes d0 = norms_[2 * g], d1 = norms_[2 * g + 1];
-      for (int i = 0; i < dim_; ++i) {
-        const float m = -2.0f * x[i];
-        d0 += m * c[2 * i];
-        d1 += m * c[2 * i + 1];
-      }
-      const Indices closer0 = d0 < best0, closer1 = d1 < best1;
-      best0 = closer0 ? d0 : best0;
-      best1 = closer1 ? d1 : best1;
-      arg0 = closer0 ? lane + g * kGroup : arg0;
-      arg1 = closer1 ? lane + (g * kGroup + kLanes) : arg1;
+  // Each of n points' (data: [n][dim]) first centroid of least distance, as a scan in index order
+  // would find it, into out.
+  void assign(const float* data, size_t n, uint32_t* out) const {
+    size_t i = 0;
+    if (dim_ == 1) {
+      for (; i < n; ++i) out[i] = order_[std::lower_bound(mid_.begin(), mid_.end(), data[i]) - mid_.begin()];
+      return;
     }
-    float best = best0[0];
-    int32_t arg = arg0[0];
-    for (int l = 0; l < kLanes; ++l) {
-      if (best0[l] < best || (best0[l] == best && arg0[l] < arg)) best = best0[l], arg = arg0[l];
-      if (best1[l] < best || (best1[l] == best && arg1[l] < arg)) best = best1[l], arg = arg1[l];
-    }
-    return static_cast<uint32_t>(arg);
+    for (; i + kPoints <= n; i += kPoints) nearest<kPoints>(data + i * dim_, out + i);
+    for (; i < n; ++i) nearest<1>(data + i * dim_, out + i);
   }
 
  private:
-  static constexpr int kLanes = 4, kGroup = 2 * kLanes;
+  static constexpr int kLanes = 8, kPoints = 4;
   using Lanes = float __attribute__((vector_size(4 * kLanes)));      // GCC/Clang vector extension
   using Indices = int32_t __attribute__((vector_size(4 * kLanes)));  // comparison masks and indices
+
+  // The nearest centroids of P consecutive points.
+  template <int P>
+  void nearest(const float* x, uint32_t* out) const {
+    const Indices lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    Lanes best[P];
+    Indices arg[P];
+    for (int p = 0; p < P; ++p) best[p] = Lanes{} + std::numeric_limits<float>::infinity(), arg[p] = Indices{};
+    for (int g = 0; g < groups_; ++g) {
+      const Lanes* c = &lanes_[static_cast<size_t>(g) * dim_];
+      Lanes d[P];
+      for (int p = 0; p < P; ++p) d[p] = norms_[g];
+      for (int i = 0; i < dim_; ++i)
+        for (int p = 0; p < P; ++p) {
+          const float m = -2.0f * x[p * dim_ + i];
+          d[p] += m * c[i];
+        }
+      for (int p = 0; p < P; ++p) {
+        const Indices closer = d[p] < best[p];
+        best[p] = closer ? d[p] : best[p];
+        arg[p] = closer ? lane + g * kLanes : arg[p];
+      }
+    }
+    for (int p = 0; p < P; ++p) {
+      float least = best[p][0];
+      int32_t index = arg[p][0];
+      for (int l = 1; l < kLanes; ++l)
+        if (best[p][l] < least || (best[p][l] == least && arg[p][l] < index)) least = best[p][l], index = arg[p][l];
+      out[p] = static_cast<uint32_t>(index);
+    }
+  }
 
   int dim_;
   std::vector<uint32_t> order_;  // dim 1: centroid indices by value
@@ -320,8 +334,13 @@ void assign_nearest(const float* data, size_t n, int dim, const float* centroids
   RINGKV_REQUIRE(dim > 0 && clusters > 0, "assign_nearest needs a dimension and centroids");
   const NearestCentroid nearest(centroids, clusters, dim);
   const double work = static_cast<double>(n) * (dim == 1 ? 8 : clusters * dim);
+  constexpr size_t kChunk = 64;  // points per task: a multiple of the points searched at once
+  const long long chunks = static_cast<long long>((n + kChunk - 1) / kChunk);
 #pragma omp parallel for schedule(static) if (work > kParallelWork)
-  for (long long i = 0; i < static_cast<long long>(n); ++i) out[i] = nearest(data + static_cast<size_t>(i) * dim);
+  for (long long k = 0; k < chunks; ++k) {
+    const size_t first = static_cast<size_t>(k) * kChunk;
+    nearest.assign(data + first * dim, std::min(kChunk, n - first), out + first);
+  }
 }
 
 KMeansResult weighted_kmeans(const float* data, size_t n, int dim, const float* weights, const KMeansOptions& options) {
