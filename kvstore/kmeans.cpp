@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -32,6 +33,14 @@ inline double squared_distance(const float* a, const float* b, int dim) {
   for (int i = 0; i < dim; ++i) s += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
   return s;
 }
+
+constexpr int kLanes = 8;
+using Lanes = float __attribute__((vector_size(4 * kLanes)));      // GCC/Clang vector extension
+using Indices = int32_t __attribute__((vector_size(4 * kLanes)));  // comparison masks and indices
+
+// kLanes floats from `at` (any alignment) into v; by reference: a vector returned by value changes
+// the ABI where AVX is not enabled.
+inline void load_lanes(const float* at, Lanes& v) { std::memcpy(&v, at, sizeof v); }
 
 // Nearest-centroid search. Scalars (NUQ levels) binary-search the midpoints of the sorted centroids.
 // Vectors scan groups of 8 centroids held as 8-lane SIMD vectors ([group][dim]) by |c|^2 - 2 x.c
@@ -75,9 +84,7 @@ class NearestCentroid {
   }
 
  private:
-  static constexpr int kLanes = 8, kPoints = 4;
-  using Lanes = float __attribute__((vector_size(4 * kLanes)));      // GCC/Clang vector extension
-  using Indices = int32_t __attribute__((vector_size(4 * kLanes)));  // comparison masks and indices
+  static constexpr int kPoints = 4;
 
   // The nearest centroids of P consecutive points.
   template <int P>
@@ -146,13 +153,88 @@ SeedSample draw_seed_sample(const float* data, size_t n, int dim, const std::vec
   return s;
 }
 
-// Index of a sample point drawn with probability proportional to its mass (given as prefix sums),
-// uniformly when all mass is zero.
-size_t draw(const std::vector<double>& prefix, std::mt19937_64& rng) {
-  const size_t uniform = rng() % prefix.size();
-  if (!(prefix.back() > 0)) return uniform;
-  const double r = std::uniform_real_distribution<double>(0.0, 1.0)(rng) * prefix.back();
-  return std::min<size_t>(std::upper_bound(prefix.begin(), prefix.end(), r) - prefix.begin(), prefix.size() - 1);
+// The k-means++ sample's points in spans of this many: per span, its D^2 sampling mass and its share
+// of the potential, summed in a fixed order (the same for any thread count).
+constexpr size_t kSpanPoints = 256;
+
+struct Spans {
+  size_t points, count;
+  explicit Spans(size_t n) : points(n), count((n + kSpanPoints - 1) / kSpanPoints) {}
+  size_t begin(size_t s) const { return s * kSpanPoints; }
+  size_t end(size_t s) const { return std::min(points, (s + 1) * kSpanPoints); }
+};
+
+// The D^2 sampling mass of sample point i: its weight times its squared distance to the nearest
+// centroid so far (before the first centroid, the weight alone).
+double sampling_mass(const SeedSample& s, const std::vector<float>& d2, bool seeded, size_t i) {
+  return seeded ? s.weights[i] * d2[i] : s.weights[i];
+}
+
+// Index of a sample point drawn with probability proportional to its mass, uniformly when all mass
+// is zero: a span by the spans' masses, then a point by a walk through that span alone.
+size_t draw(const SeedSample& s, const Spans& spans, const std::vector<double>& span_mass, const std::vector<float>& d2,
+            bool seeded, std::mt19937_64& rng) {
+  const size_t uniform = rng() % s.size;
+  const double total = std::accumulate(span_mass.begin(), span_mass.end(), 0.0);
+  if (!(total > 0)) return uniform;
+  double r = std::uniform_real_distribution<double>(0.0, 1.0)(rng) * total;
+  // Where rounding leaves r past every span, or past every point of one, the last that has mass.
+  size_t chosen = spans.count, last_span = 0;
+  for (size_t p = 0; p < spans.count; ++p) {
+    if (span_mass[p] > 0) last_span = p;
+    if (chosen < spans.count) continue;
+    if (r < span_mass[p])
+      chosen = p;
+    else
+      r -= span_mass[p];
+  }
+  if (chosen == spans.count) chosen = last_span, r = span_mass[last_span];
+  size_t last = spans.begin(chosen);
+  for (size_t i = spans.begin(chosen); i < spans.end(chosen); ++i) {
+    const double m = sampling_mass(s, d2, seeded, i);
+    if (m > 0) last = i;
+    if (r < m) return i;
+    r -= m;
+  }
+  return last;
+}
+
+// Sum over [lo, hi) of weights[i] * d[i] in four interleaved partial sums (they overlap the adds'
+// latency), in a fixed order.
+double weighted_sum(const std::vector<double>& weights, const float* d, size_t lo, size_t hi) {
+  double part[4] = {};
+  size_t i = lo;
+  for (; i + 4 <= hi; i += 4)
+    for (int k = 0; k < 4; ++k) part[k] += weights[i + k] * d[i + k];
+  for (; i < hi; ++i) part[0] += weights[i] * d[i];
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+// d[i] for sample points [lo, hi): the squared distance to y, or d2[i] where that is nearer. The
+// coordinates are summed per point in order, kLanes points at a time.
+void nearer_distances(const SeedSample& s, int dim, const float* y, const std::vector<float>& d2, size_t lo, size_t hi,
+                      float* d) {
+  size_t i = lo;
+  for (; i + kLanes <= hi; i += kLanes) {
+    Lanes sum = {};
+    Lanes x, before;
+    for (int c = 0; c < dim; ++c) {
+      load_lanes(&s.coords[c * s.size + i], x);
+      const Lanes diff = x - y[c];
+      sum += diff * diff;
+    }
+    load_lanes(&d2[i], before);
+    sum = before < sum ? before : sum;
+    std::memcpy(d + i, &sum, sizeof sum);
+  }
+  for (; i < hi; ++i) {
+    float sum = 0.0f;
+    for (int c = 0; c < dim; ++c) {
+      const float diff = s.coords[c * s.size + i] - y[c];
+      sum += diff * diff;
+    }
+    d[i] = std::min(sum, d2[i]);
+  }
 }
 
 // Greedy k-means++: each step draws a few candidates by weighted D^2 sampling and keeps the one that
@@ -162,46 +244,37 @@ std::vector<float> seed_centroids(const float* data, size_t n, int dim, const st
   std::mt19937_64 rng(options.seed);
   const SeedSample s = draw_seed_sample(data, n, dim, w, std::max<size_t>(1, options.max_seed_samples), rng);
   const int candidates = 2 + static_cast<int>(std::log(static_cast<double>(k)));
-  const Blocks blocks(s.size, 2048);
+  const Spans spans(s.size);
   std::vector<float> d2(s.size, std::numeric_limits<float>::infinity()), trial(candidates * s.size);
-  std::vector<double> cumulative(s.size), potential(blocks.count * candidates);
-  std::partial_sum(s.weights.begin(), s.weights.end(), cumulative.begin());  // of the D^2 sampling mass
+  std::vector<double> potential(spans.count * candidates), span_mass(spans.count);  // potential: [span][try]
+  for (size_t p = 0; p < spans.count; ++p)
+    span_mass[p] = std::accumulate(s.weights.begin() + spans.begin(p), s.weights.begin() + spans.end(p), 0.0);
   std::vector<float> centroids;
   centroids.reserve(static_cast<size_t>(k) * dim);
   for (int j = 0; j < k; ++j) {
     const int tries = j == 0 ? 1 : candidates;
     std::vector<float> picks(static_cast<size_t>(tries) * dim);  // [try][dim]
     for (int t = 0; t < tries; ++t) {
-      const size_t p = s.index[draw(cumulative, rng)];
+      const size_t p = s.index[draw(s, spans, span_mass, d2, j > 0, rng)];
       std::copy_n(data + p * dim, dim, &picks[t * dim]);
     }
 #pragma omp parallel for schedule(static) if (static_cast<double>(s.size) * tries * dim > kParallelWork)
-    for (long long b = 0; b < static_cast<long long>(blocks.count); ++b) {
-      const size_t lo = blocks.begin(b), hi = blocks.end(b);
+    for (long long p = 0; p < static_cast<long long>(spans.count); ++p)
       for (int t = 0; t < tries; ++t) {
         float* d = &trial[t * s.size];
-        std::fill(d + lo, d + hi, 0.0f);
-        for (int c = 0; c < dim; ++c) {
-          const float* x = &s.coords[c * s.size];
-          const float y = picks[t * dim + c];
-          for (size_t i = lo; i < hi; ++i) d[i] += (x[i] - y) * (x[i] - y);
-        }
-        double sum = 0;
-        for (size_t i = lo; i < hi; ++i) sum += s.weights[i] * (d[i] = std::min(d[i], d2[i]));
-        potential[b * candidates + t] = sum;
+        nearer_distances(s, dim, &picks[t * dim], d2, spans.begin(p), spans.end(p), d);
+        potential[p * candidates + t] = weighted_sum(s.weights, d, spans.begin(p), spans.end(p));
       }
-    }
     int best = 0;
     double best_potential = std::numeric_limits<double>::infinity();
     for (int t = 0; t < tries; ++t) {
       double sum = 0;
-      for (size_t b = 0; b < blocks.count; ++b) sum += potential[b * candidates + t];
+      for (size_t p = 0; p < spans.count; ++p) sum += potential[p * candidates + t];
       if (sum < best_potential) best_potential = sum, best = t;
     }
     centroids.insert(centroids.end(), picks.begin() + best * dim, picks.begin() + (best + 1) * dim);
     std::copy_n(&trial[best * s.size], s.size, d2.begin());
-    double total = 0;
-    for (size_t i = 0; i < s.size; ++i) cumulative[i] = total += s.weights[i] * d2[i];
+    for (size_t p = 0; p < spans.count; ++p) span_mass[p] = potential[p * candidates + best];
   }
   return centroids;
 }
