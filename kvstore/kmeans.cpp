@@ -17,13 +17,12 @@ namespace {
 // (codecs run thousands of small k-means and encodes).
 constexpr double kParallelWork = 1 << 16;
 
-// Points are split into blocks whose count does not depend on the thread count; per-block sums are
-// combined in block order, which keeps results bit-identical for any number of threads.
+// Points are split into blocks of `size` (the last may be short) whose count does not depend on the
+// thread count; per-block sums are combined in block order, which keeps results bit-identical for
+// any number of threads.
 struct Blocks {
   size_t n, size, count;
-  Blocks(size_t points, size_t min_size) : n(points), size(std::max(min_size, (points + 63) / 64)) {
-    count = (n + size - 1) / size;
-  }
+  Blocks(size_t points, size_t block_size) : n(points), size(block_size), count((points + block_size - 1) / block_size) {}
   size_t begin(size_t b) const { return b * size; }
   size_t end(size_t b) const { return std::min(n, (b + 1) * size); }
 };
@@ -153,16 +152,9 @@ SeedSample draw_seed_sample(const float* data, size_t n, int dim, const std::vec
   return s;
 }
 
-// The k-means++ sample's points in spans of this many: per span, its D^2 sampling mass and its share
-// of the potential, summed in a fixed order (the same for any thread count).
+// The k-means++ sample's points in spans (Blocks) of this many: per span, its D^2 sampling mass and
+// its share of the potential.
 constexpr size_t kSpanPoints = 256;
-
-struct Spans {
-  size_t points, count;
-  explicit Spans(size_t n) : points(n), count((n + kSpanPoints - 1) / kSpanPoints) {}
-  size_t begin(size_t s) const { return s * kSpanPoints; }
-  size_t end(size_t s) const { return std::min(points, (s + 1) * kSpanPoints); }
-};
 
 // The D^2 sampling mass of sample point i: its weight times its squared distance to the nearest
 // centroid so far (before the first centroid, the weight alone).
@@ -172,7 +164,7 @@ double sampling_mass(const SeedSample& s, const std::vector<float>& d2, bool see
 
 // Index of a sample point drawn with probability proportional to its mass, uniformly when all mass
 // is zero: a span by the spans' masses, then a point by a walk through that span alone.
-size_t draw(const SeedSample& s, const Spans& spans, const std::vector<double>& span_mass, const std::vector<float>& d2,
+size_t draw(const SeedSample& s, const Blocks& spans, const std::vector<double>& span_mass, const std::vector<float>& d2,
             bool seeded, std::mt19937_64& rng) {
   const size_t uniform = rng() % s.size;
   const double total = std::accumulate(span_mass.begin(), span_mass.end(), 0.0);
@@ -244,7 +236,7 @@ std::vector<float> seed_centroids(const float* data, size_t n, int dim, const st
   std::mt19937_64 rng(options.seed);
   const SeedSample s = draw_seed_sample(data, n, dim, w, std::max<size_t>(1, options.max_seed_samples), rng);
   const int candidates = 2 + static_cast<int>(std::log(static_cast<double>(k)));
-  const Spans spans(s.size);
+  const Blocks spans(s.size, kSpanPoints);
   std::vector<float> d2(s.size, std::numeric_limits<float>::infinity()), trial(candidates * s.size);
   std::vector<double> potential(spans.count * candidates), span_mass(spans.count);  // potential: [span][try]
   for (size_t p = 0; p < spans.count; ++p)
@@ -429,7 +421,7 @@ KMeansResult weighted_kmeans(const float* data, size_t n, int dim, const float* 
   }
   const std::vector<float> w = point_weights(weights, n);
   result.centroids = seed_centroids(data, n, dim, w, k, options);
-  const Blocks blocks(n, 4096);
+  const Blocks blocks(n, std::max<size_t>(4096, (n + 63) / 64));  // at most 64 blocks of Lloyd sums
   const std::unique_ptr<LoadedPoints> points = (options.search ? *options.search : cpu_nearest_search()).load(data, n, dim);
   std::vector<uint32_t> nearest(n);
   result.assignment.assign(n, UINT32_MAX);
