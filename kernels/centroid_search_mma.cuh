@@ -1,9 +1,10 @@
 #pragma once
 // Nearest centroids of 16 vectors at once on tensor cores, for the CQ and RVQ page encoders. A warp
 // scores 8 centroids per step by |c|^2 - 2 x.c with m16n8k8 tf32 products; each operand is split into
-// its tf32 part and the remainder, and three products (big.big + big.small + small.big) keep the
-// scores within a few fp32 roundings of the fp32 search's, so only near-ties can pick another
-// centroid. Of equal scores the first index wins.
+// its tf32 part (truncated) and the remainder, and three products (big.big + big.small + small.big)
+// keep each product term within about 2^-20 of |x||c| of the fp32 search's (the remainders lose
+// their low bits on the tensor cores, and small.small is left out), so only near-ties can pick
+// another centroid. Of equal scores the first index wins.
 #include <cuda_runtime.h>
 
 #include <cstdint>

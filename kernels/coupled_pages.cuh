@@ -3,9 +3,9 @@
 // kvstore/codec_coupled.cpp: tokens x groups codes of `bits` bits, row-major, LSB-first).
 // Encoding finds each group's nearest centroid as CoupledCodec does (squared norm of the centroid
 // plus -2x.c summed in channel order with fused multiply-adds, the first index of least distance
-// winning), then packs the codes word by word; where the channels and table
-// allow, the search runs on tensor cores (kernels/centroid_search_mma.cuh). (With one channel per group the CPU searches sorted midpoints instead: an exact tie may go
-// to another index of the same distance.) Decoding writes each group's centroid, rounded
+// winning), then packs the codes word by word; where the channels and table allow, the search runs
+// on tensor cores (kernels/centroid_search_mma.cuh). (With one channel per group the CPU searches
+// sorted midpoints instead: an exact tie may go to another index of the same distance.) Decoding writes each group's centroid, rounded
 // to bf16, into the rows prefill attends to.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
