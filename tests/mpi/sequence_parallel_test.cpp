@@ -73,25 +73,36 @@ Transcript run_session(const Transformer& model, KVShard& kv, Communicator* comm
 
 class SequenceParallel : public ::testing::Test {
  protected:
+  // A setup that fails on one rank would leave the others waiting in a collective: take the job down.
   static void SetUpTestSuite() {
+    try {
+      set_up();
+    } catch (const std::exception& e) {
+      abort_all(std::string("test setup: ") + e.what());
+    }
+  }
+  static void set_up() {
     Communicator& comm = Communicator::world();
-    dir_ = new std::string(::testing::TempDir() + "/ringkv_sequence_parallel_" + std::to_string(comm.rank()));
+    // Named by rank 0's process so that jobs of different sizes running at once keep apart.
+    const std::string stem = ::testing::TempDir() + "/ringkv_sequence_parallel_" + std::to_string(::getpid());
+    std::vector<uint8_t> name(stem.begin(), stem.end());
+    comm.broadcast_bytes(name, 0, "test: file stem");
+    const std::string shared_stem(name.begin(), name.end());
+    dir_ = new std::string(shared_stem + "_rank" + std::to_string(comm.rank()));
     write_random_model(*dir_, tiny_config(), DType::BF16, 11);
     weights_ = ModelWeights::load(*dir_).release();
     model_ = new Transformer(*weights_, 1024);
     // Rank 0 learns the codebooks; every rank reads the same file, as the command line does.
-    const std::string path = ::testing::TempDir() + "/ringkv_sequence_parallel_" + std::to_string(::getpid()) + ".cal";
-    std::vector<uint8_t> name(path.begin(), path.end());
-    comm.broadcast_bytes(name, 0, "test: calibration file name");
+    const std::string path = shared_stem + ".cal";
     if (comm.rank() == 0) {
       const std::vector<KVSpec> specs = all_specs();
       learn_calibration(collect_kv(*model_, random_tokens(600, 101, 9), 200, 64, 8), specs, kPage, model_->rope().table)
-          .save(std::string(name.begin(), name.end()));
+          .save(path);
     }
     comm.barrier("test: calibration written");
-    calibration_ = new Calibration(Calibration::load(std::string(name.begin(), name.end())));
+    calibration_ = new Calibration(Calibration::load(path));
     comm.barrier("test: calibration read");
-    if (comm.rank() == 0) std::filesystem::remove(std::string(name.begin(), name.end()));
+    if (comm.rank() == 0) std::filesystem::remove(path);
   }
   static void TearDownTestSuite() {
     delete calibration_;
