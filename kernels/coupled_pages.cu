@@ -17,12 +17,14 @@ void encode_coupled_pages_gpu(const CoupledShapeGpu& s, const float* rows, int n
                               uint8_t* const* page_bytes, cudaStream_t stream) {
   require_shape(s, "encode_coupled_pages_gpu");
   if (n_pages == 0) return;
-  const bool tensor_cores = kernels::tensor_core_search_fits(s.channels, 1 << s.bits);
-  const size_t bytes = tensor_cores ? kernels::encode_coupled_mma_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits)
-                                    : kernels::encode_coupled_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits);
-  const int most = max_shared_bytes_per_block();
-  RINGKV_REQUIRE(bytes <= static_cast<size_t>(most), "encode_coupled_pages_gpu: a page's codes need " + std::to_string(bytes) +
-                                                         " bytes of shared memory; the GPU gives a block " + std::to_string(most));
+  // Tensor cores where the shape allows and two staged tables fit beside the codes; else the fp32 search.
+  const size_t most = static_cast<size_t>(max_shared_bytes_per_block());
+  const size_t mma_bytes = kernels::encode_coupled_mma_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits);
+  const bool tensor_cores = kernels::tensor_core_search_fits(s.channels, 1 << s.bits) && mma_bytes <= most;
+  const size_t bytes =
+      tensor_cores ? mma_bytes : kernels::encode_coupled_shared_bytes(s.page_tokens, s.head_dim, s.channels, s.bits);
+  RINGKV_REQUIRE(bytes <= most, "encode_coupled_pages_gpu: a page's codes need " + std::to_string(bytes) +
+                                    " bytes of shared memory; the GPU gives a block " + std::to_string(most));
   with_coupled_channels(s.channels, "encode_coupled_pages_gpu", [&](auto channels) {
     constexpr int kChannels = decltype(channels)::value;
     auto kernel = kernels::encode_coupled_pages_kernel<kChannels>;

@@ -71,10 +71,11 @@ void require_decode_attention_coupled(const CoupledPagesGpu& p) {
   const size_t bytes = kernels::coupled_shared_bytes(kernel_params(p, 1), 1, kFewestCoupledWarps);
   const int most = max_shared_bytes_per_block();
   RINGKV_REQUIRE(bytes <= static_cast<size_t>(most),
-                 "CQ decode attention with " + std::to_string(p.key_channels) + " channels per group and " +
-                     std::to_string(p.key_bits) + "-bit codes needs " + std::to_string(bytes) +
-                     " bytes of shared memory for its lookup tables; the GPU gives a block " +
-                     std::to_string(most) + " (fewer bits per code or more channels per group fit)");
+                 "CQ decode attention with keys of " + std::to_string(p.key_channels) + " channels per group and " +
+                     std::to_string(p.key_bits) + "-bit codes, values of " + std::to_string(p.value_channels) + " and " +
+                     std::to_string(p.value_bits) + " bits, needs " + std::to_string(bytes) +
+                     " bytes of shared memory for the key lookup table, the value centroids and the staged codes; the GPU "
+                     "gives a block " + std::to_string(most) + " (fewer bits per code or more channels per group fit)");
 }
 
 void decode_attention_coupled_gpu(const CoupledPagesGpu& p, const float* queries, int n_queries, float scale, int splits,

@@ -37,11 +37,11 @@ struct CoupledKernelParams {
   int key_channels, key_bits, value_channels, value_bits;
 };
 
-__host__ __device__ inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+__host__ __device__ inline size_t coupled_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 // Bytes of a row of staged key codes (padded so that a lane reads its row 16 bytes at a time).
 __host__ __device__ inline int coupled_key_pitch(const CoupledKernelParams& p, int code_bytes) {
-  return static_cast<int>(round_up(static_cast<size_t>(p.head_dim / p.key_channels) * code_bytes, 16));
+  return static_cast<int>(coupled_round_up(static_cast<size_t>(p.head_dim / p.key_channels) * code_bytes, 16));
 }
 // A warp's staging bytes: the tile's key codes (then, once scored, its probabilities), then its value codes.
 __host__ __device__ inline size_t coupled_key_stage_bytes(const CoupledKernelParams& p, int qp, int code_bytes) {
@@ -50,17 +50,17 @@ __host__ __device__ inline size_t coupled_key_stage_bytes(const CoupledKernelPar
   return codes > probabilities ? codes : probabilities;
 }
 __host__ __device__ inline size_t coupled_value_stage_bytes(const CoupledKernelParams& p, int code_bytes) {
-  return round_up(static_cast<size_t>(kCoupledTileKeys) * (p.head_dim / p.value_channels) * code_bytes, 16);
+  return coupled_round_up(static_cast<size_t>(kCoupledTileKeys) * (p.head_dim / p.value_channels) * code_bytes, 16);
 }
 // The regions of shared memory, each a multiple of 16 bytes: the key table (or, after the keys, the
 // warps' states) and the queries in fp32, the value centroids in bf16, the warps' staged codes.
 __host__ __device__ inline size_t coupled_table_floats(const CoupledKernelParams& p, int qp, int warps) {
   const size_t key_table = qp * (static_cast<size_t>(p.head_dim / p.key_channels) << p.key_bits);
   const size_t warp_states = static_cast<size_t>(warps) * qp * (p.head_dim + 2);
-  return round_up(key_table > warp_states ? key_table : warp_states, 4);
+  return coupled_round_up(key_table > warp_states ? key_table : warp_states, 4);
 }
 __host__ __device__ inline size_t coupled_value_centroid_bytes(const CoupledKernelParams& p) {
-  return round_up((static_cast<size_t>(p.head_dim) << p.value_bits) * sizeof(__nv_bfloat16), 16);
+  return coupled_round_up((static_cast<size_t>(p.head_dim) << p.value_bits) * sizeof(__nv_bfloat16), 16);
 }
 // Codes staged as bytes where they fit in 8 bits, else as 16-bit words.
 inline int coupled_code_bytes(const CoupledKernelParams& p) { return p.key_bits <= 8 && p.value_bits <= 8 ? 1 : 2; }
@@ -284,12 +284,16 @@ __global__ void __launch_bounds__(kCoupledMostWarps * 32, 1) decode_attention_co
 #pragma unroll
       for (int q = 0; q < QP; ++q) probs_s[lane * QP + q] = prob[q];
       __syncwarp();
-      if (span == 1) {
-        accumulate_values<1, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
-      } else if (span == 2) {
-        accumulate_values<2, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
-      } else if constexpr (kLaneChannels % 4 == 0) {
-        accumulate_values<4, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
+      switch (span) {
+        case 1:
+          accumulate_values<1, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
+          break;
+        case 2:
+          accumulate_values<2, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
+          break;
+        default:  // 4: single channels, D = 128
+          if constexpr (kLaneChannels % 4 == 0)
+            accumulate_values<4, QP, D>(probs_s, value_codes_s, value_groups, value_centroid_s, value_codes, p.value_channels, lane, acc);
       }
     }
 #pragma unroll

@@ -1,5 +1,6 @@
 // Encoding and decoding of RVQ pages on the GPU (layout: kernels/residual_pages.cuh).
 #include "kernels/centroid_search_mma.cuh"
+#include "kernels/cuda_check.hpp"
 #include "kernels/pack_codes.cuh"
 #include "kernels/residual_pages.cuh"
 #include "kernels/vector_search.cuh"
@@ -11,33 +12,36 @@ namespace kernels {
 
 constexpr int kMaxResidualCodesPerToken = 256;
 
-// The encoder's search runs on tensor cores where the group and codebooks allow, with two warps per
-// token's worth of threads.
-inline bool residual_search_on_tensor_cores(const ResidualShapeGpu& s) { return tensor_core_search_fits(s.group, s.codes); }
-
+// The encoder's search runs on tensor cores where the group and codebooks allow and two staged
+// codebooks fit shared memory, with two warps per token's worth of threads.
 template <bool TENSOR_CORES>
 constexpr int kEncodeResidualThreads = TENSOR_CORES ? 2 * kTileDim : kTileDim;
-inline int encode_residual_threads(const ResidualShapeGpu& s) {
-  return residual_search_on_tensor_cores(s) ? kEncodeResidualThreads<true> : kEncodeResidualThreads<false>;
+
+// Shared bytes of the search: the codebook entries' squared norms (fp32) or two staged codebooks.
+__host__ __device__ inline size_t residual_search_bytes(const ResidualShapeGpu& s, bool tensor_cores) {
+  return tensor_cores ? 2 * staged_centroid_bytes(s.group, s.codes) : sizeof(float) * s.depth * s.codes;
 }
 
-// Dynamic shared memory of the encoder: the rows; the codebook entries' squared norms (fp32
-// search) or two staged codebooks (tensor cores); the codes.
-inline size_t encode_residual_shared_bytes(const ResidualShapeGpu& s) {
-  const size_t search = residual_search_on_tensor_cores(s) ? 2 * staged_centroid_bytes(s.group, s.codes) : sizeof(float) * s.depth * s.codes;
-  return kFloatTileBytes + search + static_cast<size_t>(kTileDim) * (kTileDim / s.group) * s.depth;
+// Dynamic shared memory of the encoder: the rows, the search's, the codes.
+inline size_t encode_residual_shared_bytes(const ResidualShapeGpu& s, bool tensor_cores) {
+  return kFloatTileBytes + residual_search_bytes(s, tensor_cores) + static_cast<size_t>(kTileDim) * (kTileDim / s.group) * s.depth;
 }
 
-// The fp32 search: thread t takes token t, group by group, level by level (every thread at the
-// same entry: one broadcast read). norms: [depth][codes].
+inline bool residual_search_on_tensor_cores(const ResidualShapeGpu& s) {
+  return tensor_core_search_fits(s.group, s.codes) &&
+         encode_residual_shared_bytes(s, true) <= static_cast<size_t>(max_shared_bytes_per_block());
+}
+
+// The fp32 search: thread t takes token t (x: its scaled row), group by group, level by level
+// (every thread at the same entry: one broadcast read). norms: [depth][codes].
 template <int GROUP>
-__device__ void encode_residual_fp32(const ResidualShapeGpu& shape, bool keys, const float* x, float inv, const float* books,
+__device__ void encode_residual_fp32(const ResidualShapeGpu& shape, bool keys, const float* x, const float* books,
                                      const float* norms, uint8_t* codes_s) {
   const int t = threadIdx.x, groups = kTileDim / GROUP, per_token = groups * shape.depth;
   for (int g = 0; g < groups; ++g) {
     float r[GROUP];
 #pragma unroll
-    for (int j = 0; j < GROUP; ++j) r[j] = x[residual_channel(keys, groups, GROUP, g, j)] * inv;
+    for (int j = 0; j < GROUP; ++j) r[j] = x[residual_channel(keys, groups, GROUP, g, j)];
     for (int l = 0; l < shape.depth; ++l) {
       const float* book = books + static_cast<size_t>(l) * shape.codes * GROUP;
       float r2[GROUP];  // -2r
@@ -111,7 +115,7 @@ __global__ void __launch_bounds__(kEncodeResidualThreads<TENSOR_CORES>)
   extern __shared__ __align__(16) unsigned char shared[];
   float* tile = reinterpret_cast<float*>(shared);
   unsigned char* search = shared + kFloatTileBytes;  // norms [depth][codes], or two staged codebooks
-  uint8_t* codes_s = search + (TENSOR_CORES ? 2 * staged_centroid_bytes(GROUP, shape.codes) : sizeof(float) * shape.depth * shape.codes);
+  uint8_t* codes_s = search + residual_search_bytes(shape, TENSOR_CORES);
   __shared__ float freq_s[kTileDim / 2];
   const int block = blockIdx.x, h = block % kv_heads, t = threadIdx.x, groups = kTileDim / GROUP;
   const bool token_thread = t < kTileDim;
@@ -120,7 +124,8 @@ __global__ void __launch_bounds__(kEncodeResidualThreads<TENSOR_CORES>)
   const float* books = codebooks[h];
   uint8_t* out = page_bytes[block];
   // A constant stride: the loads unroll and overlap.
-  for (int e = t; e < kTileDim * kTileDim; e += kEncodeResidualThreads<TENSOR_CORES>) tile[e / kTileDim * kTilePitch + e % kTileDim] = in[e];
+  for (int e = t; e < kTileDim * kTileDim; e += kEncodeResidualThreads<TENSOR_CORES>)
+    tile[e / kTileDim * kTilePitch + e % kTileDim] = in[e];
   if constexpr (!TENSOR_CORES) {
     float* norms = reinterpret_cast<float*>(search);
     for (int e = t; e < shape.depth * shape.codes; e += blockDim.x) {
@@ -135,7 +140,6 @@ __global__ void __launch_bounds__(kEncodeResidualThreads<TENSOR_CORES>)
     if (token_thread) rotate_tile<true>(FloatTile{tile}, position, -1.f, freq_s);
     __syncthreads();
   }
-  float inv = 0.f;
   if (token_thread) {
     const float* x = tile + t * kTilePitch;
     double mean = 0, squares = 0, spread = 0;
@@ -145,15 +149,13 @@ __global__ void __launch_bounds__(kEncodeResidualThreads<TENSOR_CORES>)
     const double sd = sqrt(spread / kTileDim), rms = sqrt(squares / kTileDim);
     const __half scale = store_half(static_cast<float>(sd > 1e-3 * rms ? sd : rms));
     reinterpret_cast<__half*>(out)[t] = scale;
-    inv = __half2float(scale) > 0.f ? 1.0f / __half2float(scale) : 0.f;
+    const float inv = __half2float(scale) > 0.f ? 1.0f / __half2float(scale) : 0.f;
+    for (int i = 0; i < kTileDim; ++i) tile[t * kTilePitch + i] *= inv;  // the residuals start scaled
   }
-  if constexpr (TENSOR_CORES) {
-    if (token_thread)
-      for (int i = 0; i < kTileDim; ++i) tile[t * kTilePitch + i] *= inv;  // the residuals start scaled
+  if constexpr (TENSOR_CORES)
     encode_residual_mma<GROUP>(shape, keys, tile, books, search, codes_s);
-  } else {
-    encode_residual_fp32<GROUP>(shape, keys, tile + t * kTilePitch, inv, books, reinterpret_cast<const float*>(search), codes_s);
-  }
+  else
+    encode_residual_fp32<GROUP>(shape, keys, tile + t * kTilePitch, books, reinterpret_cast<const float*>(search), codes_s);
   __syncthreads();
   // A page's codes fill whole words (128 tokens).
   pack_codes(codes_s, kTileDim * per_token, code_bits, reinterpret_cast<uint32_t*>(out + 2 * kTileDim));
@@ -179,15 +181,19 @@ void encode_residual_pages_gpu(const ResidualShapeGpu& shape, bool keys, const f
                                uint8_t* const* page_bytes, cudaStream_t stream) {
   require_residual_gpu(shape);
   if (n_pages == 0) return;
-  const size_t shared = kernels::encode_residual_shared_bytes(shape);
   const bool tensor_cores = kernels::residual_search_on_tensor_cores(shape);
+  const size_t shared = kernels::encode_residual_shared_bytes(shape, tensor_cores);
+  const size_t most = static_cast<size_t>(max_shared_bytes_per_block());
+  RINGKV_REQUIRE(shared <= most, "encode_residual_pages_gpu: a page of depth=" + std::to_string(shape.depth) + ", codes=" +
+                                     std::to_string(shape.codes) + ", group=" + std::to_string(shape.group) + " needs " +
+                                     std::to_string(shared) + " bytes of shared memory; the GPU gives a block " + std::to_string(most));
   with_residual_group(shape.group, "encode_residual_pages_gpu", [&](auto group) {
     constexpr int kGroup = decltype(group)::value;
     auto kernel = kernels::encode_residual_pages_kernel<kGroup, false>;
     if constexpr (kernels::tensor_core_channels(kGroup))
       if (tensor_cores) kernel = kernels::encode_residual_pages_kernel<kGroup, true>;
     kernels::allow_shared(kernel, shared);
-    kernel<<<n_pages * kv_heads, kernels::encode_residual_threads(shape), shared, stream>>>(
+    kernel<<<n_pages * kv_heads, tensor_cores ? kernels::kEncodeResidualThreads<true> : kernels::kEncodeResidualThreads<false>, shared, stream>>>(
         shape, kernels::residual_code_bits(shape), keys, rows, kv_heads, first_position, codebooks, inv_freq, page_bytes);
   });
   RINGKV_CHECK_CUDA(cudaGetLastError());

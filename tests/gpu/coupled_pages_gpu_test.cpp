@@ -6,6 +6,7 @@
 // bit. Outputs poisoned first; skipped where no CUDA device is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "kernels/decode_attention_coupled_gpu.hpp"
 #include "kvstore/calibration.hpp"
 #include "kvstore/codec.hpp"
+#include "kvstore/codec_spec.hpp"
 #include "paged_streams.hpp"
 
 namespace ringkv {
@@ -26,45 +28,59 @@ constexpr int kDim = 128, kPage = 128;
 TEST(GpuDecodeAttentionCoupled, MatchesCpuTwin) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: GPU kernel test skipped";
   // Value groups narrower than a lane's channels (1 and 2 channels), key rows padded to 16 bytes
-  // (16 channels), codes of any width unpacked, and 16-bit codes (9 bits, head_dim 64).
+  // (16 channels), codes of any width unpacked, 16-bit codes (9 bits, head_dim 64), blocks of 4
+  // warps (1-channel 8-bit codes), and keys and values coded apart (8-bit keys staged as 16-bit
+  // words beside 9-bit values).
   const std::pair<int, const char*> cases[] = {{128, "cq:channels=8,bits=8"}, {128, "cq:channels=4,bits=6"},
                                                {128, "cq:channels=2,bits=8"}, {128, "cq:channels=8,bits=3"},
                                                {128, "cq:channels=1,bits=4"}, {128, "cq:channels=16,bits=5"},
+                                               {128, "cq:channels=4,bits=8"}, {128, "cq:channels=1,bits=8"},
                                                {64, "cq:channels=8,bits=8"},  {64, "cq:channels=1,bits=6"},
-                                               {64, "cq:channels=8,bits=9"}};
+                                               {64, "cq:channels=8,bits=9"},  {128, "cq:channels=8,bits=8|cq:channels=2,bits=9"}};
   for (const auto& [dim, text] : cases)
     for (int n_queries : {1, 3, 4, 8}) {
-      const CodecSpec spec = CodecSpec::parse(text);
-      const int channels = spec.get_int("channels", 8, 1, 64), bits = spec.get_int("bits", 8, 1, 16);
-      const int groups = dim / channels, codes = 1 << bits, streams = 3, n_pages = 41;
+      const KVSpec spec = KVSpec::parse(text);
+      struct Shape {
+        int channels, bits, groups, codes;
+      };
+      const auto shape_of = [&](const CodecSpec& role_spec) {
+        const int channels = role_spec.get_int("channels", 8, 1, 64), bits = role_spec.get_int("bits", 8, 1, 16);
+        return Shape{channels, bits, dim / channels, 1 << bits};
+      };
+      const Shape ks = shape_of(spec.key), vs = shape_of(spec.value);
+      const int streams = 3, n_pages = 41;
       // Centroids: Gaussian points, the same table for every stream (the kernel reads it per stream).
       // The kernel holds value centroids in bf16: here they are bf16 numbers, so that the comparison
       // is of its arithmetic (the rounding of real centroids shows in the forward-pass tests).
       Calibration calibration;
+      std::vector<float> tables[2];
       for (Role role : {Role::Key, Role::Value}) {
-        std::vector<float> table = test::gaussian(size_t(groups) * codes * channels, 7 + int(role));
+        const CodecSpec& role_spec = role == Role::Key ? spec.key : spec.value;
+        const Shape s = role == Role::Key ? ks : vs;
+        std::vector<float>& table = tables[int(role)];
+        table = test::gaussian(size_t(s.groups) * s.codes * s.channels, 7 + int(role));
         if (role == Role::Value)
           for (float& x : table) x = bf16_to_float(float_to_bf16(x));
-        calibration.put(table_name(spec, 0, 0, role, "centroids"), {{groups, codes, channels}, std::move(table)});
+        calibration.put(table_name(role_spec, 0, 0, role, "centroids"), {{s.groups, s.codes, s.channels}, table});
       }
       const CodecContext ctx{dim, kPage, 0, 0, &calibration};
-      const auto key_codec = make_codec(spec, Role::Key, ctx), value_codec = make_codec(spec, Role::Value, ctx);
-      const size_t slot = key_codec->encoded_bytes(kPage, 0);
+      const auto key_codec = make_codec(spec.key, Role::Key, ctx), value_codec = make_codec(spec.value, Role::Value, ctx);
+      const size_t slot = std::max(key_codec->encoded_bytes(kPage, 0), value_codec->encoded_bytes(kPage, 0));
       const test::PagedStreams paged =
           test::encode_streams(*key_codec, *value_codec, streams, n_pages, kPage, dim, n_queries, slot, false);
       const std::vector<float>& queries = paged.queries;
       const std::vector<AttentionState>& want = paged.want;
       const test::DevicePages d_pages = test::upload_pages(paged, streams, n_pages, slot);
-      DeviceBuffer<float> d_kc(size_t(groups) * codes * channels), d_vc(d_kc.size());
-      d_kc.upload(calibration.get(table_name(spec, 0, 0, Role::Key, "centroids"), {groups, codes, channels}).data.data());
-      d_vc.upload(calibration.get(table_name(spec, 0, 0, Role::Value, "centroids"), {groups, codes, channels}).data.data());
+      DeviceBuffer<float> d_kc(tables[int(Role::Key)].size()), d_vc(tables[int(Role::Value)].size());
+      d_kc.upload(tables[int(Role::Key)].data());
+      d_vc.upload(tables[int(Role::Value)].data());
       const std::vector<const float*> kc_ptrs(streams, d_kc.data()), vc_ptrs(streams, d_vc.data());
       DeviceBuffer<const float*> d_kcp(streams), d_vcp(streams);
       d_kcp.upload(kc_ptrs.data()), d_vcp.upload(vc_ptrs.data());
       DeviceBuffer<float> d_q(queries.size());
       d_q.upload(queries.data());
       const CoupledPagesGpu view{d_pages.keys.data(), d_pages.values.data(), d_kcp.data(), d_vcp.data(), streams, n_pages, kPage, dim,
-                                 channels, bits, channels, bits};
+                                 ks.channels, ks.bits, vs.channels, vs.bits};
       // The kernel's choice of splits, and one split (several tiles of keys, the running maximum rising).
       for (const int splits : {decode_attention_coupled_splits(view), 1}) {
         DeviceBuffer<float> split_out(size_t(splits) * queries.size()), split_lse(size_t(splits) * streams * n_queries);
