@@ -101,7 +101,7 @@ __device__ void encode_residual_mma(const ResidualShapeGpu& shape, bool keys, fl
   }
 }
 
-// grid: n_pages * kv_heads, page k of KV head h at k * kv_heads + h; block: encode_residual_threads
+// grid: n_pages * kv_heads, page k of KV head h at k * kv_heads + h; block: kEncodeResidualThreads<TENSOR_CORES>
 // (the first kTileDim take a token each); dynamic shared memory: encode_residual_shared_bytes. As
 // ResidualCodec::encode: the token's scale (its standard deviation in double, or its
 // root-mean-square for a nearly constant vector) rounded to fp16; then per channel group, the scaled
