@@ -109,19 +109,6 @@ __device__ inline float outlier_value(const uint8_t* entries, int at) {
   return __half2float(*reinterpret_cast<const __half*>(entries + 4 * at + 2));
 }
 
-// A bound on |value - dense| over the outliers of the lane's vectors (lane, lane + 32, ...; fp16
-// (lo, hi) ranges at the page's start): a dense value lies within |mid| + half * level_bound.
-__device__ inline float outlier_delta_bound(const uint8_t* page, const uint8_t* entries, int per_vector, float level_bound) {
-  float bound = 0.f;
-  for (int v = threadIdx.x & 31; v < 128; v += 32) {
-    const float2 r = __half22float2(reinterpret_cast<const __half2*>(page)[v]);
-    const float dense = fabsf(0.5f * (r.y + r.x)) + 0.5f * fabsf(r.y - r.x) * level_bound;
-    for (int o = 0; o < per_vector; ++o) bound = fmaxf(bound, fabsf(outlier_value(entries, v * per_vector + o)) + dense);
-  }
-  return bound;
-}
-
-
 // Code `index` of a page's row-major codes (LSB-first; at 3 bits a code may straddle two bytes).
 template <int BITS>
 __device__ inline int code_at(const uint8_t* codes, int index) {
@@ -192,14 +179,39 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
   const auto level = [&](const float* levels, float base, float spacing, int code) {
     return TABLE ? levels[code] : fmaf(static_cast<float>(code), spacing, base);
   };
+  // A page's sparse outliers (after its codes) as fixed-point terms in fix, a round per entry of a
+  // vector: the lane takes vectors lane + 32k and issues a round's loads together, and the round's
+  // scale comes from its own largest |value - dense| times weight_bound (a bound on what multiplies
+  // it), so that no pass over the entries comes first. term(vector, index, delta, scale) adds an
+  // entry's terms; flush(1 / scale) moves the sums out and zeroes them.
+  const auto gather_outliers = [&](const uint8_t* page, bool keys, const float* levels, float base, float spacing,
+                                   float weight_bound, auto term, auto flush) {
+    const uint8_t* entries = page + kCodesAt + kDim * kRowBytes;
+    for (int o = 0; o < p.per_vector; ++o) {
+      int index[4];
+      float delta[4], largest = 0.f;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int v = lane + 32 * k, at = v * p.per_vector + o;
+        const float2 r = __half22float2(reinterpret_cast<const __half2*>(page)[v]);  // (lo, hi)
+        index[k] = outlier_index(entries, at);
+        const int code = code_at<BITS>(page + kCodesAt, keys ? index[k] * kDim + v : v * kDim + index[k]);
+        delta[k] = outlier_value(entries, at) - fmaf(0.5f * (r.y - r.x), level(levels, base, spacing, code), 0.5f * (r.y + r.x));
+        largest = fmaxf(largest, fabsf(delta[k]));
+      }
+      const float2 fixed = fixed_point_scale(largest * weight_bound);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) term(lane + 32 * k, index[k], delta[k], fixed.x);
+      __syncwarp();
+      flush(fixed.y);
+      __syncwarp();
+    }
+  };
   const float score_scale = scale * kLog2e;  // softmax in base 2
   // 1-bit even levels are 2 apart: a code's step, hi - lo, could overflow fp16 where half the range
   // cannot, so the codes are doubled (exactly) and the steps halved.
   constexpr int kFold = !TABLE && BITS == 1 ? 2 : 1;
   auto fold = [](uint32_t pair) { return kFold == 2 ? as_u32(__hadd2(as_half2(pair), as_half2(pair))) : pair; };
-  // The largest |level|: a dense value lies within |mid| + half * this (learned levels may pass 1).
-  const float key_level_bound = fmaxf(1.f, fmaxf(fabsf(key_levels[0]), fabsf(key_levels[(1 << BITS) - 1])));
-  const float value_level_bound = fmaxf(1.f, fmaxf(fabsf(value_levels[0]), fabsf(value_levels[(1 << BITS) - 1])));
   Reader reader;
   if constexpr (TABLE) {
     uint32_t* tables = reinterpret_cast<uint32_t*>(slots + kSlots * page_bytes + (outliers ? kKVQuantFixBytes : 0));
@@ -339,33 +351,27 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       }
     }
     if (outliers) {  // (value - dense) * (R(t)^T q')[c] for each key outlier (token t, channel c)
-      const uint8_t* key_outliers = key_page + kCodesAt + kDim * kRowBytes;
-      const float2 fixed = fixed_point_scale(outlier_delta_bound(key_page, key_outliers, p.per_vector, key_level_bound) * query_bound);
       __syncwarp();  // the turned queries are in aux
-      for (int c = lane; c < kDim; c += 32) {
-        const float2 r = __half22float2(reinterpret_cast<const __half2*>(key_page)[c]);
-        const float mid = 0.5f * (r.y + r.x), half = 0.5f * (r.y - r.x);
-        const int j = c & 63, partner = c ^ 64;
-        const float sign = c < 64 ? 1.f : -1.f;
-        for (int o = 0; o < p.per_vector; ++o) {
-          const int at = c * p.per_vector + o, t = outlier_index(key_outliers, at);
-          const float delta = outlier_value(key_outliers, at) -
-                              fmaf(half, level(key_levels, key_base, key_spacing, code_at<BITS>(key_page + kCodesAt, t * kDim + c)), mid);
-          float2 turn = {1.f, 0.f};
-          if (PRE_ROPE) turn = rope_table_cos_sin<Reader>(table, t, j);
+      gather_outliers(
+          key_page, true, key_levels, key_base, key_spacing, query_bound,
+          [&](int c, int t, float delta, float fixed) {
+            const int partner = c ^ 64;
+            const float sign = c < 64 ? 1.f : -1.f;
+            float2 turn = {1.f, 0.f};
+            if (PRE_ROPE) turn = rope_table_cos_sin<Reader>(table, t, c & 63);
 #pragma unroll
-          for (int q = 0; q < NQ; ++q)
-            atomicAdd(&fix[t][q], __float2int_rn(fixed.x * (delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner]))));
-        }
-      }
-      __syncwarp();
+            for (int q = 0; q < NQ; ++q)
+              atomicAdd(&fix[t][q], __float2int_rn(fixed * (delta * fmaf(aux[q * kDim + c], turn.x, sign * turn.y * aux[q * kDim + partner]))));
+          },
+          [&](float inverse) {
 #pragma unroll
-      for (int mt = 0; mt < kTiles; ++mt)
+            for (int mt = 0; mt < kTiles; ++mt)
 #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          int& f = fix[mt * 16 + group + 8 * (k >> 1)][2 * i + (k & 1)];
-          s[mt][k] += static_cast<float>(f) * fixed.y, f = 0;
-        }
+              for (int k = 0; k < 4; ++k) {
+                int& f = fix[mt * 16 + group + 8 * (k >> 1)][2 * i + (k & 1)];
+                s[mt][k] += static_cast<float>(f) * inverse, f = 0;
+              }
+          });
     }
     __syncwarp();
     fetch(x + kSlots);              // into K(p)'s slot
@@ -443,29 +449,22 @@ __global__ void __launch_bounds__(32 * kKVQuantMaxWarps, 1)
       }
     }
     if (outliers) {  // (value - dense) * p for each value outlier (token t, channel c)
-      const uint8_t* value_outliers = value_page + kCodesAt + kDim * kRowBytes;
-      // Probabilities are at most 1: the deltas bound the terms.
-      const float2 fixed = fixed_point_scale(outlier_delta_bound(value_page, value_outliers, p.per_vector, value_level_bound));
       __syncwarp();  // the probabilities are in aux
-      for (int t = lane; t < kDim; t += 32) {
-        const float2 r = __half22float2(reinterpret_cast<const __half2*>(value_page)[t]);
-        const float mid = 0.5f * (r.y + r.x), half = 0.5f * (r.y - r.x);
-        for (int o = 0; o < p.per_vector; ++o) {
-          const int at = t * p.per_vector + o, c = outlier_index(value_outliers, at);
-          const float delta =
-              outlier_value(value_outliers, at) - fmaf(half, level(value_levels, value_base, value_spacing, code_at<BITS>(value_page + kCodesAt, t * kDim + c)), mid);
+      gather_outliers(
+          value_page, false, value_levels, value_base, value_spacing, 1.f,  // probabilities are at most 1
+          [&](int t, int c, float delta, float fixed) {
 #pragma unroll
-          for (int q = 0; q < NQ; ++q) atomicAdd(&fix[c][q], __float2int_rn(fixed.x * (delta * aux[t * 8 + q])));
-        }
-      }
-      __syncwarp();
+            for (int q = 0; q < NQ; ++q) atomicAdd(&fix[c][q], __float2int_rn(fixed * (delta * aux[t * 8 + q])));
+          },
+          [&](float inverse) {
 #pragma unroll
-      for (int f = 0; f < kTiles; ++f)
+            for (int f = 0; f < kTiles; ++f)
 #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          int& x = fix[16 * group + Reader::paired_channel(f, k >> 1)][2 * i + (k & 1)];
-          acc[f][k] += static_cast<float>(x) * fixed.y, x = 0;
-        }
+              for (int k = 0; k < 4; ++k) {
+                int& x = fix[16 * group + Reader::paired_channel(f, k >> 1)][2 * i + (k & 1)];
+                acc[f][k] += static_cast<float>(x) * inverse, x = 0;
+              }
+          });
     }
     __syncwarp();  // V(p) and the outlier arrays are read before they are overwritten
     fetch(x + kSlots + 1);  // into V(p)'s slot
