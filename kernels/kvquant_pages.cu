@@ -56,6 +56,35 @@ __device__ __forceinline__ uint32_t search_code(float c, const float (&threshold
   return code;
 }
 
+// Normalized values fall in kCodeBins even bins over [-1, 1]; a bin's entry names the first threshold
+// that could lie in it (the count of those below its left edge less a margin) in its low 5 bits, and
+// has bit 7 set where more than two could (the bin is then coded by kvquant_code). The margin (1e-4)
+// is far wider than the rounding of a value's bin and covers the 1e-5 of a near value.
+constexpr int kCodeBins = 256;
+constexpr float kBinMargin = 1e-4f;
+
+// Entry b of the bins for `count` sorted thresholds.
+__device__ uint8_t code_bin(int b, const float* thresholds, int count) {
+  const float left = -1.f + static_cast<float>(b) * (2.f / kCodeBins), right = left + 2.f / kCodeBins;
+  int first = 0, candidates = 0;
+  for (int i = 0; i < count; ++i) {
+    first += thresholds[i] < left - kBinMargin;
+    candidates += thresholds[i] >= left - kBinMargin && thresholds[i] <= right + kBinMargin;
+  }
+  return static_cast<uint8_t>(first | (candidates > 2 ? 0x80 : 0));
+}
+
+// kvquant_code's level of a clamped normalized value c from the product, by its bin: the count of
+// thresholds below the bin's first candidate plus the two candidates at or below c (thresholds past
+// the last are infinite). `near` as search_code sets it: c within 1e-5 of a candidate, or a crowded bin.
+__device__ __forceinline__ uint32_t binned_code(float c, const float* thresholds_s, const uint8_t* bins_s, bool& near) {
+  const int b = min(static_cast<int>(__fmul_rn(__fadd_rn(c, 1.f), kCodeBins / 2)), kCodeBins - 1);
+  const uint32_t bin = bins_s[b], first = bin & 0x1fu;
+  const float t0 = thresholds_s[first], t1 = thresholds_s[first + 1];
+  near |= (bin & 0x80u) != 0 || fabsf(__fsub_rn(c, t0)) <= 1e-5f || fabsf(__fsub_rn(c, t1)) <= 1e-5f;
+  return first + (t0 <= c) + (t1 <= c);
+}
+
 // Sets code `index` of codes of BITS bits packed LSB-first into words held in registers (indexed by
 // unrolled loops only).
 template <int BITS, int WORDS>
@@ -78,13 +107,15 @@ struct __align__(16) KVQuantRange {
 };
 
 // The codes of a dense row x (thread t: dense row t) as kvquant_code gives them, into `codes`, 32
-// channels at a time: a pass without branches codes each from the product with 1 / half and marks the
-// channels near a threshold, which kvquant_code itself then codes again (rarely any). KEYS: a range per
-// channel, else the row's own (at threadIdx.x).
+// channels at a time: a pass without branches codes each from the product with 1 / half (by binary
+// search up to 2 bits, by bins from 3, where the search would take more instructions) and marks the
+// channels near a threshold, which kvquant_code itself then codes again (rarely any). KEYS: a range
+// per channel, else the row's own (at threadIdx.x).
 template <int BITS, bool KEYS>
-__device__ void code_row(const float* x, const KVQuantRange* range_s, const float* thresholds_s, uint32_t* codes) {
+__device__ void code_row(const float* x, const KVQuantRange* range_s, const float* thresholds_s, const uint8_t* bins_s,
+                         uint32_t* codes) {
   constexpr int kLevels = 1 << BITS;
-  float thresholds[kLevels - 1];
+  float thresholds[kLevels - 1];  // for the search (unused by the bins)
 #pragma unroll
   for (int i = 0; i < kLevels - 1; ++i) thresholds[i] = thresholds_s[i];
   const KVQuantRange row_range = KEYS ? KVQuantRange{} : range_s[threadIdx.x];
@@ -96,7 +127,12 @@ __device__ void code_row(const float* x, const KVQuantRange* range_s, const floa
       const KVQuantRange r = KEYS ? range_s[g + j] : row_range;
       const float n = __fmul_rn(__fsub_rn(x[g + j], r.mid), r.inv_half);
       bool close = false;
-      const uint32_t code = search_code<BITS>(fminf(fmaxf(n, -r.bound), r.bound), thresholds, close);
+      const float c = fminf(fmaxf(n, -r.bound), r.bound);
+      uint32_t code;
+      if constexpr (BITS >= 3)
+        code = binned_code(c, thresholds_s, bins_s, close);
+      else
+        code = search_code<BITS>(c, thresholds, close);
       near |= static_cast<uint32_t>(close) << j;
       const int bit = j * BITS, word = bit >> 5, shift = bit & 31;
       words[word] |= code << shift;
@@ -168,7 +204,8 @@ __global__ void __launch_bounds__(kTileDim) encode_kvquant_pages_kernel(KVQuantS
                                                                           const float* __restrict__ inv_freq,
                                                                           uint8_t* const* page_bytes) {
   extern __shared__ float tile[];  // [row][kTilePitch]
-  __shared__ float thresholds_s[kKVQuantMaxLevels], freq_s[kTileDim / 2];
+  __shared__ float thresholds_s[kKVQuantMaxLevels + 1], freq_s[kTileDim / 2];  // thresholds, then two infinities
+  __shared__ uint8_t bins_s[kCodeBins];
   __shared__ KVQuantRange range_s[kTileDim];
   constexpr int kLevels = 1 << BITS, kWords = kTileDim * BITS / 32;
   const int block = blockIdx.x, h = block % kv_heads, tid = threadIdx.x;
@@ -178,10 +215,12 @@ __global__ void __launch_bounds__(kTileDim) encode_kvquant_pages_kernel(KVQuantS
   uint8_t* out = page_bytes[block];
   for (int r = 0; r < kTileDim; ++r) copy_async_4(tile + r * kTilePitch + tid, in + r * kTileDim + tid);
   copy_async_commit();
-  if (tid < kLevels - 1) thresholds_s[tid] = 0.5f * (levels[h][tid] + levels[h][tid + 1]);
+  if (tid <= kLevels) thresholds_s[tid] = tid < kLevels - 1 ? 0.5f * (levels[h][tid] + levels[h][tid + 1]) : INFINITY;
   if (tid < kTileDim / 2) freq_s[tid] = inv_freq[tid];
   copy_async_wait<0>();
   __syncthreads();
+  if (BITS >= 3)
+    for (int b = tid; b < kCodeBins; b += kTileDim) bins_s[b] = code_bin(b, thresholds_s, kLevels - 1);
   if (keys && shape.pre_rope) {
     rotate_tile_by_offsets(FloatTile{tile}, position, -1.f, freq_s);
     __syncthreads();
@@ -237,9 +276,9 @@ __global__ void __launch_bounds__(kTileDim) encode_kvquant_pages_kernel(KVQuantS
     const float* x = tile + (l.n_sink + tid) * kTilePitch;
     uint32_t* codes = reinterpret_cast<uint32_t*>(out + l.codes_at) + tid * kWords;
     if (keys)
-      code_row<BITS, true>(x, range_s, thresholds_s, codes);
+      code_row<BITS, true>(x, range_s, thresholds_s, bins_s, codes);
     else
-      code_row<BITS, false>(x, range_s, thresholds_s, codes);
+      code_row<BITS, false>(x, range_s, thresholds_s, bins_s, codes);
   }
 }
 
