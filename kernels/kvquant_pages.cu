@@ -33,9 +33,10 @@ __device__ uint32_t kvquant_code(float x, float mid, float half, float inv_half,
 }
 
 // The code kvquant_code gives a clamped normalized value c from the product (the count of the sorted
-// thresholds at or below c), by a binary search without branches: the thresholds left, halved by
-// selects on each decision. `near` is set where c lies within 1e-5 of a threshold it was compared
-// with, and so wherever it does of one next to it (both are compared): where kvquant_code divides.
+// thresholds at or below c), at 1 and 2 bits, by a binary search without branches: the thresholds
+// left, halved by selects on each decision. `near` is set where c lies within 1e-5 of a threshold it
+// was compared with, and so wherever it does of one next to it (both are compared): where
+// kvquant_code divides.
 template <int BITS>
 __device__ __forceinline__ uint32_t search_code(float c, const float (&thresholds)[(1 << BITS) - 1], bool& near) {
   constexpr int kCount = (1 << BITS) - 1;
@@ -115,9 +116,10 @@ template <int BITS, bool KEYS>
 __device__ void code_row(const float* x, const KVQuantRange* range_s, const float* thresholds_s, const uint8_t* bins_s,
                          uint32_t* codes) {
   constexpr int kLevels = 1 << BITS;
-  float thresholds[kLevels - 1];  // for the search (unused by the bins)
+  constexpr int kSearched = BITS < 3 ? kLevels - 1 : 0;  // the search holds its thresholds in registers
+  float thresholds[kSearched > 0 ? kSearched : 1];
 #pragma unroll
-  for (int i = 0; i < kLevels - 1; ++i) thresholds[i] = thresholds_s[i];
+  for (int i = 0; i < kSearched; ++i) thresholds[i] = thresholds_s[i];
   const KVQuantRange row_range = KEYS ? KVQuantRange{} : range_s[threadIdx.x];
 #pragma unroll 1
   for (int g = 0; g < kTileDim; g += 32) {
@@ -219,7 +221,7 @@ __global__ void __launch_bounds__(kTileDim) encode_kvquant_pages_kernel(KVQuantS
   if (tid < kTileDim / 2) freq_s[tid] = inv_freq[tid];
   copy_async_wait<0>();
   __syncthreads();
-  if (BITS >= 3)
+  if constexpr (BITS >= 3)
     for (int b = tid; b < kCodeBins; b += kTileDim) bins_s[b] = code_bin(b, thresholds_s, kLevels - 1);
   if (keys && shape.pre_rope) {
     rotate_tile_by_offsets(FloatTile{tile}, position, -1.f, freq_s);
