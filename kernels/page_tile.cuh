@@ -65,29 +65,23 @@ struct HalfTile {
   }
   // Word w of line `line`: elements 2w and 2w + 1 of a token's row (keys) or a channel's column (values).
   __device__ uint32_t word(int line, int w) const { return reinterpret_cast<const uint32_t*>(p)[swizzled_word(line, w)]; }
+  __device__ __half2 half_word(int line, int w) const { return reinterpret_cast<const __half2*>(p)[swizzled_word(line, w)]; }
+  __device__ void put_word(int line, int w, __half2 x) const { reinterpret_cast<__half2*>(p)[swizzled_word(line, w)] = x; }
 };
 
 // Rotates every row t of a tile (at position + t) by `sign` times its angles (rotate-half layout,
-// channel i with channel i + 64, as kernels/rope.cpp turns them). The block's 128 threads: thread i
-// of each half takes channel pair i over 64 rows. EXACT: every row's angle from its position (for
-// encoding and decoding, which follow the CPU); else from the exact angle of the first row,
-// stepping by one position per row (angle addition in float, drifting by a few 1e-6 over the 64
-// rows: for the attention kernel's fp16 tile).
-template <bool EXACT, typename Tile>
+// channel i with channel i + 64, as kernels/rope.cpp turns them), every row's angle from its
+// position, as the CPU turns them (for encoding and decoding). The block's 128 threads: thread i of
+// each half takes channel pair i over 64 rows.
+template <typename Tile>
 __device__ void rotate_tile(const Tile& tile, int position, float sign, const float* inv_freq) {
   constexpr int kHalf = kTileDim / 2;
   const int i = threadIdx.x % kHalf, first = threadIdx.x / kHalf * kHalf;
-  float2 cs = rope_cos_sin(position + first, inv_freq[i]);
-  float step_s, step_c;
-  sincosf(inv_freq[i], &step_s, &step_c);
   for (int t = first; t < first + kHalf; ++t) {
-    if (EXACT) cs = rope_cos_sin(position + t, inv_freq[i]);
+    const float2 cs = rope_cos_sin(position + t, inv_freq[i]);
     const float sn = sign * cs.y, a = tile.get(t, i), b = tile.get(t, i + kHalf);
     tile.put(t, i, a * cs.x - b * sn);
     tile.put(t, i + kHalf, b * cs.x + a * sn);
-    const float c = cs.x * step_c - cs.y * step_s;
-    cs.y = cs.y * step_c + cs.x * step_s;
-    cs.x = c;
   }
 }
 
@@ -107,7 +101,31 @@ __device__ inline float2 offset_angle_cos_sin(int offset, float inv_freq) {
 // (a.x + i a.y)(b.x + i b.y): the angle of a plus the angle of b, for cos/sin pairs.
 __device__ inline float2 add_angles(float2 a, float2 b) { return {a.x * b.x - a.y * b.y, a.y * b.x + a.x * b.y}; }
 
-// rotate_tile<true> within about 1e-6 (it: a few 1e-7) at a fraction of its cost, for encoders (a
+// Turns the keys of an fp16 tile (row t at position + t) to their positions, for the attention
+// kernel: thread i of the block's 128 takes word w = i % 32 (channels 2w and 2w + 1) with word w + 32
+// (their partners 2w + 64 and 2w + 65) over 32 rows, reading and writing whole words. A row's
+// angles are the first row's exact ones stepped by one position per row (angle addition in float,
+// drifting by a few 1e-7 over the 32 rows, far below fp16's rounding).
+__device__ inline void rotate_keys_tile(const HalfTile<false>& tile, int position, const float* inv_freq) {
+  constexpr int kWords = kTileDim / 4, kRows = kTileDim / (kTileDim / kWords);  // 32 word pairs a row, 32 rows a thread
+  const int w = threadIdx.x % kWords, first = threadIdx.x / kWords * kRows;
+  float2 cs[2], step[2];
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    const float f = inv_freq[2 * w + e];
+    cs[e] = rope_cos_sin(position + first, f);
+    sincosf(f, &step[e].y, &step[e].x);
+  }
+  for (int t = first; t < first + kRows; ++t) {
+    const float2 a = __half22float2(tile.half_word(t, w)), b = __half22float2(tile.half_word(t, w + kWords));
+    tile.put_word(t, w, __floats2half2_rn(a.x * cs[0].x - b.x * cs[0].y, a.y * cs[1].x - b.y * cs[1].y));
+    tile.put_word(t, w + kWords, __floats2half2_rn(b.x * cs[0].x + a.x * cs[0].y, b.y * cs[1].x + a.y * cs[1].y));
+#pragma unroll
+    for (int e = 0; e < 2; ++e) cs[e] = add_angles(cs[e], step[e]);
+  }
+}
+
+// rotate_tile within about 1e-6 (it: a few 1e-7) at a fraction of its cost, for encoders (a
 // code tells that apart only at a near-tie): a row's angle is its half's first row's (rope_cos_sin)
 // plus its offset 8a + b from that row, the cos/sin of 8a and of b from offset_angle_cos_sin, 16 a
 // thread instead of a precise one per row.

@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kEncodeResidualThreads<TENSOR_CORES>)
   if (t < kTileDim / 2) freq_s[t] = inv_freq[t];
   __syncthreads();
   if (keys && shape.pre_rope) {
-    if (token_thread) rotate_tile<true>(FloatTile{tile}, position, -1.f, freq_s);
+    if (token_thread) rotate_tile(FloatTile{tile}, position, -1.f, freq_s);
     __syncthreads();
   }
   if (token_thread) {

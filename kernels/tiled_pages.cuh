@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(kTileDim) decode_pages_kernel(Reader reader, b
   if (tid < kTileDim / 2) freq_s[tid] = inv_freq[tid];
   reader.read(pages[block], position, keys, reader_shared, FloatTile{tile});
   if (keys && reader.pre_rope()) {
-    rotate_tile<true>(FloatTile{tile}, position, 1.f, freq_s);
+    rotate_tile(FloatTile{tile}, position, 1.f, freq_s);
     __syncthreads();
   }
   uint16_t* out = rows + (static_cast<size_t>(k) * kTileDim * kv_heads + h) * kTileDim + tid;
@@ -49,13 +49,16 @@ __global__ void __launch_bounds__(kTileDim) decode_pages_kernel(Reader reader, b
 }
 
 constexpr int kTileWarps = kTileDim / 32;
+// Blocks of the attention kernel a multiprocessor holds: its static tiles (about 38 KB) allow no
+// more, so registers may go up to a fifth of the file's share.
+constexpr int kTiledBlocksPerMultiprocessor = 5;
 
 // grid: (splits, streams); block: kTileDim threads; dynamic shared memory: reader.shared_bytes().
 // key_pages, value_pages: [streams][n_pages] device pointers, page p at positions 128p on; queries
 // [streams][NQ][128]; split_out [splits][streams][NQ][128], split_lse [splits][streams][NQ].
 // Queries are the n (8, padded) of the score products and the m (16, padded) of the value products.
 template <typename Reader, int NQ>
-__global__ void __launch_bounds__(kTileDim) decode_attention_tiled_kernel(Reader reader, TiledPages pages, int pages_per_split,
+__global__ void __launch_bounds__(kTileDim, kTiledBlocksPerMultiprocessor) decode_attention_tiled_kernel(Reader reader, TiledPages pages, int pages_per_split,
                                                                           const float* __restrict__ queries, float scale,
                                                                           float* __restrict__ split_out,
                                                                           float* __restrict__ split_lse) {
@@ -91,7 +94,7 @@ __global__ void __launch_bounds__(kTileDim) decode_attention_tiled_kernel(Reader
     // Keys (the read's synchronizations also order this page's tile after the last page's reads).
     reader.read(pages.key_pages[at], position, true, reader_shared, keys);
     if (rotate) {
-      rotate_tile<false>(keys, position, 1.f, freq_s);
+      rotate_keys_tile(keys, position, freq_s);
       __syncthreads();
     }
     // Scores of this warp's 32 tokens (two m-tiles of 16) against the queries.
