@@ -156,10 +156,11 @@ struct ResidualReader {
         b.add_levels(book, shape.codes, shape.depth, walk_a);
       else
         b.add_levels(book, shape.codes, shape.depth, walk_b);
-      const int g = keys ? 2 * n : group0 + n;
+      const int group_a = keys ? 2 * n : group0 + n, group_b = keys ? group_a + 1 : group_a;
 #pragma unroll
       for (int j = 0; j < GROUP; ++j) {
-        const int c = keys ? g + kGroups * j : g * GROUP + j;  // keys: channels c and c + 1
+        // Keys: channels c and c + 1 of one token; values: channel c of two tokens.
+        const int c = residual_channel(keys, kGroups, GROUP, group_a, j);
         if constexpr (std::is_same_v<Entry, __half>) {
           const __half2 x = __hmul2(a.pair(b, j), scale);
           if (keys)
@@ -168,7 +169,7 @@ struct ResidualReader {
             tile.put_word(c, token_a / 2, x);
         } else {
           tile.put(token_a, c, a.v[j] * __low2float(scale));
-          tile.put(token_b, keys ? c + 1 : c, b.v[j] * __high2float(scale));
+          tile.put(token_b, residual_channel(keys, kGroups, GROUP, group_b, j), b.v[j] * __high2float(scale));
         }
       }
     }
