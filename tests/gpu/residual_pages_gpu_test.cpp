@@ -1,4 +1,4 @@
-// GPU kernels over RVQ pages against their CPU twins, for codebook stacks of 2 to 8 levels, 8 to
+// GPU kernels over RVQ pages against their CPU twins, for codebook stacks of 2 to 16 levels, 8 to
 // 256 codes, groups of 2, 4, 8 and 16 channels, keys stored before and after RoPE: decode attention
 // against partial_attention through ResidualCodec (1 to 8 queries per KV head, several splits;
 // codebook entries in fp16 and fp16 operands on the tensor cores); page encoding against
@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <vector>
 
 #include "kernels/cuda_check.hpp"
 #include "kernels/decode_attention_gpu.hpp"
@@ -27,6 +29,9 @@ namespace {
 constexpr int kDim = 128, kPage = 128;
 const char* const kSpecs[] = {"rvq:codes=64,depth=4,group=8", "rvq", "rvq:codes=16,depth=2,group=4,prerope=0",
                               "rvq:codes=32,depth=3,group=16", "rvq:codes=8,depth=2,group=2"};
+// Decode attention also over a deep stack whose levels shrink slowly, so that its fp16 sums add many
+// comparable terms.
+const char* const kDeepSpec = "rvq:codes=16,depth=16,group=8";
 
 ResidualShapeGpu shape_of(const CodecSpec& spec) {
   const ResidualParams p = ResidualParams::from(spec, kDim);
@@ -34,14 +39,15 @@ ResidualShapeGpu shape_of(const CodecSpec& spec) {
 }
 
 // Codebooks for layer 0, head 0 of both roles: Gaussian entries, each level a quarter the spread of
-// the one before (the residuals shrink).
+// the one before (the residuals shrink), or 0.85 of it in stacks deeper than 8.
 Calibration codebooks_for(const CodecSpec& spec) {
   const ResidualShapeGpu s = shape_of(spec);
   Calibration calibration;
   for (Role role : {Role::Key, Role::Value}) {
     std::vector<float> books = test::gaussian(size_t(s.depth) * s.codes * s.group, 9 + int(role), 0.8f);
+    const float shrink = s.depth > 8 ? 0.85f : 0.25f;
     for (int l = 0; l < s.depth; ++l)
-      for (size_t i = 0; i < size_t(s.codes) * s.group; ++i) books[l * size_t(s.codes) * s.group + i] *= std::pow(0.25f, float(l));
+      for (size_t i = 0; i < size_t(s.codes) * s.group; ++i) books[l * size_t(s.codes) * s.group + i] *= std::pow(shrink, float(l));
     calibration.put(table_name(spec, 0, 0, role, "codebooks"), {{s.depth, s.codes, s.group}, books});
   }
   return calibration;
@@ -70,7 +76,9 @@ TEST(GpuDecodeAttentionResidual, MatchesCpuTwin) {
   const RopeTable rope = RopeTable::plain(kDim, 10000);  // partial_attention's in encode_streams
   DeviceBuffer<float> d_freq(rope.inv_freq.size());
   d_freq.upload(rope.inv_freq.data());
-  for (const char* text : kSpecs)
+  std::vector<const char*> specs(std::begin(kSpecs), std::end(kSpecs));
+  specs.push_back(kDeepSpec);
+  for (const char* text : specs)
     for (int n_queries : {1, 2, 4, 8}) {
       const CodecSpec spec = CodecSpec::parse(text);
       const int streams = 3, n_pages = 7;
