@@ -107,7 +107,8 @@ __device__ inline float2 add_angles(float2 a, float2 b) { return {a.x * b.x - a.
 // angles are the first row's exact ones stepped by one position per row (angle addition in float,
 // drifting by a few 1e-7 over the 32 rows, far below fp16's rounding).
 __device__ inline void rotate_keys_tile(const HalfTile<false>& tile, int position, const float* inv_freq) {
-  constexpr int kWords = kTileDim / 4, kRows = kTileDim / (kTileDim / kWords);  // 32 word pairs a row, 32 rows a thread
+  // 32 word pairs a row; the block's threads in 4 groups of 32, each group taking 32 rows.
+  constexpr int kWords = kTileDim / 4, kThreadGroups = kTileDim / kWords, kRows = kTileDim / kThreadGroups;
   const int w = threadIdx.x % kWords, first = threadIdx.x / kWords * kRows;
   float2 cs[2], step[2];
 #pragma unroll
