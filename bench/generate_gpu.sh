@@ -4,7 +4,7 @@
 # weights), LAYERS layers deep (32: the whole model): prefill and decode speed at each context, for
 # each KV codec the GPU runs and each number of GPUs (ranks under mpirun, one GPU each; several GPUs
 # take a bf16 cache), from random prompt token ids; CQ, KVQuant and RVQ learn their tables first
-# (ringkv calibrate on $RINGKV_DATA/gcide-calibration.txt, k-means searching on the GPU). Writes WORK_DIR/generate_gpu.csv (prefill
+# (ringkv calibrate on $RINGKV_DATA/gcide-calibration.txt). Writes WORK_DIR/generate_gpu.csv (prefill
 # tokens/s in column 5, as plot_context_scaling.sh reads it) and draws the scaling plot next to it
 # where gnuplot is installed.
 # GENERATE_ARGS: further `ringkv generate` options for every run (e.g. --no-decode-graphs).
@@ -44,7 +44,7 @@ for context in ${contexts//,/ }; do
       if [[ "${spec%%:*}" =~ ^(cq|kvquant|rvq)$ && "$spec" != *nuq=0* ]]; then
         calib="$model/${spec//[:=,]/_}.calib"
         [ -f "$calib" ] || "$ringkv" calibrate --model "$model" --text "$text" --tokens 4096 --window 1024 --kv "$spec" \
-          --device gpu -o "$calib" > /dev/null
+          -o "$calib" > /dev/null
         calibration=(--calibration "$calib")
       fi
       "${launcher[@]}" "$ringkv" generate --model "$model" --prompt-ids "$ids" --device gpu --kv "$spec" "${calibration[@]}" \
